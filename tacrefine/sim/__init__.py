@@ -1,0 +1,1 @@
+"""Simulation: physics world, gripper, tactile sensors and objects (PyBullet, CPU, headless)."""

@@ -1,0 +1,212 @@
+"""A grasp cell: world + hand + tactile sensor + one object, and the grasp primitive.
+
+The cell is what the environment, the data generator and the tests share: it knows how
+to put an object on the table, grasp it at a wrist pose, wait until the contact is
+steady, and read touch, finger positions and the ground-truth grasp.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tacrefine import geometry
+from tacrefine.config import require
+from tacrefine.sim.gripper import Gripper, GripperConfig
+from tacrefine.sim.objects import ObjectSpec, build_object, get_object
+from tacrefine.sim.tactile import SensorConfig, TactileSensor
+from tacrefine.sim.world import World, WorldConfig
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    """Everything physical about a grasp cell.
+
+    Attributes:
+        world: physics settings.
+        gripper: the hand.
+        sensor: the tactile pads.
+        placement_range_mm: objects are placed uniformly within +-this on the table (x, y).
+        placement_yaw_deg: and turned uniformly within +-this about the vertical.
+        lost_distance_mm: an object that moved farther than this from where it was placed
+            counts as pushed away.
+        lost_tilt_deg: an object tilted more than this counts as dropped (fallen over).
+    """
+
+    world: WorldConfig = field(default_factory=WorldConfig)
+    gripper: GripperConfig = field(default_factory=GripperConfig)
+    sensor: SensorConfig = field(default_factory=SensorConfig)
+    placement_range_mm: float = 60.0
+    placement_yaw_deg: float = 180.0
+    lost_distance_mm: float = 15.0
+    lost_tilt_deg: float = 15.0
+
+    def __post_init__(self) -> None:
+        require(self.placement_range_mm >= 0, "cell.placement_range_mm", ">= 0", self.placement_range_mm)
+        require(self.lost_distance_mm > 0, "cell.lost_distance_mm", "> 0", self.lost_distance_mm)
+        require(self.lost_tilt_deg > 0, "cell.lost_tilt_deg", "> 0", self.lost_tilt_deg)
+
+
+@dataclass
+class GraspResult:
+    """What one grasp yields.
+
+    Attributes:
+        tactile: ``uint8 (fingers, channels, rows, cols)``.
+        joints: finger joint values, metres.
+        grasp: ground-truth object pose in the wrist frame (4x4).
+        wrist: wrist pose in the world.
+        ok: every pad touches the object and the object is not lost.
+        failure: why not ``ok`` (``"dropped"``, ``"pushed_away"``, ``"not_in_contact"``).
+        settle_steps: physics steps the grasp took.
+        pad_forces: normal force on each pad (N).
+    """
+
+    tactile: np.ndarray
+    joints: np.ndarray
+    grasp: np.ndarray
+    wrist: np.ndarray
+    ok: bool
+    failure: str | None
+    settle_steps: int
+    pad_forces: np.ndarray
+
+
+class GraspCell:
+    """One isolated physics world holding a hand, its sensor and one object at a time."""
+
+    def __init__(self, config: CellConfig | None = None, extra_objects: dict[str, ObjectSpec] | None = None) -> None:
+        self.config = config or CellConfig()
+        self.extra_objects = dict(extra_objects or {})
+        self.world = World(self.config.world)
+        self.client = self.world.client
+        self.gripper = Gripper(self.client, self.config.gripper)
+        self.sensor = TactileSensor(self.client, self.gripper.body, self.gripper.pad_links,
+                                    self.config.gripper.pads, self.config.sensor)
+        self.spec: ObjectSpec | None = None
+        self.object: int | None = None
+        self.placed_pose = np.eye(4)
+        self._last_contact_q: np.ndarray | None = None
+        self._shape_cache: dict[str, tuple[int, int]] = {}
+
+    # -- objects -------------------------------------------------------------------------
+    def load_object(self, name: str | ObjectSpec) -> ObjectSpec:
+        """Put object ``name`` into the world, replacing the previous one (kept if it is the same)."""
+        spec = get_object(name, self.extra_objects)
+        if self.object is not None and spec == self.spec:
+            self.place_object(None)
+            return spec
+        if self.object is not None:
+            self.client.removeBody(self.object)
+        self.spec = spec
+        self.object = build_object(self.client, spec, self._shape_cache)
+        self.place_object(None)
+        return spec
+
+    def place_object(self, rng: np.random.Generator | None) -> np.ndarray:
+        """Put the object on the table anew (random spot and heading when ``rng`` is given)."""
+        obj = self._require_object()
+        pose = np.eye(4)
+        if rng is not None:
+            cfg = self.config
+            pose[:2, 3] = rng.uniform(-1, 1, 2) * cfg.placement_range_mm / 1000.0
+            yaw = np.radians(rng.uniform(-1, 1) * cfg.placement_yaw_deg)
+            pose[:3, :3] = geometry.vector_to_pose([0, 0, 0, 0, 0, yaw])[:3, :3]
+        self.gripper.open(self.config.gripper.max_opening_mm)
+        self.gripper.set_wrist_pose(geometry.make_pose((0.0, 0.0, 0.5)))  # out of the way
+        pos, quat = geometry.pose_to_pos_quat(pose)
+        self.client.resetBasePositionAndOrientation(obj, pos, quat)
+        lowest = self.client.getAABB(obj)[0][2]
+        for link in range(self.client.getNumJoints(obj)):
+            lowest = min(lowest, self.client.getAABB(obj, link)[0][2])
+        pose[2, 3] -= lowest - 1e-5
+        pos, quat = geometry.pose_to_pos_quat(pose)
+        self.client.resetBasePositionAndOrientation(obj, pos, quat)
+        self.client.resetBaseVelocity(obj, [0, 0, 0], [0, 0, 0])
+        self.placed_pose = pose
+        self._last_contact_q = None
+        return pose
+
+    def object_pose(self) -> np.ndarray:
+        pos, quat = self.client.getBasePositionAndOrientation(self._require_object())
+        return geometry.make_pose(pos, quat)
+
+    def _require_object(self) -> int:
+        if self.object is None:
+            raise RuntimeError("no object loaded: call load_object(name) first")
+        return self.object
+
+    # -- grasping ------------------------------------------------------------------------
+    def nominal_wrist_pose(self, grasp: np.ndarray | None = None) -> np.ndarray:
+        """Wrist pose that realises ``grasp`` (default: the nominal grasp) on the object as it lies."""
+        assert self.spec is not None
+        grasp = self.spec.nominal_grasp() if grasp is None else grasp
+        return self.object_pose() @ geometry.invert(grasp)
+
+    def grasp_offset(self, offset: np.ndarray, target: np.ndarray | None = None,
+                     rng: np.random.Generator | None = None) -> GraspResult:
+        """Grasp at ``target`` (object-in-wrist; default nominal) moved by the wrist increment ``offset``
+        (6-vector, metres / radians, wrist frame)."""
+        wrist = self.nominal_wrist_pose(target) @ geometry.vector_to_pose(offset)
+        return self.grasp_at(wrist, rng=rng)
+
+    def grasp_at(self, wrist: np.ndarray, rng: np.random.Generator | None = None) -> GraspResult:
+        """Open, move the wrist to ``wrist``, close under the force limit, settle, read."""
+        obj = self._require_object()
+        cfg = self.config.gripper
+        if self._last_contact_q is None:
+            opening = max(self.spec.thickness_mm / 2 + cfg.release_clearance_mm + 2.0, 0.0)
+        else:
+            opening = self._last_contact_q * 1000.0 + cfg.release_clearance_mm
+        self.gripper.open(opening)
+        self.client.resetBaseVelocity(obj, [0, 0, 0], [0, 0, 0])
+        self.gripper.set_wrist_pose(wrist)
+        self.gripper.start_closing()
+        steps = self._settle()
+        forces, _ = self.sensor.contact_forces(obj)
+        tactile = self.sensor.read(obj, rng=rng)
+        joints = self.gripper.joint_positions()
+        wrist_now = self.gripper.wrist_pose()
+        failure = self.failure(forces)
+        if failure is None:
+            self._last_contact_q = joints.astype(float)
+        return GraspResult(tactile=tactile, joints=joints, grasp=geometry.grasp_of(wrist_now, self.object_pose()),
+                           wrist=wrist_now, ok=failure is None, failure=failure, settle_steps=steps,
+                           pad_forces=forces)
+
+    def release(self) -> None:
+        """Open the hand (fingers back past the last contact) and let the object rest."""
+        q = self._last_contact_q if self._last_contact_q is not None else 0.0
+        self.gripper.open(np.asarray(q) * 1000.0 + self.config.gripper.release_clearance_mm)
+
+    def _settle(self) -> int:
+        """Step until fingers and object are steady for a few steps (or give up)."""
+        cfg = self.config.gripper
+        tol = cfg.settle_speed_mm_s / 1000.0
+        calm = 0
+        obj = self._require_object()
+        for step in range(1, cfg.max_settle_steps + 1):
+            self.client.stepSimulation()
+            lin, ang = self.client.getBaseVelocity(obj)
+            fingers = np.abs(self.gripper.joint_speeds()).max()
+            moving = fingers > tol or np.linalg.norm(lin) > tol or np.linalg.norm(ang) > 20 * tol
+            calm = 0 if moving else calm + 1
+            if calm >= cfg.settle_steps:
+                return step
+        return cfg.max_settle_steps
+
+    def failure(self, pad_forces: np.ndarray) -> str | None:
+        """Why the object is lost, or None."""
+        pose = self.object_pose()
+        tilt = np.degrees(np.arccos(np.clip(pose[2, 2], -1.0, 1.0)))
+        if tilt > self.config.lost_tilt_deg or pose[2, 3] < -0.01:
+            return "dropped"
+        if np.linalg.norm(pose[:2, 3] - self.placed_pose[:2, 3]) * 1000.0 > self.config.lost_distance_mm:
+            return "pushed_away"
+        if np.any(pad_forces <= 0):
+            return "not_in_contact"
+        return None
+
+    def close(self) -> None:
+        self.world.close()

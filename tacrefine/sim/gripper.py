@@ -1,0 +1,155 @@
+"""The hand: a URDF asset whose base is the commanded wrist, fingers under force control.
+
+A hand is described by :class:`GripperConfig` (asset, finger joints, pad links, force
+limit, opening), so another hand (three fingers, other pads) is another asset plus
+another config, not new code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from tacrefine import geometry
+from tacrefine.config import ConfigError, require, require_positive
+from tacrefine.sim.tactile import PadSpec
+
+ASSETS = resources.files("tacrefine.sim") / "assets"
+
+
+def asset_path(name: str) -> str:
+    """Absolute path of a packaged asset, independent of the working directory."""
+    path = Path(str(ASSETS / name))
+    if not path.is_file():
+        raise ConfigError(f"gripper.urdf: packaged asset {name!r} does not exist in {ASSETS}")
+    return str(path)
+
+
+PARALLEL_JAW_PADS = (
+    PadSpec(link="left_pad", normal=(1.0, 0.0, 0.0)),
+    PadSpec(link="right_pad", normal=(-1.0, 0.0, 0.0)),
+)
+
+
+@dataclass(frozen=True)
+class GripperConfig:
+    """A hand.
+
+    Attributes:
+        urdf: packaged asset name or a path to a URDF file.
+        finger_joints: prismatic joints, one per finger; joint value = pad face distance
+            from the wrist's centre plane (m), 0 = closed.
+        pads: one :class:`PadSpec` per finger, in the same order.
+        grip_force_n: force limit of each finger while closing (N).
+        max_opening_mm: joint value of a fully open finger (mm).
+        release_clearance_mm: how far past the last contact a finger opens between
+            re-grasps (a real controller opens just enough).
+        close_speed_mm_s: finger closing speed.
+        settle_speed_mm_s: contact counts as settled when fingers and object move slower.
+        settle_steps: consecutive slow steps needed to call the contact settled.
+        max_settle_steps: give up settling after this many physics steps.
+        pad_friction: lateral friction of the pads.
+        coupled: fingers move together (one actuator, like most parallel-jaw hands), so a
+            closing hand centres the object between the pads.
+    """
+
+    urdf: str = "parallel_jaw.urdf"
+    finger_joints: tuple[str, ...] = ("left_finger_joint", "right_finger_joint")
+    pads: tuple[PadSpec, ...] = PARALLEL_JAW_PADS
+    grip_force_n: float = 5.0
+    max_opening_mm: float = 30.0
+    release_clearance_mm: float = 4.0
+    close_speed_mm_s: float = 100.0
+    settle_speed_mm_s: float = 1.0
+    settle_steps: int = 4
+    max_settle_steps: int = 300
+    pad_friction: float = 1.0
+    coupled: bool = True
+
+    def __post_init__(self) -> None:
+        require(len(self.finger_joints) >= 1, "gripper.finger_joints", "at least one joint name",
+                self.finger_joints)
+        require(len(self.pads) == len(self.finger_joints), "gripper.pads", "one pad per finger joint",
+                len(self.pads))
+        for name in ("grip_force_n", "max_opening_mm", "close_speed_mm_s", "settle_speed_mm_s"):
+            require_positive(f"gripper.{name}", getattr(self, name))
+        require_positive("gripper.release_clearance_mm", self.release_clearance_mm, allow_zero=True)
+        require_positive("gripper.pad_friction", self.pad_friction, allow_zero=True)
+        for name in ("settle_steps", "max_settle_steps"):
+            value = getattr(self, name)
+            require(isinstance(value, int) and value > 0, f"gripper.{name}", "an integer > 0", value)
+
+    @property
+    def n_fingers(self) -> int:
+        return len(self.finger_joints)
+
+    def urdf_path(self) -> str:
+        return self.urdf if Path(self.urdf).is_file() else asset_path(self.urdf)
+
+
+class Gripper:
+    """A loaded hand in one world: move the wrist, open, close under a force limit."""
+
+    def __init__(self, client, config: GripperConfig) -> None:
+        self.client = client
+        self.config = config
+        self.body = client.loadURDF(config.urdf_path(), useFixedBase=True)
+        names = {}
+        for j in range(client.getNumJoints(self.body)):
+            info = client.getJointInfo(self.body, j)
+            names[info[1].decode()] = j
+            names[info[12].decode()] = j  # child link name -> link index
+        missing = [n for n in (*config.finger_joints, *(p.link for p in config.pads)) if n not in names]
+        if missing:
+            raise ConfigError(f"gripper: {missing} not found in {config.urdf}; it has {sorted(names)}")
+        self.finger_joints = [names[n] for n in config.finger_joints]
+        self.pad_links = [names[p.link] for p in config.pads]
+        for link in self.pad_links:
+            client.changeDynamics(self.body, link, lateralFriction=config.pad_friction)
+        for j in self.finger_joints:
+            client.changeDynamics(self.body, j, jointDamping=0.0, linearDamping=0.0)
+        if config.coupled:
+            for j in self.finger_joints[1:]:
+                gear = client.createConstraint(self.body, self.finger_joints[0], self.body, j, client.JOINT_GEAR,
+                                               [1, 0, 0], [0, 0, 0], [0, 0, 0])
+                client.changeConstraint(gear, gearRatio=-1, maxForce=1000.0, erp=0.2)
+        self.open(config.max_opening_mm)
+
+    # -- wrist ---------------------------------------------------------------------------
+    def set_wrist_pose(self, pose: np.ndarray) -> None:
+        """Place the wrist (teleport: the code commands the wrist pose directly)."""
+        pos, quat = geometry.pose_to_pos_quat(pose)
+        self.client.resetBasePositionAndOrientation(self.body, pos, quat)
+
+    def wrist_pose(self) -> np.ndarray:
+        pos, quat = self.client.getBasePositionAndOrientation(self.body)
+        return geometry.make_pose(pos, quat)
+
+    # -- fingers -------------------------------------------------------------------------
+    def joint_positions(self) -> np.ndarray:
+        """Finger joint values in metres (pad face distance from the centre plane)."""
+        return np.array([s[0] for s in self.client.getJointStates(self.body, self.finger_joints)], dtype=np.float32)
+
+    def joint_speeds(self) -> np.ndarray:
+        return np.array([s[1] for s in self.client.getJointStates(self.body, self.finger_joints)])
+
+    def open(self, opening_mm: float | np.ndarray) -> None:
+        """Open every finger to ``opening_mm`` at once (fingers hold there)."""
+        target = np.broadcast_to(np.minimum(np.asarray(opening_mm, float), self.config.max_opening_mm) / 1000.0,
+                                 (len(self.finger_joints),))
+        for j, q in zip(self.finger_joints, target):
+            self.client.resetJointState(self.body, j, float(q), 0.0)
+        self.client.setJointMotorControlArray(self.body, self.finger_joints, controlMode=self.client.POSITION_CONTROL,
+                                              targetPositions=target.tolist(), forces=[100.0] * len(target))
+
+    def start_closing(self, force_n: float | None = None) -> None:
+        """Command every finger toward closed, limited to the grip force."""
+        force = self.config.grip_force_n if force_n is None else force_n
+        if not np.isfinite(force) or force <= 0:
+            raise ConfigError(f"grip force: got {force!r}; allowed: a finite number > 0 (N)")
+        for j in self.finger_joints:
+            self.client.setJointMotorControl2(self.body, j, self.client.POSITION_CONTROL, targetPosition=0.0,
+                                              force=force, maxVelocity=self.config.close_speed_mm_s / 1000.0)

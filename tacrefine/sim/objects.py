@@ -1,0 +1,262 @@
+"""The object library: named objects in classes, and user objects from URDF or mesh files.
+
+Built-in objects stand on a square base plate (so they rest stably on the table while
+the hand opens between grasps) and carry a graspable *feature* on top. Features are
+extrusions along the object's x axis (the closing axis at the nominal grasp), so what a
+pad feels is the feature's outline in the y-z plane: a rod's line, a plate's rectangle,
+a T's bar, a wedge's slanted edge.
+
+Object frame: origin at the centre of the base's bottom face, z up. The nominal grasp
+puts the tool centre point on the object's z axis at ``grasp_height_mm`` with the wrist
+approach axis pointing down and the closing axis along the object's x axis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pybullet as pb
+from scipy.spatial import ConvexHull
+
+from tacrefine import geometry
+from tacrefine.config import ConfigError, atomic_write_bytes, require, require_choice, require_positive
+from tacrefine.sim.world import SENSED_GROUP
+
+CATEGORIES = ("rod", "plate", "disc", "box", "prism", "edge", "custom")
+BASE_HALF_MM = (15.0, 15.0, 2.5)
+FEATURE_BOTTOM_MM = 2 * BASE_HALF_MM[2]
+
+
+@dataclass(frozen=True)
+class ShapePart:
+    """One convex piece of an object, in millimetres and degrees (object frame).
+
+    ``kind``: ``box`` (size = half extents x, y, z), ``cylinder`` (size = radius, length;
+    axis along the part's z), ``sphere`` (size = radius), ``hull`` (``vertices`` in mm; the
+    convex hull is used).
+    """
+
+    kind: str
+    size: tuple[float, ...] = ()
+    position: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rpy_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    vertices: tuple[tuple[float, float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """A graspable object.
+
+    Attributes:
+        name: unique name.
+        category: one of :data:`CATEGORIES`.
+        parts: convex pieces (built-in objects).
+        urdf: path of a URDF file (user objects), or
+        mesh: path of a mesh file (.obj/.stl), with ``mesh_scale``.
+        mass: total mass in kg.
+        friction: lateral friction coefficient of the object.
+        grasp_height_mm: height of the tool centre point above the object origin at the
+            nominal grasp.
+        thickness_mm: extent along the closing axis at the nominal grasp (sets how far the
+            hand opens).
+    """
+
+    name: str
+    category: str
+    parts: tuple[ShapePart, ...] = ()
+    urdf: str | None = None
+    mesh: str | None = None
+    mesh_scale: float = 1.0
+    mass: float = 0.06
+    friction: float = 0.9
+    grasp_height_mm: float = 34.0
+    thickness_mm: float = 8.0
+
+    def __post_init__(self) -> None:
+        field_ = f"objects.{self.name}"
+        require_choice(f"{field_}.category", self.category, CATEGORIES)
+        require_positive(f"{field_}.mass", self.mass)
+        require_positive(f"{field_}.friction", self.friction, allow_zero=True)
+        require_positive(f"{field_}.thickness_mm", self.thickness_mm)
+        require_positive(f"{field_}.mesh_scale", self.mesh_scale)
+        sources = sum([bool(self.parts), self.urdf is not None, self.mesh is not None])
+        require(sources == 1, field_, "exactly one of parts, urdf or mesh", self)
+        for key in ("urdf", "mesh"):
+            path = getattr(self, key)
+            if path is not None and not Path(path).is_file():
+                raise ConfigError(f"{field_}.{key}: file {path!r} does not exist")
+
+    def nominal_grasp(self) -> np.ndarray:
+        """Object pose in the wrist frame at the nominal grasp (see module docstring)."""
+        wrist_in_object = np.eye(4)
+        wrist_in_object[:3, :3] = np.diag([1.0, -1.0, -1.0])  # approach axis points down
+        wrist_in_object[2, 3] = self.grasp_height_mm / 1000.0
+        return geometry.invert(wrist_in_object)
+
+
+def _base() -> ShapePart:
+    return ShapePart("box", BASE_HALF_MM, (0.0, 0.0, BASE_HALF_MM[2]))
+
+
+def _feature_box(thick: float, width: float, height: float, y: float = 0.0, z0: float = FEATURE_BOTTOM_MM) -> ShapePart:
+    return ShapePart("box", (thick / 2, width / 2, height / 2), (0.0, y, z0 + height / 2))
+
+
+def _extrusion(outline_yz: list[tuple[float, float]], thick: float) -> ShapePart:
+    verts = tuple((sx * thick / 2, y, z) for sx in (-1, 1) for (y, z) in outline_yz)
+    return ShapePart("hull", vertices=verts)
+
+
+def _builtin_objects() -> dict[str, ObjectSpec]:
+    top = FEATURE_BOTTOM_MM + 30.0  # features are 30 mm tall
+    grasp = top - 1.0  # tool centre 1 mm below the top edge: the edge crosses the pads
+    objs: list[ObjectSpec] = []
+    for r in (3.0, 4.0, 5.0):
+        part = ShapePart("cylinder", (r, 30.0), (0.0, 0.0, FEATURE_BOTTOM_MM + 15.0))
+        objs.append(ObjectSpec(f"rod_r{int(r)}", "rod", (_base(), part), mass=0.05, grasp_height_mm=grasp,
+                               thickness_mm=2 * r))
+    for w in (6.0, 10.0):
+        objs.append(ObjectSpec(f"plate_w{int(w)}", "plate", (_base(), _feature_box(4.0, w, 30.0)),
+                               grasp_height_mm=grasp, thickness_mm=4.0))
+    for r in (5.0, 7.0):  # discs stand on edge on a thin post; their axis is the closing axis
+        centre = top - r
+        post = _feature_box(2.0, 3.0, centre - FEATURE_BOTTOM_MM)
+        disc = ShapePart("cylinder", (r, 5.0), (0.0, 0.0, centre), (0.0, 90.0, 0.0))
+        objs.append(ObjectSpec(f"disc_r{int(r)}", "disc", (_base(), post, disc), grasp_height_mm=top - r,
+                               thickness_mm=5.0))
+    objs.append(ObjectSpec("box_8x8", "box", (_base(), _feature_box(8.0, 8.0, 30.0)), grasp_height_mm=grasp,
+                           thickness_mm=8.0))
+    tri = _extrusion([(-6.0, FEATURE_BOTTOM_MM), (6.0, FEATURE_BOTTOM_MM), (0.0, top)], 6.0)
+    objs.append(ObjectSpec("prism_tri", "prism", (_base(), tri), grasp_height_mm=top - 3.0, thickness_mm=6.0))
+    objs.append(ObjectSpec("t_shape", "edge", (_base(), _feature_box(5.0, 4.0, 26.0),
+                                               _feature_box(5.0, 12.0, 4.0, z0=top - 4.0)),
+                           grasp_height_mm=grasp, thickness_mm=5.0))
+    objs.append(ObjectSpec("l_shape", "edge", (_base(), _feature_box(5.0, 4.0, 26.0, y=-3.0),
+                                               _feature_box(5.0, 10.0, 4.0, y=0.0, z0=top - 4.0)),
+                           grasp_height_mm=grasp, thickness_mm=5.0))
+    slope = math.tan(math.radians(20.0))
+    wedge = _extrusion([(-5.0, FEATURE_BOTTOM_MM), (5.0, FEATURE_BOTTOM_MM), (5.0, top - 10 * slope), (-5.0, top)],
+                       5.0)
+    objs.append(ObjectSpec("wedge", "edge", (_base(), wedge), grasp_height_mm=top - 5 * slope - 1.0,
+                           thickness_mm=5.0))
+    hex_r = 7.0
+    hex_centre = top - hex_r
+    outline = [(hex_r * math.sin(a), hex_centre + hex_r * math.cos(a)) for a in np.radians(np.arange(0, 360, 60))]
+    post = _feature_box(2.0, 3.0, hex_centre - FEATURE_BOTTOM_MM)
+    objs.append(ObjectSpec("hexagon", "edge", (_base(), post, _extrusion(outline, 5.0)),
+                           grasp_height_mm=hex_centre + 3.0, thickness_mm=5.0))
+    return {o.name: o for o in objs}
+
+
+OBJECTS: dict[str, ObjectSpec] = _builtin_objects()
+
+#: Objects whose refined DoF (y, z, roll) are all observable by a parallel-jaw pad. Discs
+#: are left out: their outline is round, so roll cannot be felt (the paper's hard case).
+DEFAULT_OBJECT_SET: tuple[str, ...] = tuple(n for n, o in OBJECTS.items() if o.category != "disc")
+
+
+def get_object(name: str | ObjectSpec, extra: dict[str, ObjectSpec] | None = None) -> ObjectSpec:
+    """Resolve a name among built-in and ``extra`` (user) objects; unknown names are refused
+    with the list of known ones."""
+    if isinstance(name, ObjectSpec):
+        return name
+    known = {**OBJECTS, **(extra or {})}
+    if name not in known:
+        raise ConfigError(f"object {name!r} is unknown; known objects: {sorted(known)}")
+    return known[name]
+
+
+def object_from_dict(data: dict) -> ObjectSpec:
+    """User object from config data (``name``, ``urdf`` or ``mesh`` path, and optional fields)."""
+    require(isinstance(data, dict) and "name" in data, "objects[]", "a mapping with at least 'name'", data)
+    allowed = {"name", "category", "urdf", "mesh", "mesh_scale", "mass", "friction", "grasp_height_mm",
+               "thickness_mm"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(f"objects.{data['name']}.{unknown[0]}: unknown field; allowed: {sorted(allowed)}")
+    return ObjectSpec(**{"category": "custom", **data})
+
+
+def _hull_mesh_file(vertices_mm: tuple[tuple[float, float, float], ...]) -> str:
+    """An OBJ file holding ``vertices_mm`` (in metres), which PyBullet turns into a convex hull.
+
+    Compound shapes accept hull pieces only as files, so each distinct hull is written once
+    to a per-user cache named by its content hash (atomically, so concurrent workers agree).
+    """
+    verts = np.asarray(vertices_mm, dtype=float)
+    faces = ConvexHull(verts).simplices  # PyBullet only keeps vertices that faces use
+    text = "".join(f"v {x / 1000:.9f} {y / 1000:.9f} {z / 1000:.9f}\n" for x, y, z in verts)
+    text += "".join(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"tacrefine-meshes-{os.getuid() if hasattr(os, 'getuid') else 0}" / f"{digest}.obj"
+    if not path.is_file():
+        atomic_write_bytes(path, text.encode())
+    return str(path)
+
+
+def _compound_shapes(client, parts: tuple[ShapePart, ...], rgba: tuple[float, ...]) -> tuple[int, int]:
+    """One collision shape (and one visual) for all ``parts``: the object is a single rigid body."""
+    types, radii, halves, lengths, files, poses, orns = [], [], [], [], [], [], []
+    for part in parts:
+        radius, half, length, file = 0.0, [0.0, 0.0, 0.0], 0.0, ""
+        if part.kind == "box":
+            kind, half = pb.GEOM_BOX, [s / 1000 for s in part.size]
+        elif part.kind == "cylinder":
+            kind, radius, length = pb.GEOM_CYLINDER, part.size[0] / 1000, part.size[1] / 1000
+        elif part.kind == "sphere":
+            kind, radius = pb.GEOM_SPHERE, part.size[0] / 1000
+        elif part.kind == "hull":
+            kind, file = pb.GEOM_MESH, _hull_mesh_file(part.vertices)
+        else:
+            raise ConfigError(f"shape kind {part.kind!r} is unknown; allowed: box, cylinder, sphere, hull")
+        types.append(kind)
+        radii.append(radius)
+        halves.append(half)
+        lengths.append(length)
+        files.append(file)
+        poses.append([p / 1000 for p in part.position])
+        orns.append(pb.getQuaternionFromEuler(np.radians(part.rpy_deg).tolist()))
+    common = {"shapeTypes": types, "radii": radii, "halfExtents": halves, "lengths": lengths,
+              "fileNames": files, "meshScales": [[1, 1, 1]] * len(types)}
+    col = client.createCollisionShapeArray(**common, collisionFramePositions=poses,
+                                           collisionFrameOrientations=orns)
+    vis = client.createVisualShapeArray(**common, visualFramePositions=poses, visualFrameOrientations=orns,
+                                        rgbaColors=[list(rgba)] * len(types))
+    return col, vis
+
+
+def build_object(client, spec: ObjectSpec, shape_cache: dict[str, tuple[int, int]] | None = None) -> int:
+    """Create the object in ``client`` (at the origin) and make it felt by the sensors.
+
+    Collision shapes outlive bodies in PyBullet, so a caller that rebuilds objects passes a
+    ``shape_cache`` (per client) and each object's shapes are made only once.
+    """
+    rgba = (0.25, 0.45, 0.85, 1.0)
+    if spec.urdf is not None:
+        body = client.loadURDF(spec.urdf, globalScaling=spec.mesh_scale)
+    elif spec.mesh is not None:
+        scale = [spec.mesh_scale] * 3
+        if shape_cache is None or spec.name not in shape_cache:
+            col = client.createCollisionShape(pb.GEOM_MESH, fileName=spec.mesh, meshScale=scale)
+            vis = client.createVisualShape(pb.GEOM_MESH, fileName=spec.mesh, meshScale=scale, rgbaColor=rgba)
+            if shape_cache is not None:
+                shape_cache[spec.name] = (col, vis)
+        col, vis = shape_cache[spec.name] if shape_cache is not None else (col, vis)
+        body = client.createMultiBody(spec.mass, col, vis)
+    else:
+        if shape_cache is None or spec.name not in shape_cache:
+            col, vis = _compound_shapes(client, spec.parts, rgba)
+            if shape_cache is not None:
+                shape_cache[spec.name] = (col, vis)
+        col, vis = shape_cache[spec.name] if shape_cache is not None else (col, vis)
+        body = client.createMultiBody(spec.mass, col, vis)
+    for link in range(-1, client.getNumJoints(body)):
+        client.changeDynamics(body, link, lateralFriction=spec.friction)
+        client.setCollisionFilterGroupMask(body, link, 1 | SENSED_GROUP, -1)
+    return body

@@ -1,0 +1,265 @@
+"""Dense tactile pads: a ray-cast elastic (Winkler) layer over a taxel grid.
+
+Why this model: a rigid engine reports a handful of contact points, which would light a
+single taxel. Instead, each taxel casts a short ray along the pad normal and measures the
+*gap* between the pad surface and the object there (negative inside the pad). The pad
+carries a thin elastic layer of stiffness ``k`` per unit area; pressed with the normal
+force ``F`` the engine reports for that pad, the layer sinks uniformly by the depth
+``delta`` that balances the force::
+
+    F = k * A_taxel * sum_i max(0, delta - gap_i)
+
+and taxel ``i`` reads the indentation ``max(0, delta - gap_i)``. This is dense (every
+taxel under the object reads), follows the object's geometry (a sphere gives a round
+blob, an edge a line), and reads more under more force. The optional shear channels
+spread the pad's tangential (friction) force over the contact in proportion to pressure.
+
+Images are ``uint8`` as in the paper: the normal channel maps ``full_scale_depth_mm`` to
+255; shear channels are centred on 128.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from tacrefine.config import require, require_positive
+from tacrefine.sim.world import SENSED_GROUP
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Sensor imperfections, applied in image counts (0-255) before 8-bit quantisation.
+
+    Attributes:
+        enabled: master switch; off gives noiseless images (zero without contact).
+        gain_std: relative std of a per-pad multiplicative gain drawn per reading.
+        offset: constant additive offset in counts (a biased baseline).
+        gaussian_std: std of independent per-taxel noise in counts.
+        dead_taxel_prob: probability that a taxel reads 0 (drawn per reading).
+    """
+
+    enabled: bool = False
+    gain_std: float = 0.05
+    offset: float = 0.0
+    gaussian_std: float = 2.0
+    dead_taxel_prob: float = 0.005
+
+    def __post_init__(self) -> None:
+        require_positive("noise.gain_std", self.gain_std, allow_zero=True)
+        require(np.isfinite(self.offset), "noise.offset", "a finite number of counts", self.offset)
+        require_positive("noise.gaussian_std", self.gaussian_std, allow_zero=True)
+        require(0.0 <= self.dead_taxel_prob < 1.0, "noise.dead_taxel_prob", "a probability in [0, 1)",
+                self.dead_taxel_prob)
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    """Taxel grid and elastic-layer model of one pad (every pad of a hand shares it).
+
+    Attributes:
+        rows: taxels along the pad length (wrist z); default 14.
+        cols: taxels along the pad width (wrist y); default 12.
+        pitch_mm: taxel spacing; default 1.1 mm, the paper's sensor pitch.
+        layer_stiffness: elastic layer stiffness in N/mm^3 (pressure per indentation).
+        full_scale_depth_mm: indentation that reads 255 on the normal channel.
+        shear: add two tangential channels (along columns, along rows).
+        shear_full_scale_kpa: shear stress that reads 0 or 255 (128 is zero).
+        reach_mm: how far outside the pad surface a ray looks for the object.
+        noise: the noise model.
+    """
+
+    rows: int = 14
+    cols: int = 12
+    pitch_mm: float = 1.1
+    layer_stiffness: float = 0.1
+    full_scale_depth_mm: float = 1.5
+    shear: bool = False
+    shear_full_scale_kpa: float = 50.0
+    reach_mm: float = 3.0
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("rows", "cols"):
+            value = getattr(self, name)
+            require(isinstance(value, int) and not isinstance(value, bool) and value > 0,
+                    f"sensor.{name}", "an integer >= 1", value)
+        for name in ("pitch_mm", "layer_stiffness", "full_scale_depth_mm", "shear_full_scale_kpa", "reach_mm"):
+            require_positive(f"sensor.{name}", getattr(self, name))
+
+    @property
+    def channels(self) -> int:
+        return 3 if self.shear else 1
+
+    @property
+    def size_mm(self) -> tuple[float, float]:
+        """Sensing area (length along rows, width along columns)."""
+        return self.rows * self.pitch_mm, self.cols * self.pitch_mm
+
+    def with_noise(self, enabled: bool) -> SensorConfig:
+        return replace(self, noise=replace(self.noise, enabled=enabled))
+
+
+@dataclass(frozen=True)
+class PadSpec:
+    """Where a pad is on the hand: its link and its axes in that link's frame.
+
+    Attributes:
+        link: URDF link name of the pad.
+        normal: unit vector (link frame) pointing out of the pad face toward the object.
+        row_axis: direction of increasing row index (link frame).
+        col_axis: direction of increasing column index (link frame).
+        surface_offset_mm: distance from the link origin to the pad face along ``normal``.
+        size_mm: physical pad face (length along rows, width along columns); the sensing
+            area must fit inside it.
+    """
+
+    link: str
+    normal: tuple[float, float, float]
+    row_axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    col_axis: tuple[float, float, float] = (0.0, 1.0, 0.0)
+    surface_offset_mm: float = 1.0
+    size_mm: tuple[float, float] = (16.0, 16.0)
+
+
+class TactileSensor:
+    """Reads every pad of one hand in a single batched ray query.
+
+    Args:
+        client: the world's BulletClient.
+        body: the hand's body id.
+        pad_links: link index of each pad, in finger order.
+        pads: the matching :class:`PadSpec` list.
+        config: the grid and layer model.
+    """
+
+    #: depth behind the pad face where rays start (inside the pad, which rays ignore)
+    BACK_MM = 2.0
+
+    def __init__(self, client, body: int, pad_links: Sequence[int], pads: Sequence[PadSpec],
+                 config: SensorConfig) -> None:
+        self.client = client
+        self.body = body
+        self.pad_links = list(pad_links)
+        self.pads = list(pads)
+        self.config = config
+        rows_mm, cols_mm = config.size_mm
+        for pad in pads:
+            require(rows_mm <= pad.size_mm[0] + 1e-9 and cols_mm <= pad.size_mm[1] + 1e-9,
+                    "sensor.rows/cols/pitch_mm",
+                    f"a sensing area within the {pad.size_mm[0]} x {pad.size_mm[1]} mm pad",
+                    f"{rows_mm:.2f} x {cols_mm:.2f} mm")
+        self._local_from, self._local_to = self._ray_endpoints_local()
+        self._ray_len_mm = self.BACK_MM + config.reach_mm
+        self._taxel_area_mm2 = config.pitch_mm**2
+
+    def _ray_endpoints_local(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ray start and end points of every taxel in its pad-link frame, metres, (P, R*C, 3)."""
+        cfg = self.config
+        r = (np.arange(cfg.rows) - (cfg.rows - 1) / 2) * cfg.pitch_mm
+        c = (np.arange(cfg.cols) - (cfg.cols - 1) / 2) * cfg.pitch_mm
+        rr, cc = np.meshgrid(r, c, indexing="ij")
+        starts, ends = [], []
+        for pad in self.pads:
+            n = np.asarray(pad.normal, float)
+            on_face = (rr.reshape(-1, 1) * np.asarray(pad.row_axis) + cc.reshape(-1, 1) * np.asarray(pad.col_axis)
+                       + n * pad.surface_offset_mm)
+            starts.append((on_face - n * self.BACK_MM) / 1000.0)
+            ends.append((on_face + n * cfg.reach_mm) / 1000.0)
+        return np.stack(starts), np.stack(ends)
+
+    def pad_poses(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """World rotation matrix and position of every pad link."""
+        states = self.client.getLinkStates(self.body, self.pad_links, computeForwardKinematics=1)
+        poses = []
+        for st in states:
+            rot = np.asarray(self.client.getMatrixFromQuaternion(st[5]), dtype=float).reshape(3, 3)
+            poses.append((rot, np.asarray(st[4], dtype=float)))
+        return poses
+
+    def gaps_mm(self) -> np.ndarray:
+        """Gap between each taxel's pad face and the nearest sensed object, (P, rows, cols).
+
+        ``inf`` where no object is within ``reach_mm``; negative where it is inside the pad.
+        """
+        poses = self.pad_poses()
+        starts = np.concatenate([s @ rot.T + pos for (rot, pos), s in zip(poses, self._local_from)])
+        ends = np.concatenate([e @ rot.T + pos for (rot, pos), e in zip(poses, self._local_to)])
+        hits = self.client.rayTestBatch(starts, ends, collisionFilterMask=SENSED_GROUP)
+        frac = np.fromiter((h[2] if h[0] >= 0 else np.inf for h in hits), dtype=float, count=len(hits))
+        gaps = frac * self._ray_len_mm - self.BACK_MM
+        return gaps.reshape(len(self.pads), self.config.rows, self.config.cols)
+
+    def contact_forces(self, obj: int) -> tuple[np.ndarray, np.ndarray]:
+        """Normal force (N) and tangential force (N, along row and column axes) on each pad."""
+        normal = np.zeros(len(self.pads))
+        shear = np.zeros((len(self.pads), 2))
+        for i, (link, pad) in enumerate(zip(self.pad_links, self.pads)):
+            points = self.client.getContactPoints(bodyA=self.body, bodyB=obj, linkIndexA=link)
+            if not points:
+                continue
+            normal[i] = sum(p[9] for p in points)
+            if self.config.shear:
+                rot, _ = self.pad_poses()[i]
+                force = sum(p[10] * np.asarray(p[11]) + p[12] * np.asarray(p[13]) for p in points)
+                shear[i] = [force @ (rot @ np.asarray(pad.row_axis)), force @ (rot @ np.asarray(pad.col_axis))]
+        return normal, shear
+
+    def indentation_mm(self, gaps_mm: np.ndarray, forces: np.ndarray) -> np.ndarray:
+        """Solve the elastic-layer force balance per pad; returns indentation (P, rows, cols)."""
+        k_area = self.config.layer_stiffness * self._taxel_area_mm2  # N per mm of indentation
+        out = np.zeros_like(gaps_mm)
+        for i, (gap, force) in enumerate(zip(gaps_mm, forces)):
+            finite = np.sort(gap[np.isfinite(gap)].ravel())
+            if force <= 0 or finite.size == 0:
+                continue
+            # With the j smallest gaps engaged, delta = (F/kA + sum g_1..j) / j; the right j is
+            # the largest one whose own gap is still below the resulting delta.
+            j = np.arange(1, finite.size + 1)
+            delta = (force / k_area + np.cumsum(finite)) / j
+            engaged = finite <= delta
+            depth = delta[np.nonzero(engaged)[0][-1]]
+            out[i] = np.clip(depth - np.where(np.isfinite(gap), gap, np.inf), 0.0, None)
+        return out
+
+    def to_image(self, depth_mm: np.ndarray, shear_n: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        """Physical readings to ``uint8 (P, C, rows, cols)``, applying the noise model."""
+        cfg = self.config
+        counts = depth_mm / cfg.full_scale_depth_mm * 255.0
+        channels = [counts]
+        if cfg.shear:
+            total = depth_mm.sum(axis=(1, 2), keepdims=True)
+            share = np.divide(depth_mm, total, out=np.zeros_like(depth_mm), where=total > 0)
+            area_m2 = self._taxel_area_mm2 * 1e-6
+            for axis in range(2):
+                kpa = shear_n[:, axis, None, None] * share / area_m2 / 1000.0
+                channels.append(128.0 + kpa / cfg.shear_full_scale_kpa * 127.0)
+        image = np.stack(channels, axis=1)
+        noise = cfg.noise
+        if noise.enabled:
+            if rng is None:
+                raise ValueError("sensor noise is enabled: pass a seeded numpy Generator as rng")
+            gain = 1.0 + noise.gain_std * rng.standard_normal((image.shape[0], 1, 1, 1))
+            image = image * gain + noise.offset + noise.gaussian_std * rng.standard_normal(image.shape)
+            dead = rng.random((image.shape[0], 1, *image.shape[2:])) < noise.dead_taxel_prob
+            image = np.where(dead, 0.0, image)
+        return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+    def read(self, obj: int, rng: np.random.Generator | None = None,
+             forces: np.ndarray | None = None) -> np.ndarray:
+        """Tactile images of every pad touching body ``obj``.
+
+        Args:
+            obj: body id of the object (its contact forces load the pads).
+            rng: generator for the noise model (required when noise is on).
+            forces: override the per-pad normal forces (N), e.g. to probe the sensor
+                with a known load; shear is then zero.
+        """
+        if forces is None:
+            normal, shear = self.contact_forces(obj)
+        else:
+            normal, shear = np.asarray(forces, dtype=float), np.zeros((len(self.pads), 2))
+        depth = self.indentation_mm(self.gaps_mm(), normal)
+        return self.to_image(depth, shear, rng)
