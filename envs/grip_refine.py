@@ -16,7 +16,7 @@ from tacrefine.config import ConfigError, from_dict, require, require_choice, re
 from tacrefine.sim.cell import CellConfig, GraspCell, GraspResult
 from tacrefine.sim.gripper import GripperConfig
 from tacrefine.sim.objects import DEFAULT_OBJECT_SET, ObjectSpec, get_object, object_from_dict
-from tacrefine.sim.tactile import NoiseConfig, SensorConfig
+from tacrefine.sim.tactile import SensorConfig
 from tacrefine.sim.world import WorldConfig
 
 #: Default offset half-ranges per DoF: mm for translations, degrees for rotations.

@@ -165,7 +165,11 @@ class GraspCell:
         self.gripper.start_closing()
         steps = self._settle()
         forces, _ = self.sensor.contact_forces(obj)
-        tactile = self.sensor.read(obj, rng=rng)
+        # A pad's gel is loaded by its finger's actuator force. The engine's per-pad split of a
+        # rigidly coupled squeeze is statically indeterminate (table friction can hold any
+        # imbalance), so it would make the reading depend on where on the table the object is.
+        loads = np.where(forces > 0, self.gripper.actuator_forces(), 0.0)
+        tactile = self.sensor.read(obj, rng=rng, forces=loads)
         joints = self.gripper.joint_positions()
         wrist_now = self.gripper.wrist_pose()
         failure = self.failure(forces)

@@ -136,6 +136,10 @@ class Gripper:
     def joint_speeds(self) -> np.ndarray:
         return np.array([s[1] for s in self.client.getJointStates(self.body, self.finger_joints)])
 
+    def actuator_forces(self) -> np.ndarray:
+        """Force each finger actuator currently applies (N, magnitude)."""
+        return np.abs([s[3] for s in self.client.getJointStates(self.body, self.finger_joints)])
+
     def open(self, opening_mm: float | np.ndarray) -> None:
         """Open every finger to ``opening_mm`` at once (fingers hold there)."""
         target = np.broadcast_to(np.minimum(np.asarray(opening_mm, float), self.config.max_opening_mm) / 1000.0,

@@ -254,12 +254,13 @@ class TactileSensor:
         Args:
             obj: body id of the object (its contact forces load the pads).
             rng: generator for the noise model (required when noise is on).
-            forces: override the per-pad normal forces (N), e.g. to probe the sensor
-                with a known load; shear is then zero.
+            forces: per-pad normal loads (N) to use instead of the engine's contact
+                forces (a probe with a known load, or the hand's actuator forces).
         """
-        if forces is None:
-            normal, shear = self.contact_forces(obj)
-        else:
-            normal, shear = np.asarray(forces, dtype=float), np.zeros((len(self.pads), 2))
+        normal, shear = self.contact_forces(obj) if forces is None or self.config.shear else (None, None)
+        if forces is not None:
+            normal = np.asarray(forces, dtype=float)
+        if shear is None:
+            shear = np.zeros((len(self.pads), 2))
         depth = self.indentation_mm(self.gaps_mm(), normal)
         return self.to_image(depth, shear, rng)

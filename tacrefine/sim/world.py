@@ -6,6 +6,7 @@ client, so two worlds in one process never see each other.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -84,10 +85,8 @@ class World:
     def close(self) -> None:
         """Disconnect; safe to call twice."""
         if getattr(self, "client", None) is not None:
-            try:
+            with contextlib.suppress(pb.error):
                 self.client.disconnect()
-            except pb.error:
-                pass
             self.client = None  # type: ignore[assignment]
 
     def __del__(self) -> None:

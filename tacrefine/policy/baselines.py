@@ -1,0 +1,131 @@
+"""Hand-written policies: the floor (noop, random), a tactile servo, and the ground-truth ceiling.
+
+They share the learned policy's interface (``reset()``, ``act(obs) -> action``), so that the
+evaluation treats every policy alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class Policy:
+    """Interface: ``act`` maps one observation to one action in the env's [-1, 1] box."""
+
+    name = "policy"
+
+    def reset(self) -> None:
+        """Called at the start of every episode."""
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class NoopPolicy(Policy):
+    """Never moves: the error stays where the start grasp put it."""
+
+    name = "baseline:noop"
+
+    def __init__(self, env: Any) -> None:
+        self.shape = env.action_space.shape
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.zeros(self.shape, dtype=np.float32)
+
+
+class RandomPolicy(Policy):
+    """Uniform random actions from its own seeded generator."""
+
+    name = "baseline:random"
+
+    def __init__(self, env: Any, seed: int | None = 0) -> None:
+        self.shape = env.action_space.shape
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return self.rng.uniform(-1.0, 1.0, self.shape).astype(np.float32)
+
+
+def image_moments(image: np.ndarray) -> tuple[float, float, float, float] | None:
+    """Pressure centroid (row, col) and principal-axis angle of one tactile image.
+
+    Returns ``(row, col, angle_rad, elongation)`` with the angle measured in the pad plane
+    from the column axis (wrist y) toward the row axis (wrist z), or None without contact.
+    Elongation (0 = round, 1 = a line) says how much the angle can be trusted.
+    """
+    w = image.astype(np.float64)
+    total = w.sum()
+    if total <= 0:
+        return None
+    rows, cols = np.indices(w.shape)
+    r0, c0 = (w * rows).sum() / total, (w * cols).sum() / total
+    mu_rr = (w * (rows - r0) ** 2).sum() / total
+    mu_cc = (w * (cols - c0) ** 2).sum() / total
+    mu_rc = (w * (rows - r0) * (cols - c0)).sum() / total
+    angle = 0.5 * np.arctan2(2 * mu_rc, mu_cc - mu_rr)
+    spread = np.hypot(mu_cc - mu_rr, 2 * mu_rc)
+    elongation = spread / (mu_cc + mu_rr) if mu_cc + mu_rr > 0 else 0.0
+    return float(r0), float(c0), float(angle), float(elongation)
+
+
+class TactileServoPolicy(Policy):
+    """Moves the wrist to cancel the difference between current and target contact images.
+
+    For every pad it compares the pressure centroid (-> y, z shift) and the principal axis
+    (-> roll) of the normal channel; the pads' estimates are averaged. No learning, no
+    ground truth: a classical visual-servo style baseline. A centroid understates shifts
+    of contacts clipped by the pad edge, so the servo converges gradually, not in one step.
+    """
+
+    name = "baseline:servo"
+
+    def __init__(self, env: Any, gain: float = 1.0) -> None:
+        base = env.unwrapped
+        self.dofs = base.refined_dofs
+        self.scale = np.asarray(base.action_scale, dtype=float)
+        self.pitch = base.sensor_config.pitch_mm
+        self.gain = gain
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        estimates = []
+        for cur, tgt in zip(obs["tactile"][:, 0], obs["target_tactile"][:, 0]):
+            mc, mt = image_moments(cur), image_moments(tgt)
+            if mc is None or mt is None:
+                continue
+            d_angle = (mc[2] - mt[2] + np.pi / 2) % np.pi - np.pi / 2
+            trust = min(mc[3], mt[3])
+            estimates.append({
+                "y": (mc[1] - mt[1]) * self.pitch,
+                "z": (mc[0] - mt[0]) * self.pitch,
+                "roll": np.degrees(d_angle) if trust > 0.2 else 0.0,
+            })
+        increment = np.zeros(len(self.dofs))
+        if estimates:
+            for i, dof in enumerate(self.dofs):
+                increment[i] = np.mean([e.get(dof, 0.0) for e in estimates])
+        return np.clip(self.gain * increment / self.scale, -1, 1).astype(np.float32)
+
+
+class OraclePolicy(Policy):
+    """Reads the true correction from the simulator: the upper bound, never a real policy."""
+
+    name = "baseline:oracle"
+
+    def __init__(self, env: Any) -> None:
+        self.env = env.unwrapped
+        self.scale = np.asarray(self.env.action_scale, dtype=float)
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.clip(self.env.oracle_increment() / self.scale, -1, 1).astype(np.float32)
+
+
+BASELINES = {
+    "noop": NoopPolicy,
+    "random": RandomPolicy,
+    "servo": TactileServoPolicy,
+    "oracle": OraclePolicy,
+}
+
+__all__ = ["BASELINES", "Policy", "image_moments"]
