@@ -299,7 +299,8 @@ class GripRefineEnv(gym.Env, EzPickle):
         return err
 
     def _normalised_error(self, err: Mapping[str, Any]) -> float:
-        return err["position_error_mm"] / self.success_position_mm + err["rotation_error_deg"] / self.success_rotation_deg
+        position = err["position_error_mm"] / self.success_position_mm
+        return position + err["rotation_error_deg"] / self.success_rotation_deg
 
     def _observation(self) -> dict[str, np.ndarray]:
         assert self._current is not None and self._target is not None

@@ -194,7 +194,8 @@ def _hull_mesh_file(vertices_mm: tuple[tuple[float, float, float], ...]) -> str:
     text = "".join(f"v {x / 1000:.9f} {y / 1000:.9f} {z / 1000:.9f}\n" for x, y, z in verts)
     text += "".join(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"tacrefine-meshes-{os.getuid() if hasattr(os, 'getuid') else 0}" / f"{digest}.obj"
+    user = os.getuid() if hasattr(os, "getuid") else 0
+    path = Path(tempfile.gettempdir()) / f"tacrefine-meshes-{user}" / f"{digest}.obj"
     if not path.is_file():
         atomic_write_bytes(path, text.encode())
     return str(path)
