@@ -42,4 +42,4 @@ def load_policy(spec: str, env: Any = None, seed: int | None = 0) -> Policy:
         )
     from tacrefine.policy.learned import LearnedPolicy
 
-    return LearnedPolicy(path, env=env)
+    return LearnedPolicy(path).bind_env(env)
