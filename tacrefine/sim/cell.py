@@ -15,6 +15,7 @@ from tacrefine import geometry
 from tacrefine.config import require
 from tacrefine.sim.gripper import Gripper, GripperConfig
 from tacrefine.sim.objects import ObjectSpec, build_object, get_object
+from tacrefine.sim.raycast import convex_body_from_parts
 from tacrefine.sim.tactile import SensorConfig, TactileSensor
 from tacrefine.sim.world import World, WorldConfig
 
@@ -98,9 +99,12 @@ class GraspCell:
             self.place_object(None)
             return spec
         if self.object is not None:
+            self.sensor.register_convex(self.object, None)
             self.client.removeBody(self.object)
         self.spec = spec
         self.object = build_object(self.client, spec, self._shape_cache)
+        if spec.parts and self.config.sensor.closed_form_rays:
+            self.sensor.register_convex(self.object, convex_body_from_parts(spec.parts))
         self.place_object(None)
         return spec
 

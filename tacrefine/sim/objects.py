@@ -31,6 +31,7 @@ from tacrefine.sim.world import SENSED_GROUP
 CATEGORIES = ("rod", "plate", "disc", "box", "prism", "edge", "custom")
 BASE_HALF_MM = (15.0, 15.0, 2.5)
 FEATURE_BOTTOM_MM = 2 * BASE_HALF_MM[2]
+COLLISION_MARGIN_M = 5e-5
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,8 @@ def build_object(client, spec: ObjectSpec, shape_cache: dict[str, tuple[int, int
         col, vis = shape_cache[spec.name] if shape_cache is not None else (col, vis)
         body = client.createMultiBody(spec.mass, col, vis)
     for link in range(-1, client.getNumJoints(body)):
-        client.changeDynamics(body, link, lateralFriction=spec.friction)
+        # Bullet inflates convex shapes by a margin (1 mm for hulls): far too round for
+        # millimetre features, and the taxel rays would see another surface than contacts do.
+        client.changeDynamics(body, link, lateralFriction=spec.friction, collisionMargin=COLLISION_MARGIN_M)
         client.setCollisionFilterGroupMask(body, link, 1 | SENSED_GROUP, -1)
     return body
