@@ -28,6 +28,7 @@ class ConvexPart:
         self.rot_t = pose[:3, :3].T.copy()  # body -> part
         self.pos = pose[:3, 3].copy()
         self.size = np.asarray(size, dtype=float)
+        self.radius = _bounding_radius(kind, self.size, vertices)
         if kind == "box":
             h = self.size
             self.normals = np.vstack([np.eye(3), -np.eye(3)])
@@ -49,6 +50,17 @@ class ConvexPart:
         t0, t1 = _quadric(o, d, float(self.size[0]), dims=2)
         z0, z1 = _planes(o, d, np.array([[0, 0, 1.0], [0, 0, -1.0]]), np.full(2, self.size[1] / 2))
         return np.maximum(t0, z0), np.minimum(t1, z1)
+
+
+def _bounding_radius(kind: str, size: np.ndarray, vertices: np.ndarray | None) -> float:
+    """Radius of a sphere about the part origin that contains the part (for culling)."""
+    if kind == "box":
+        return float(np.linalg.norm(size))
+    if kind == "sphere":
+        return float(size[0])
+    if kind == "cylinder":
+        return float(np.hypot(size[0], size[1] / 2))
+    return float(np.linalg.norm(vertices, axis=1).max())
 
 
 def _planes(o: np.ndarray, d: np.ndarray, normals: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +111,10 @@ class ConvexBody:
         o = (origins - pos) @ rot
         d = (ends - origins) @ rot
         best = np.full(len(o), np.inf)
+        lo, hi = np.minimum(o, o + d).min(axis=0), np.maximum(o, o + d).max(axis=0)
         for part in self.parts:
+            if np.linalg.norm(np.clip(part.pos, lo, hi) - part.pos) > part.radius:
+                continue  # the whole bundle of rays passes far from this part
             t0, t1 = part.interval(o, d)
             hit = (t0 <= t1) & (t1 >= 0) & (t0 <= 1)
             best = np.where(hit, np.minimum(best, np.clip(t0, 0, None)), best)
