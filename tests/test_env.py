@@ -189,3 +189,13 @@ def test_any_subset_of_dofs_and_noise_switch():
     assert env.action_space.shape == (3,)
     assert obs["tactile"].min() >= 0 and set(info["per_dof_error"]) == {"x", "y", "z", "roll", "pitch", "yaw"}
     env.close()
+
+
+def test_reset_does_not_depend_on_how_the_last_episode_ended():
+    env = gym.make("tacrefine/GripRefine-v0", **FAST)
+    first, _ = env.reset(seed=3, options={"object": "rod_r4"})
+    for action in ([1.0, -1.0, 0.5], [-0.3, 0.2, -1.0]):
+        env.step(np.array(action, dtype=np.float32))
+    again, _ = env.reset(seed=3, options={"object": "rod_r4"})
+    assert all(np.array_equal(first[k], again[k]) for k in first)
+    env.close()

@@ -93,10 +93,14 @@ class GraspCell:
 
     # -- objects -------------------------------------------------------------------------
     def load_object(self, name: str | ObjectSpec) -> ObjectSpec:
-        """Put object ``name`` into the world, replacing the previous one (kept if it is the same)."""
+        """Put object ``name`` into the world as a fresh body, replacing the previous one.
+
+        A fresh body carries no contact history, so an episode does not depend on how the
+        previous one ended; its shapes come from a per-world cache, so memory stays flat.
+        """
         spec = get_object(name, self.extra_objects)
-        if self.object is not None and spec == self.spec:
-            self.place_object(None)
+        if self.object is not None and spec == self.spec and spec.urdf is not None:
+            self.place_object(None)  # URDF bodies are kept: reloading one would leak its shapes
             return spec
         if self.object is not None:
             self.sensor.register_convex(self.object, None)

@@ -20,6 +20,25 @@ from tacrefine.config import require, require_positive
 SENSED_GROUP = 1 << 6
 
 
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence what PyBullet's C code prints on connect (it would break progress bars)."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 @dataclass(frozen=True)
 class WorldConfig:
     """Physics settings shared by every world.
@@ -57,7 +76,8 @@ class World:
             raise RuntimeError("the PyBullet GUI (gui=True / render_mode='human') needs a display, and DISPLAY "
                                "is not set; use render_mode='rgb_array' on a headless machine")
         mode = pb.GUI if self.config.gui else pb.DIRECT
-        self.client = BulletClient(connection_mode=mode)
+        with _quiet_stdout():
+            self.client = BulletClient(connection_mode=mode)
         c = self.client
         c.setPhysicsEngineParameter(
             fixedTimeStep=self.config.time_step,
