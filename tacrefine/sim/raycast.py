@@ -17,6 +17,10 @@ from scipy.spatial import ConvexHull
 from scipy.spatial.transform import Rotation
 
 _EPS = 1e-12
+#: a face whose normal is this close to perpendicular to the rays counts as an outline face
+_SIDE_COS = 0.25
+#: parts whose faces lie this close along the ray (fraction) count as one surface
+_SAME_FACE = 0.02
 
 
 class ConvexPart:
@@ -38,6 +42,47 @@ class ConvexPart:
             self.normals, self.offsets = eq[:, :3], -eq[:, 3]
         elif kind not in ("cylinder", "sphere"):
             raise ValueError(f"unsupported convex part {kind!r}")
+
+    def footprint(self, origins: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each ray meets the part's face, and how far inside the part's outline it is.
+
+        Returns ``(t, lateral)``: the entry parameter through the faces the ray crosses
+        (``inf`` if it misses them) and the signed distance in metres from the ray to the
+        part's outline as seen along the ray (positive inside). Faces nearly parallel to
+        the ray form the outline; that distance is what lets a taxel that an edge crosses
+        read in proportion to the part of it the object covers.
+        """
+        o = (origins - self.pos) @ self.rot_t.T
+        d = dirs @ self.rot_t.T
+        unit = d / np.linalg.norm(d, axis=1, keepdims=True)
+        inf = np.full(len(o), np.inf)
+        if self.kind in ("box", "hull"):
+            # a pad's rays are parallel (the other pad's antiparallel): one split for all
+            side = np.abs(self.normals @ unit[0]) < _SIDE_COS
+            t0, t1 = _planes(o, d, self.normals[~side], self.offsets[~side])
+            at = o + np.clip(t0, 0, 1)[:, None] * d
+            lateral = (self.offsets[side] - at @ self.normals[side].T).min(axis=1, initial=np.inf)
+        elif self.kind == "sphere":
+            t0, t1 = _quadric(o, d, float(self.size[0]), dims=3)
+            lateral = np.where(t0 <= t1, np.inf, -np.inf)
+        else:
+            along = np.abs(unit[:, 2])
+            q0, q1 = _quadric(o, d, float(self.size[0]), dims=2)
+            caps = np.array([[0, 0, 1.0], [0, 0, -1.0]])
+            z0, z1 = _planes(o, d, caps, np.full(2, self.size[1] / 2))
+            if along.min() > 1 - _SIDE_COS:  # axis along the rays (a disc face-on): round outline
+                t0, t1 = z0, z1
+                at = o + np.clip(t0, 0, 1)[:, None] * d
+                lateral = float(self.size[0]) - np.linalg.norm(at[:, :2], axis=1)
+            elif along.max() < _SIDE_COS:  # axis across the rays (a rod): the caps are the outline
+                t0, t1 = q0, q1
+                at = o + np.clip(t0, 0, 1)[:, None] * d
+                lateral = self.size[1] / 2 - np.abs(at[:, 2])
+            else:  # oblique: no outline estimate, hit or miss only
+                t0, t1 = np.maximum(q0, z0), np.minimum(q1, z1)
+                lateral = np.where(t0 <= t1, np.inf, -np.inf)
+        crosses = (t0 <= t1) & (t1 >= 0) & (t0 <= 1)
+        return np.where(crosses, np.clip(t0, 0, None), inf), lateral
 
     def interval(self, origins: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Entry and exit parameters ``t`` of rays ``o + t d`` (body frame); empty where entry > exit."""
@@ -119,6 +164,32 @@ class ConvexBody:
             hit = (t0 <= t1) & (t1 >= 0) & (t0 <= 1)
             best = np.where(hit, np.minimum(best, np.clip(t0, 0, None)), best)
         return best
+
+
+    def covered_hit(self, origins: np.ndarray, ends: np.ndarray, body_pose: np.ndarray,
+                    taxel_m: float) -> tuple[np.ndarray, np.ndarray]:
+        """Hit fraction of each segment and the share of its taxel (width ``taxel_m``) that
+        the object covers, estimated from the distance to the outline (a straight edge
+        across a square taxel: ``0.5 + distance / width``, clipped to [0, 1])."""
+        rot, pos = body_pose[:3, :3], body_pose[:3, 3]
+        o = (origins - pos) @ rot
+        d = (ends - origins) @ rot
+        lo, hi = np.minimum(o, o + d).min(axis=0), np.maximum(o, o + d).max(axis=0)
+        ts, covers = [], []
+        for part in self.parts:
+            if np.linalg.norm(np.clip(part.pos, lo, hi) - part.pos) > part.radius + taxel_m:
+                continue
+            t, lateral = part.footprint(o, d)
+            ts.append(t)
+            covers.append(np.where(np.isfinite(t), np.clip(0.5 + lateral / taxel_m, 0.0, 1.0), 0.0))
+        if not ts:
+            return np.full(len(o), np.inf), np.zeros(len(o))
+        t_all, c_all = np.stack(ts), np.stack(covers)
+        t_all = np.where(c_all > 0, t_all, np.inf)
+        best = t_all.min(axis=0)
+        same = np.isfinite(t_all) & (t_all <= best + _SAME_FACE)  # abutting parts (a T's bar and stem) add up
+        coverage = np.minimum(1.0, np.where(same, c_all, 0.0).sum(axis=0))
+        return best, np.where(np.isfinite(best), coverage, 0.0)
 
 
 def convex_body_from_parts(parts: Sequence) -> ConvexBody:

@@ -70,7 +70,8 @@ class SensorConfig:
         shear_full_scale_kpa: shear stress that reads 0 or 255 (128 is zero).
         reach_mm: how far outside the pad surface a ray looks for the object.
         closed_form_rays: cast taxel rays in NumPy against objects built from convex
-            primitives (fast); off uses the engine's ray test for every object.
+            primitives (fast, and a taxel that an edge crosses reads the share it covers);
+            off uses the engine's ray test (taxel centres only) for every object.
         noise: the noise model.
     """
 
@@ -161,16 +162,15 @@ class TactileSensor:
         self._convex: dict[int, ConvexBody] = {}
 
     def _ray_endpoints_local(self) -> tuple[np.ndarray, np.ndarray]:
-        """Ray start and end points of every taxel in its pad-link frame, metres, (P, R*C, 3)."""
+        """Taxel-centre ray start and end points in each pad-link frame, metres, ``(P, R*C, 3)``."""
         cfg = self.config
         r = (np.arange(cfg.rows) - (cfg.rows - 1) / 2) * cfg.pitch_mm
         c = (np.arange(cfg.cols) - (cfg.cols - 1) / 2) * cfg.pitch_mm
         rr, cc = np.meshgrid(r, c, indexing="ij")
         starts, ends = [], []
         for pad in self.pads:
-            n = np.asarray(pad.normal, float)
-            on_face = (rr.reshape(-1, 1) * np.asarray(pad.row_axis) + cc.reshape(-1, 1) * np.asarray(pad.col_axis)
-                       + n * pad.surface_offset_mm)
+            n, row, col = (np.asarray(v, float) for v in (pad.normal, pad.row_axis, pad.col_axis))
+            on_face = rr.reshape(-1, 1) * row + cc.reshape(-1, 1) * col + n * pad.surface_offset_mm
             starts.append((on_face - n * self.BACK_MM) / 1000.0)
             ends.append((on_face + n * cfg.reach_mm) / 1000.0)
         return np.stack(starts), np.stack(ends)
@@ -194,11 +194,14 @@ class TactileSensor:
         else:
             self._convex[body] = shape
 
-    def gaps_mm(self, obj: int | None = None) -> np.ndarray:
-        """Gap between each taxel's pad face and the object, (P, rows, cols).
+    def contact_geometry(self, obj: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Gap (mm) and covered share of every taxel, each ``(P, rows, cols)``.
 
-        ``inf`` where no object is within ``reach_mm``; negative where it is inside the pad.
-        Without ``obj`` (or for an unregistered one) every sensed body counts.
+        The gap is measured from the pad face along the normal at the taxel centre: ``inf``
+        where no object is within ``reach_mm``, negative where it is inside the pad. The
+        covered share is 1 inside the object's outline and falls off across an edge (closed
+        form objects); the engine's ray test gives 1 or 0. Without ``obj`` (or for an
+        unregistered one) every sensed body counts.
         """
         poses = self.pad_poses()
         starts = np.concatenate([s @ rot.T + pos for (rot, pos), s in zip(poses, self._local_from)])
@@ -209,12 +212,17 @@ class TactileSensor:
             body_pose = np.eye(4)
             body_pose[:3, :3] = np.asarray(self.client.getMatrixFromQuaternion(quat)).reshape(3, 3)
             body_pose[:3, 3] = pos
-            frac = shape.first_hit(starts, ends, body_pose)
+            frac, cover = shape.covered_hit(starts, ends, body_pose, self.config.pitch_mm / 1000.0)
         else:
             hits = self.client.rayTestBatch(starts, ends, collisionFilterMask=SENSED_GROUP)
             frac = np.fromiter((h[2] if h[0] >= 0 else np.inf for h in hits), dtype=float, count=len(hits))
-        gaps = frac * self._ray_len_mm - self.BACK_MM
-        return gaps.reshape(len(self.pads), self.config.rows, self.config.cols)
+            cover = np.isfinite(frac).astype(float)
+        shape_out = (len(self.pads), self.config.rows, self.config.cols)
+        return (frac * self._ray_len_mm - self.BACK_MM).reshape(shape_out), cover.reshape(shape_out)
+
+    def gaps_mm(self, obj: int | None = None) -> np.ndarray:
+        """Gap at every taxel centre, ``(P, rows, cols)`` (see :meth:`contact_geometry`)."""
+        return self.contact_geometry(obj)[0]
 
     def contact_forces(self, obj: int) -> tuple[np.ndarray, np.ndarray]:
         """Normal force (N) and tangential force (N, along row and column axes) on each pad."""
@@ -231,21 +239,27 @@ class TactileSensor:
                 shear[i] = [force @ (rot @ np.asarray(pad.row_axis)), force @ (rot @ np.asarray(pad.col_axis))]
         return normal, shear
 
-    def indentation_mm(self, gaps_mm: np.ndarray, forces: np.ndarray) -> np.ndarray:
-        """Solve the elastic-layer force balance per pad; returns indentation (P, rows, cols)."""
+    def indentation_mm(self, gaps_mm: np.ndarray, forces: np.ndarray,
+                       coverage: np.ndarray | None = None) -> np.ndarray:
+        """Solve the elastic-layer force balance per pad; returns each taxel's mean
+        indentation over its area, ``(P, rows, cols)``.
+
+        A taxel covering the share ``w`` of its area carries ``k * A * w * (delta - gap)``.
+        """
+        weights = np.ones_like(gaps_mm) if coverage is None else coverage
         k_area = self.config.layer_stiffness * self._taxel_area_mm2  # N per mm of indentation
         out = np.zeros_like(gaps_mm)
-        for i, (gap, force) in enumerate(zip(gaps_mm, forces)):
-            finite = np.sort(gap[np.isfinite(gap)].ravel())
-            if force <= 0 or finite.size == 0:
+        for i, (gap, w, force) in enumerate(zip(gaps_mm, weights, forces)):
+            felt = np.isfinite(gap) & (w > 0)
+            if force <= 0 or not felt.any():
                 continue
-            # With the j smallest gaps engaged, delta = (F/kA + sum g_1..j) / j; the right j is
+            order = np.argsort(gap[felt])
+            g, wt = gap[felt][order], w[felt][order]
+            # With the j smallest gaps engaged, delta = (F/kA + sum w g) / sum w; the right j is
             # the largest one whose own gap is still below the resulting delta.
-            j = np.arange(1, finite.size + 1)
-            delta = (force / k_area + np.cumsum(finite)) / j
-            engaged = finite <= delta
-            depth = delta[np.nonzero(engaged)[0][-1]]
-            out[i] = np.clip(depth - np.where(np.isfinite(gap), gap, np.inf), 0.0, None)
+            delta = (force / k_area + np.cumsum(wt * g)) / np.cumsum(wt)
+            depth = delta[np.nonzero(g <= delta)[0][-1]]
+            out[i] = np.where(felt, w * np.clip(depth - gap, 0.0, None), 0.0)
         return out
 
     def to_image(self, depth_mm: np.ndarray, shear_n: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
@@ -286,5 +300,6 @@ class TactileSensor:
             normal = np.asarray(forces, dtype=float)
         if shear is None:
             shear = np.zeros((len(self.pads), 2))
-        depth = self.indentation_mm(self.gaps_mm(obj), normal)
+        gaps, cover = self.contact_geometry(obj)
+        depth = self.indentation_mm(gaps, normal, cover)
         return self.to_image(depth, shear, rng)
