@@ -1,0 +1,116 @@
+"""Command line of the closed-loop evaluation: argument parsing only (work: :mod:`tacrefine.evaluation`)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tacrefine.config import ConfigError
+
+ALL_BASELINES = "baselines"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evaluate.py",
+        description="Roll policies out in GripRefine-v0 on the same seeded episodes and write report.json, "
+                    "report.md and plots to --out. Policy specs: baseline:noop|random|servo|oracle, "
+                    f"pretrained, a checkpoint path, or '{ALL_BASELINES}' for all four baselines.",
+        epilog="examples:\n"
+               "  python scripts/evaluate.py --policy baseline:oracle --policy baseline:noop \\\n"
+               "      --out runs/eval\n"
+               "  python scripts/evaluate.py --policy runs/main/train/best.pt --policy baselines \\\n"
+               "      --out runs/eval --episodes-per-object 20 --target-mode fixed --noise \\\n"
+               "      --domain-randomization\n"
+               "  python scripts/evaluate.py --policy pretrained --out runs/eval --config my_eval.yaml "
+               "--set max_steps=10",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--policy", dest="policies", action="append", required=True, metavar="SPEC",
+                        help="policy to evaluate (repeat for several; they share one table)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--config", help="YAML file of EvalConfig fields (objects, episodes_per_object, ...)")
+    parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[],
+                        metavar="KEY=VALUE",
+                        help="EvalConfig overrides, e.g. episodes_per_object=20 env_kwargs.max_step.y=3")
+    parser.add_argument("--episodes-per-object", type=int, help="episodes per object and target mode (10)")
+    parser.add_argument("--objects", nargs="+", help="object names (default: the default object set)")
+    parser.add_argument("--target-mode", choices=("fixed", "random", "both"), help="target modes (both)")
+    parser.add_argument("--max-steps", type=int, help="refinement steps per episode (5)")
+    parser.add_argument("--seed", type=int, help="base seed of the episode seeds (0)")
+    parser.add_argument("--noise", action="store_true", default=None, help="tactile sensor noise")
+    parser.add_argument("--domain-randomization", action="store_true", default=None,
+                        help="per-episode friction, mass, pad stiffness and sensor randomisation")
+    parser.add_argument("--no-plots", action="store_true", help="write report.json and report.md only")
+    parser.add_argument("--no-render", action="store_true", help="leave the scene render out of the GIF")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def expand_specs(specs: Sequence[str]) -> list[str]:
+    """``baselines`` -> the four baseline specs; duplicates dropped, order kept."""
+    from tacrefine.evaluation.protocol import BASELINE_SPECS
+
+    out: list[str] = []
+    for spec in specs:
+        out.extend(BASELINE_SPECS if spec == ALL_BASELINES else [spec])
+    return list(dict.fromkeys(out))
+
+
+def config_from_args(args: argparse.Namespace):
+    """EvalConfig: defaults < --config < --set < explicit flags."""
+    from tacrefine.config import load_config
+    from tacrefine.evaluation.protocol import TARGET_MODES, EvalConfig
+
+    cfg = load_config(EvalConfig, args.config, args.overrides)
+    changes = {}
+    for name in ("episodes_per_object", "max_steps", "seed", "noise", "domain_randomization"):
+        value = getattr(args, name)
+        if value is not None:
+            changes[name] = value
+    if args.objects:
+        changes["objects"] = tuple(args.objects)
+    if args.target_mode:
+        changes["target_modes"] = TARGET_MODES if args.target_mode == "both" else (args.target_mode,)
+    if args.no_plots:
+        changes["plots"] = False
+    if args.no_render:
+        changes["render"] = False
+    if args.no_progress:
+        changes["progress"] = False
+    return dataclasses.replace(cfg, **changes)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from tacrefine.evaluation.report import console_summary
+    from tacrefine.evaluation.runner import run_evaluation
+
+    try:
+        from tacrefine.training.checkpoint import CheckpointError
+    except ImportError:  # the training package is optional for baselines
+        CheckpointError = RuntimeError  # noqa: N806
+    try:
+        cfg = config_from_args(args)
+        specs = expand_specs(args.policies)
+        print(f"evaluating {len(specs)} policies x {cfg.n_episodes} episodes "
+              f"({len(cfg.objects)} objects x {len(cfg.target_modes)} target modes x "
+              f"{cfg.episodes_per_object}), "
+              f"at most {cfg.max_steps} steps each", flush=True)
+        report = run_evaluation(cfg, specs, args.out)
+    except (ConfigError, CheckpointError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # e.g. a checkpoint that does not fit the env
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    print()
+    print(console_summary(report))
+    print(f"\nreport: {out / 'report.md'} and {out / 'report.json'} ({report['seconds']:.1f} s)")
+    if report.get("plots"):
+        print(f"plots in {out}/: {', '.join(report['plots'].values())}")
+    return 0

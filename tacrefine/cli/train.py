@@ -1,0 +1,69 @@
+"""Command line of training: argument parsing only, the work is in :mod:`tacrefine.training`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from collections.abc import Sequence
+
+from tacrefine.config import ConfigError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train TacRefineNet on a grasp dataset. The resolved config, metrics.csv, curves.png, "
+                    "last.pt and best.pt are written to train.out_dir.",
+        epilog="examples:\n"
+               "  python scripts/train.py --config configs/smoke.yaml\n"
+               "  python scripts/train.py --config configs/default.yaml \\\n"
+               "      --set train.epochs=5 data.path=data/mine\n"
+               "  python scripts/train.py --resume runs/default",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", help="YAML run configuration (defaults of RunConfig if omitted)")
+    parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[],
+                        metavar="KEY=VALUE",
+                        help="dotted overrides, e.g. train.epochs=5 optim.lr=1e-3 model.use_touch=false")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue the run in RUN_DIR from last.pt (only train.epochs, "
+                             "train.progress and data.path may be overridden)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh in an out_dir that already holds a run")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    from tacrefine.data.storage import DatasetError
+    from tacrefine.training.checkpoint import CheckpointError
+    from tacrefine.training.config import load_run_config
+    from tacrefine.training.loop import resume_run, train
+
+    overrides = list(args.overrides) + (["train.progress=false"] if args.no_progress else [])
+    try:
+        if args.resume:
+            if args.config:
+                raise ConfigError("--config: not used with --resume (the run's own config.yaml is)")
+            result = resume_run(args.resume, overrides)
+        else:
+            result = train(load_run_config(args.config, overrides), overwrite=args.overwrite)
+    except (ConfigError, CheckpointError, DatasetError, FileExistsError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    last = result.last
+    print(f"run: {result.run_dir}  parameters: {result.parameters}  epochs: {result.epochs_done}  "
+          f"best val loss {result.best_val_loss:.4f} (epoch {result.best_epoch})")
+    if last:
+        parts = []
+        for key, unit in (("pos", "mm"), ("rot", "deg")):
+            med, p90 = last[f"val_{key}_median_{unit}"], last[f"val_{key}_p90_{unit}"]
+            init = result.initial_error[f"{key}_median_{unit}"]
+            if not math.isnan(med):
+                parts.append(f"{key} median {med:.3f} {unit} (p90 {p90:.3f}; uncorrected {init:.3f})")
+        print("last epoch validation: " + ", ".join(parts) + f"; {last['samples_per_s']:.0f} samples/s")
+    return 0

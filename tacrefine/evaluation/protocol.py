@@ -1,0 +1,170 @@
+"""What an evaluation runs, and the fixed grip-precision benchmark protocol.
+
+:class:`EvalConfig` describes any closed-loop evaluation (objects, episodes, target modes,
+step budget, seeds, sensor conditions). :data:`PRECISION_PROTOCOL` pins one of them down
+as *the* benchmark, so that numbers from different policies, machines and dates compare:
+its object set is the simulator's default set, the offset ranges are the env's defaults,
+the seeds are fixed, the budget is 5 refinement steps (TacRefineNet v2), both target modes
+run, and a noisy, domain-randomised condition probes robustness of the learned policy.
+
+Episode seeds are derived from ``(seed, object name, target mode, episode index)`` and
+nothing else, so every policy faces exactly the same start grasps (a paired comparison),
+and adding an object to the set does not change the episodes of the others.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tacrefine.config import ConfigError, require, require_choice
+
+TARGET_MODES = ("fixed", "random")
+BASELINE_SPECS = ("baseline:noop", "baseline:random", "baseline:servo", "baseline:oracle")
+
+#: Success threshold pairs (position mm, rotation deg). Success at a pair = at the end of
+#: the episode the object is held and the refined position error <= mm AND the refined
+#: rotation error <= deg. (10, 5) completes TacRefineNet v2's three simulation pairs.
+SUCCESS_THRESHOLDS: tuple[tuple[float, float], ...] = ((1.0, 1.0), (2.0, 2.0), (5.0, 5.0), (10.0, 10.0),
+                                                       (10.0, 5.0))
+
+#: TacRefineNet v2 (arXiv 2509.25746), simulation, fixed target: success in percent.
+PAPER_V2_SIM_SUCCESS: dict[str, float] = {"10mm_10deg": 99.5, "10mm_5deg": 98.9, "5mm_5deg": 97.2}
+#: The paper's own labels of those pairs, for tables.
+PAPER_LABELS: dict[str, str] = {"10mm_10deg": "10deg/10mm", "10mm_5deg": "5deg/10mm", "5mm_5deg": "5deg/5mm"}
+
+
+def threshold_key(position_mm: float, rotation_deg: float) -> str:
+    """``(1, 1) -> "1mm_1deg"``; keys of every success table and of report.json."""
+    return f"{position_mm:g}mm_{rotation_deg:g}deg"
+
+
+def threshold_keys() -> list[str]:
+    return [threshold_key(mm, deg) for mm, deg in SUCCESS_THRESHOLDS]
+
+
+def episode_seed(base_seed: int, object_name: str, target_mode: str, episode: int) -> int:
+    """Reset seed of one episode: a function of its identity only (see module docstring)."""
+    known = target_mode in TARGET_MODES
+    mode = TARGET_MODES.index(target_mode) if known else zlib.crc32(target_mode.encode())
+    seq = np.random.SeedSequence([int(base_seed), zlib.crc32(object_name.encode()), mode, int(episode)])
+    return int(seq.generate_state(1, dtype=np.uint32)[0] & 0x7FFFFFFF)
+
+
+def _default_objects() -> tuple[str, ...]:
+    from tacrefine.sim.objects import DEFAULT_OBJECT_SET
+
+    return tuple(DEFAULT_OBJECT_SET)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """A closed-loop evaluation.
+
+    Attributes:
+        objects: object names; each gets ``episodes_per_object`` episodes per target mode.
+        episodes_per_object: episodes per object and target mode.
+        target_modes: ``fixed`` (the nominal grasp is the target) and/or ``random``.
+        max_steps: refinement steps per episode (the loop stops early when the env
+            terminates: success at its thresholds, or a lost object).
+        seed: base seed of the episode seeds and of stochastic policies.
+        noise: tactile sensor noise.
+        domain_randomization: per-episode friction, mass, pad stiffness, sensor gain/noise.
+        env_kwargs: further keyword arguments of ``GripRefine-v0`` (``refined_dofs``,
+            ``offset_range``, ``max_step``, ``sensor``, ``gripper``, success thresholds).
+        panel_episodes: episodes per policy whose tactile images are kept for the
+            before/after panel (the first one also becomes the GIF).
+        render: add the rendered scene (``rgb_array``; never observed) to the GIF.
+        plots: write the plots and tactile panels.
+        progress: show a progress bar over episodes.
+    """
+
+    objects: tuple[str, ...] = field(default_factory=_default_objects)
+    episodes_per_object: int = 10
+    target_modes: tuple[str, ...] = TARGET_MODES
+    max_steps: int = 5
+    seed: int = 0
+    noise: bool = False
+    domain_randomization: bool = False
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    panel_episodes: int = 4
+    render: bool = True
+    plots: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        from tacrefine.sim.objects import get_object
+
+        objects = tuple(self.objects)
+        require(len(objects) > 0 and len(set(objects)) == len(objects), "evaluation.objects",
+                "a non-empty list of distinct object names", list(objects))
+        for name in objects:
+            get_object(name)  # unknown names fail here, listing the known ones
+        object.__setattr__(self, "objects", objects)
+        modes = tuple(self.target_modes)
+        require(len(modes) > 0 and len(set(modes)) == len(modes), "evaluation.target_modes",
+                f"a non-empty list of distinct modes among {list(TARGET_MODES)}", list(modes))
+        for mode in modes:
+            require_choice("evaluation.target_modes[]", mode, TARGET_MODES)
+        object.__setattr__(self, "target_modes", modes)
+        minimums = (("episodes_per_object", 1), ("max_steps", 1), ("seed", 0), ("panel_episodes", 0))
+        for name, minimum in minimums:
+            value = getattr(self, name)
+            require(isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
+                    f"evaluation.{name}", f"an integer >= {minimum}", value)
+        require(isinstance(self.env_kwargs, Mapping), "evaluation.env_kwargs", "a mapping of env arguments",
+                self.env_kwargs)
+        reserved = sorted({"objects", "target_mode", "noise", "domain_randomization", "render_mode"}
+                          & set(self.env_kwargs))
+        if reserved:
+            raise ConfigError(f"evaluation.env_kwargs.{reserved[0]}: set by the evaluation itself; use the "
+                              "evaluation fields objects / target_modes / noise / domain_randomization")
+        object.__setattr__(self, "env_kwargs", dict(self.env_kwargs))
+
+    @property
+    def n_episodes(self) -> int:
+        """Episodes per policy."""
+        return len(self.objects) * len(self.target_modes) * self.episodes_per_object
+
+
+@dataclass(frozen=True)
+class PrecisionProtocol:
+    """The fixed grip-precision benchmark (see module docstring).
+
+    Attributes:
+        episodes_per_object: per object and target mode (x 11 objects x 2 modes = 220
+            episodes per policy; about 20-40 s per policy on one core).
+        seed: base seed of every episode.
+        max_steps: refinement budget (TacRefineNet v2: 5).
+        baselines: policies run beside the learned one.
+        robust_threshold: (mm, deg) pair reported for the noisy + randomised condition.
+    """
+
+    episodes_per_object: int = 10
+    seed: int = 20250929
+    max_steps: int = 5
+    baselines: tuple[str, ...] = BASELINE_SPECS
+    robust_threshold: tuple[float, float] = (2.0, 2.0)
+    version: int = 1
+
+    def eval_config(self, *, noisy: bool = False, episodes_per_object: int | None = None,
+                    progress: bool = True, plots: bool = True) -> EvalConfig:
+        """The evaluation of one condition: clean, or noisy + domain-randomised."""
+        return EvalConfig(
+            objects=_default_objects(), episodes_per_object=episodes_per_object or self.episodes_per_object,
+            target_modes=TARGET_MODES, max_steps=self.max_steps, seed=self.seed, noise=noisy,
+            domain_randomization=noisy, env_kwargs={}, progress=progress, plots=plots,
+        )
+
+
+PRECISION_PROTOCOL = PrecisionProtocol()
+
+__all__ = [
+    "BASELINE_SPECS", "EvalConfig", "PAPER_LABELS", "PAPER_V2_SIM_SUCCESS", "PRECISION_PROTOCOL",
+    "PrecisionProtocol", "SUCCESS_THRESHOLDS", "TARGET_MODES", "episode_seed", "threshold_key",
+    "threshold_keys",
+]

@@ -1,0 +1,379 @@
+"""Closed-loop rollouts of any policy in GripRefine-v0, one record per episode.
+
+The loop is the paper's: read touch -> the policy predicts a wrist increment -> the env
+re-grasps -> repeat, for at most ``max_steps`` steps, stopping early when the env
+terminates (success at its thresholds, or a lost object). Every episode's start grasp is
+fixed by its seed (:func:`tacrefine.evaluation.protocol.episode_seed`), so all policies are
+scored on the same episodes. Episodes are never dropped: a lost object stays in the
+denominator as a failure.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tacrefine.config import to_dict
+from tacrefine.evaluation.protocol import SUCCESS_THRESHOLDS, EvalConfig, episode_seed, threshold_key
+
+ENV_ID = "tacrefine/GripRefine-v0"
+
+
+@dataclass
+class Capture:
+    """Tactile images (and optional scene renders) of one episode, for panels and GIFs."""
+
+    policy: str
+    object: str
+    target_mode: str
+    seed: int
+    target: np.ndarray
+    tactile: list[np.ndarray] = field(default_factory=list)
+    scenes: list[np.ndarray] = field(default_factory=list)
+    errors: list[tuple[float, float]] = field(default_factory=list)
+
+
+@dataclass
+class EvaluationRun:
+    """Everything one evaluation produced before it is written out."""
+
+    config: EvalConfig
+    specs: list[str]
+    episodes: list[dict[str, Any]]
+    captures: list[Capture]
+    env_info: dict[str, Any]
+    policy_info: list[dict[str, Any]]
+    seconds: float
+
+
+def progress_bar(total: int, desc: str, enabled: bool = True) -> Any:
+    """A tqdm bar on stderr that stays readable when the stream is not a terminal.
+
+    On a terminal it redraws in place; in a log file or pipe it prints a plain ASCII line
+    every 10 s instead of flooding the log with carriage-return updates.
+    """
+    from tqdm import tqdm
+
+    stream = sys.stderr
+    try:
+        tty = bool(stream.isatty())
+    except (AttributeError, ValueError):
+        tty = False
+    return tqdm(total=total, desc=desc, disable=not enabled, file=stream, dynamic_ncols=tty, ascii=not tty,
+                mininterval=0.2 if tty else 10.0, leave=True, unit="ep")
+
+
+def policy_slug(spec: str) -> str:
+    """A file-name-safe short label of a policy spec (``baseline:noop`` -> ``baseline_noop``)."""
+    text = str(spec)
+    if "/" in text or text.endswith(".pt"):
+        path = Path(text)
+        text = f"{path.parent.name}_{path.stem}" if path.parent.name else path.stem
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "policy"
+
+
+def policy_label(spec: str) -> str:
+    """How tables name a policy: the spec itself, or a short name for a checkpoint path."""
+    text = str(spec)
+    return policy_slug(text) if ("/" in text or text.endswith(".pt")) else text
+
+
+def make_env(cfg: EvalConfig, target_mode: str) -> Any:
+    """The env of one target mode, with the evaluation's step budget as its time limit."""
+    import gymnasium as gym
+
+    import tacrefine  # noqa: F401  (registers the env ids)
+
+    kwargs = dict(cfg.env_kwargs)
+    kwargs.update(objects=list(cfg.objects), target_mode=target_mode, noise=cfg.noise,
+                  domain_randomization=cfg.domain_randomization,
+                  render_mode="rgb_array" if cfg.render else None)
+    return gym.make(ENV_ID, max_episode_steps=cfg.max_steps, **kwargs)
+
+
+def build_policy(spec: str, env: Any, seed: int) -> Any:
+    """The policy named by ``spec`` bound to ``env`` (:func:`tacrefine.load_policy`)."""
+    import tacrefine
+
+    return tacrefine.load_policy(spec, env=env, seed=seed)
+
+
+def _errors_of(step: int, info: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "step": step,
+        "position_error_mm": float(info["position_error_mm"]),
+        "rotation_error_deg": float(info["rotation_error_deg"]),
+        "full_position_error_mm": float(info["full_position_error_mm"]),
+        "full_rotation_error_deg": float(info["full_rotation_error_deg"]),
+        "per_dof_error": {k: float(v) for k, v in info["per_dof_error"].items()},
+        "is_success": bool(info["is_success"]),
+        "failure": info.get("failure"),
+    }
+
+
+def steps_to_converge(errors: list[dict[str, Any]]) -> int | None:
+    """First step from which the env's success held to the end of the episode (None if it
+    did not end in success). Episodes terminate on success, so this is normally the step
+    at which success was first reached."""
+    if not errors or not errors[-1]["is_success"] or errors[-1]["failure"] is not None:
+        return None
+    k = len(errors) - 1
+    while k > 0 and errors[k - 1]["is_success"] and errors[k - 1]["failure"] is None:
+        k -= 1
+    return errors[k]["step"]
+
+
+def success_flags(position_mm: float, rotation_deg: float, lost: bool) -> dict[str, bool]:
+    """Success at every threshold pair: held object, refined errors within both limits."""
+    return {threshold_key(mm, deg): bool(not lost and position_mm <= mm and rotation_deg <= deg)
+            for mm, deg in SUCCESS_THRESHOLDS}
+
+
+def run_episode(env: Any, policy: Any, *, spec: str, object_name: str, target_mode: str, seed: int,
+                episode: int, max_steps: int, capture: bool = False,
+                render: bool = False) -> tuple[dict[str, Any], Capture | None]:
+    """One closed-loop episode; returns its record and (when asked) its tactile capture."""
+    t0 = time.perf_counter()
+    obs, info = env.reset(seed=seed, options={"object": object_name})
+    policy.reset()
+    errors = [_errors_of(0, info)]
+    cap = None
+    if capture:
+        cap = Capture(policy=spec, object=object_name, target_mode=target_mode, seed=seed,
+                      target=np.array(obs["target_tactile"]))
+        cap.tactile.append(np.array(obs["tactile"]))
+        cap.errors.append((errors[0]["position_error_mm"], errors[0]["rotation_error_deg"]))
+        if render:
+            cap.scenes.append(env.render())
+    terminated = truncated = False
+    decision_s, total_reward = 0.0, 0.0
+    for step in range(1, max_steps + 1):
+        td = time.perf_counter()
+        action = policy.act(obs)
+        decision_s += time.perf_counter() - td
+        obs, reward, terminated, truncated, info = env.step(action)
+        total_reward += float(reward)
+        errors.append(_errors_of(step, info))
+        if cap is not None:
+            cap.tactile.append(np.array(obs["tactile"]))
+            cap.errors.append((errors[-1]["position_error_mm"], errors[-1]["rotation_error_deg"]))
+            if render:
+                cap.scenes.append(env.render())
+        if terminated or truncated:
+            break
+    final = errors[-1]
+    failure = final["failure"]
+    lost = failure is not None
+    steps = len(errors) - 1
+    record = {
+        "policy": spec,
+        "object": object_name,
+        "object_class": info.get("object_class"),
+        "target_mode": target_mode,
+        "episode": episode,
+        "seed": seed,
+        "steps": steps,
+        "errors": errors,
+        "final_position_error_mm": final["position_error_mm"],
+        "final_rotation_error_deg": final["rotation_error_deg"],
+        "final_full_position_error_mm": final["full_position_error_mm"],
+        "final_full_rotation_error_deg": final["full_rotation_error_deg"],
+        "success": success_flags(final["position_error_mm"], final["rotation_error_deg"], lost),
+        "env_success": bool(final["is_success"] and not lost),
+        "steps_to_converge": steps_to_converge(errors),
+        "failure": failure,
+        "lost": lost,
+        "terminated": bool(terminated),
+        "truncated": bool(truncated),
+        "return": total_reward,
+        "decision_ms": 1000.0 * decision_s / steps if steps else 0.0,
+        "seconds": time.perf_counter() - t0,
+    }
+    return record, cap
+
+
+def _env_info(env: Any, cfg: EvalConfig) -> dict[str, Any]:
+    base = env.unwrapped
+    dofs = list(base.refined_dofs)
+    return {
+        "id": ENV_ID,
+        "kwargs": to_dict(cfg.env_kwargs),
+        "objects": list(cfg.objects),
+        "target_modes": list(cfg.target_modes),
+        "noise": cfg.noise,
+        "domain_randomization": cfg.domain_randomization,
+        "max_episode_steps": cfg.max_steps,
+        "refined_dofs": dofs,
+        "offset_range": dict(zip(dofs, np.asarray(base.offset_range, dtype=float).tolist())),
+        "action_scale": dict(zip(dofs, np.asarray(base.action_scale, dtype=float).tolist())),
+        "success_position_mm": float(base.success_position_mm),
+        "success_rotation_deg": float(base.success_rotation_deg),
+        "sensor": to_dict(base.sensor_config),
+        "object_classes": {s.name: s.category for s in base.object_specs},
+    }
+
+
+def _policy_info(spec: str, policy: Any, seed: int) -> dict[str, Any]:
+    checkpoint = getattr(policy, "checkpoint_path", None)
+    return {"spec": spec, "label": policy_label(spec), "slug": policy_slug(spec),
+            "class": type(policy).__name__, "seed": seed,
+            "checkpoint": str(checkpoint) if checkpoint is not None else None}
+
+
+def _episode_order(cfg: EvalConfig) -> list[tuple[int, str]]:
+    """``(episode, object)`` pairs, episode-major: rod 0, box 0, rod 1, box 1, ...
+
+    Why: GripRefine-v0 keeps the object's body when two consecutive resets use the same
+    object, and PyBullet's cached contact state then carries a trace of the previous
+    episode's end into the next start grasp. Alternating objects makes each reset build the
+    body afresh, so an episode's start depends on its seed alone (with two or more objects).
+    """
+    return [(ep, name) for ep in range(cfg.episodes_per_object) for name in cfg.objects]
+
+
+def panel_objects(objects: Sequence[str], n: int) -> list[str]:
+    """``n`` objects for the tactile panels, one per object class first (variety over order)."""
+    from tacrefine.sim.objects import get_object
+
+    chosen: list[str] = []
+    classes: set[str] = set()
+    for name in objects:
+        category = get_object(name).category
+        if category not in classes and len(chosen) < n:
+            chosen.append(name)
+            classes.add(category)
+    chosen += [name for name in objects if name not in chosen][: n - len(chosen)]
+    return chosen
+
+
+def _single_thread_torch(specs: Sequence[str]) -> int | None:
+    """Decisions are batches of one: extra torch threads only add synchronisation (and stall
+    badly on a busy machine). Returns the previous thread count to restore, if changed."""
+    if all(str(s).startswith("baseline:") for s in specs):
+        return None
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    return old
+
+
+def evaluate_policies(cfg: EvalConfig, specs: Sequence[str]) -> EvaluationRun:
+    """Run every policy on every episode of ``cfg``; nothing is written here."""
+    specs = list(dict.fromkeys(str(s) for s in specs))
+    if not specs:
+        raise ValueError("evaluate_policies: give at least one policy spec")
+    shown = panel_objects(cfg.objects, cfg.panel_episodes)
+    capture_keys = {(cfg.target_modes[0], name, 0) for name in shown}
+    gif_key = (cfg.target_modes[0], shown[0], 0) if shown else None
+    episodes: list[dict[str, Any]] = []
+    captures: list[Capture] = []
+    policy_info: list[dict[str, Any]] = []
+    env_info: dict[str, Any] = {}
+    t_start = time.perf_counter()
+    old_threads = _single_thread_torch(specs)
+    bar = progress_bar(cfg.n_episodes * len(specs), "evaluate", cfg.progress)
+    try:
+        for spec in specs:
+            for mode in cfg.target_modes:
+                env = make_env(cfg, mode)
+                try:
+                    policy = build_policy(spec, env, cfg.seed)
+                    if not env_info:
+                        env_info = _env_info(env, cfg)
+                    if mode == cfg.target_modes[0]:
+                        policy_info.append(_policy_info(spec, policy, cfg.seed))
+                    t_mode = time.perf_counter()
+                    n_mode = 0
+                    # Objects alternate (episode-major order): consecutive resets then load a
+                    # different object, so no physics state of one episode reaches the next
+                    # one and every policy meets the same start grasps (see _episode_order).
+                    for ep, name in _episode_order(cfg):
+                        key = (mode, name, ep)
+                        record, cap = run_episode(
+                            env, policy, spec=spec, object_name=name, target_mode=mode,
+                            seed=episode_seed(cfg.seed, name, mode, ep), episode=ep,
+                            max_steps=cfg.max_steps, capture=key in capture_keys,
+                            render=cfg.render and key == gif_key)
+                        episodes.append(record)
+                        n_mode += 1
+                        if cap is not None:
+                            captures.append(cap)
+                        bar.set_postfix_str(f"{policy_slug(spec)} {mode}", refresh=False)
+                        bar.update(1)
+                    info = next(p for p in policy_info if p["spec"] == spec)
+                    info.setdefault("seconds", 0.0)
+                    info["seconds"] += time.perf_counter() - t_mode
+                    info.setdefault("episodes", 0)
+                    info["episodes"] += n_mode
+                finally:
+                    env.close()
+    finally:
+        bar.close()
+        if old_threads is not None:
+            import torch
+
+            torch.set_num_threads(old_threads)
+    return EvaluationRun(config=cfg, specs=specs, episodes=episodes, captures=captures, env_info=env_info,
+                         policy_info=policy_info, seconds=time.perf_counter() - t_start)
+
+
+def run_evaluation(cfg: EvalConfig, specs: Sequence[str], out: str | Path) -> dict[str, Any]:
+    """Evaluate ``specs`` and write ``report.json``, ``report.md`` and the plots into ``out``.
+
+    Returns the report (the content of ``report.json``).
+    """
+    from tacrefine.evaluation.report import build_report, write_report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    run = evaluate_policies(cfg, specs)
+    report = build_report(run)
+    if cfg.plots:
+        from tacrefine.evaluation.plots import write_plots
+
+        report["plots"] = write_plots(report, run.captures, out)
+    write_report(report, out)
+    return report
+
+
+def run_precision_benchmark(learned: str | None, out: str | Path, *, protocol: Any = None,
+                            episodes_per_object: int | None = None, progress: bool = True,
+                            plots: bool = True, noisy: bool = True) -> dict[str, Any]:
+    """The grip-precision benchmark: the learned policy (if any) and every baseline under the
+    fixed protocol, plus the learned policy under sensor noise and domain randomisation.
+
+    Writes ``out/clean/`` and ``out/noisy_dr/`` (full evaluation reports) and
+    ``out/precision.json``; returns the content of the latter. ``episodes_per_object``
+    other than the protocol's marks the result ``off_protocol``.
+    """
+    from tacrefine.evaluation.protocol import PRECISION_PROTOCOL
+    from tacrefine.evaluation.report import precision_summary, write_json
+
+    protocol = protocol or PRECISION_PROTOCOL
+    out = Path(out)
+    specs = ([learned] if learned else []) + [s for s in protocol.baselines if s != learned]
+    clean_cfg = protocol.eval_config(episodes_per_object=episodes_per_object, progress=progress, plots=plots)
+    clean = run_evaluation(clean_cfg, specs, out / "clean")
+    noisy_report = None
+    if learned and noisy:
+        noisy_cfg = protocol.eval_config(noisy=True, episodes_per_object=episodes_per_object,
+                                         progress=progress, plots=plots)
+        noisy_report = run_evaluation(noisy_cfg, [learned], out / "noisy_dr")
+    summary = precision_summary(protocol, clean, noisy_report, learned, out)
+    write_json(summary, out / "precision.json")
+    return summary
+
+
+__all__ = [
+    "Capture", "ENV_ID", "EvaluationRun", "build_policy", "evaluate_policies", "make_env", "policy_label",
+    "policy_slug", "progress_bar", "run_episode", "run_evaluation", "run_precision_benchmark",
+    "steps_to_converge", "success_flags",
+]

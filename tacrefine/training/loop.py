@@ -1,0 +1,423 @@
+"""The training loop of TacRefineNet, readable top to bottom (CleanRL style).
+
+One run = one directory holding ``config.yaml`` (resolved), ``metrics.csv``,
+``curves.png``, ``last.pt`` and ``best.pt``.
+
+Reproducibility and resuming: every epoch draws its batches (and augmentations) from a
+generator seeded with ``(train.seed, epoch)``, the learning rate is a function of the
+global step, and ``last.pt`` stores weights, optimiser state and torch's RNG state after
+each epoch. Resuming from ``last.pt`` therefore replays exactly the batches and updates
+the uninterrupted run would have made, bit for bit (same thread count assumed).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.functional import mse_loss
+from tqdm import tqdm
+
+from tacrefine.config import ConfigError, atomic_write_bytes, require, save_config, to_dict
+from tacrefine.data.augment import augment
+from tacrefine.data.pairs import PairSampler, split_by_sample
+from tacrefine.data.samples import GraspSamples
+from tacrefine.geometry import ROTATION_DOFS, TRANSLATION_DOFS, validate_dofs
+from tacrefine.policy.model import ModelConfig, Normalizer, TacRefineNet, count_parameters, tactile_to_tensor
+from tacrefine.training.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
+from tacrefine.training.config import RunConfig, load_run_config
+
+logger = logging.getLogger(__name__)
+
+METRIC_COLUMNS = ("epoch", "step", "lr", "train_loss", "val_loss", "val_pos_median_mm", "val_pos_p90_mm",
+                  "val_rot_median_deg", "val_rot_p90_deg", "samples_per_s", "epoch_time_s")
+
+#: Overrides accepted by :func:`resume_run`; anything else would change the replayed run.
+RESUME_OVERRIDABLE = ("train.epochs", "train.progress", "data.path")
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or already complete) run reports."""
+
+    run_dir: Path
+    epochs_done: int
+    best_val_loss: float
+    best_epoch: int
+    history: list[dict[str, float]]
+    parameters: int
+    initial_error: dict[str, float]
+
+    @property
+    def last(self) -> dict[str, float]:
+        return self.history[-1] if self.history else {}
+
+
+@dataclass
+class Batch:
+    """One batch as network tensors (normalised) plus the physical labels for metrics."""
+
+    cur: torch.Tensor
+    tgt: torch.Tensor
+    proprio: torch.Tensor
+    label: torch.Tensor  # normalised
+    label_phys: np.ndarray  # mm / deg
+
+
+def to_tensors(batch: dict[str, np.ndarray], normalizer: Normalizer) -> Batch:
+    """Pair-sampler dict -> network inputs: images / 255, standardised joints and labels."""
+    return Batch(
+        cur=tactile_to_tensor(batch["cur_tactile"]),
+        tgt=tactile_to_tensor(batch["tgt_tactile"]),
+        proprio=torch.from_numpy(normalizer.proprio(batch["cur_joints"], batch["tgt_joints"])),
+        label=torch.from_numpy(normalizer.normalize_label(batch["label"])),
+        label_phys=np.asarray(batch["label"], dtype=np.float32),
+    )
+
+
+def dof_weights(dofs: tuple[str, ...], rotation_weight: float) -> torch.Tensor:
+    """Per-DoF loss weights, normalised to mean 1 so the loss scale does not depend on them."""
+    w = torch.tensor([rotation_weight if d in ROTATION_DOFS else 1.0 for d in dofs], dtype=torch.float32)
+    return w / w.mean()
+
+
+def learning_rate(step: int, total_steps: int, lr: float, warmup_steps: int, schedule: str,
+                  min_lr_fraction: float) -> float:
+    """Linear warm-up to ``lr``, then constant or cosine decay to ``min_lr_fraction * lr``."""
+    if warmup_steps and step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    if schedule == "constant":
+        return lr
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
+    return lr * (min_lr_fraction + (1.0 - min_lr_fraction) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def error_stats(pred_phys: np.ndarray, label_phys: np.ndarray, dofs: tuple[str, ...]) -> dict[str, float]:
+    """Median / p90 single-step residual: position (mm) and rotation (deg) norms of pred - label.
+
+    The residual in label space approximates the grasp error left after applying the
+    predicted increment (exact for a single rotational DoF, first order otherwise).
+    """
+    diff = np.asarray(pred_phys, np.float64) - np.asarray(label_phys, np.float64)
+    out: dict[str, float] = {}
+    for key, group in (("pos", TRANSLATION_DOFS), ("rot", ROTATION_DOFS)):
+        idx = [i for i, d in enumerate(dofs) if d in group]
+        unit = "mm" if key == "pos" else "deg"
+        if idx:
+            norms = np.linalg.norm(diff[:, idx], axis=1)
+            out[f"{key}_median_{unit}"] = float(np.median(norms))
+            out[f"{key}_p90_{unit}"] = float(np.percentile(norms, 90))
+        else:
+            out[f"{key}_median_{unit}"] = out[f"{key}_p90_{unit}"] = float("nan")
+    return out
+
+
+@torch.no_grad()
+def evaluate(model: TacRefineNet, normalizer: Normalizer, pairs: dict[str, np.ndarray],
+             dofs: tuple[str, ...], batch_size: int = 1024) -> dict[str, float]:
+    """Validation loss (normalised MSE) and error statistics on a fixed pair set."""
+    was_training = model.training
+    model.eval()
+    n = len(pairs["label"])
+    preds, sq_sum = [], 0.0
+    for start in range(0, n, batch_size):
+        part = {k: v[start:start + batch_size] for k, v in pairs.items()}
+        b = to_tensors(part, normalizer)
+        pred = model(b.cur, b.tgt, b.proprio)
+        sq_sum += float(mse_loss(pred, b.label, reduction="sum"))
+        preds.append(pred.numpy())
+    model.train(was_training)
+    pred_phys = normalizer.denormalize_label(np.concatenate(preds))
+    stats = error_stats(pred_phys, pairs["label"], dofs)
+    return {"val_loss": sq_sum / (n * len(dofs)), **{f"val_{k}": v for k, v in stats.items()}}
+
+
+def fit_normalizer(samples: GraspSamples, train_idx: np.ndarray, sampler: PairSampler, n_pairs: int,
+                   rng: np.random.Generator) -> Normalizer:
+    """Label statistics from ``n_pairs`` training pairs; joint statistics from training grasps."""
+    labels = sampler.sample(n_pairs, rng)["label"]
+    return Normalizer.fit(labels, samples.joints[np.asarray(train_idx)])
+
+
+def _dataset_hash_of(manifest: dict[str, Any]) -> str:
+    """Hash of an in-memory manifest (datasets handed to :func:`train` without a directory)."""
+    return "memory:" + hashlib.sha256(json.dumps(plain(manifest), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_data(cfg: RunConfig) -> tuple[GraspSamples, dict[str, Any], str]:
+    """Samples, manifest and manifest hash of ``cfg.data.path``."""
+    from tacrefine.data.storage import load_dataset, manifest_hash
+
+    path = Path(cfg.data.path)
+    require(path.is_dir(), "data.path",
+            "an existing dataset directory (generate one with scripts/generate_data.py)", str(path))
+    samples, manifest = load_dataset(path)
+    return samples, manifest, manifest_hash(path)
+
+
+def manifest_meta(manifest: dict[str, Any], key: str) -> Any:
+    """A metadata entry of a dataset manifest (``manifest["metadata"][key]``, else top level)."""
+    meta = manifest.get("metadata")
+    if isinstance(meta, dict) and key in meta:
+        return meta[key]
+    return manifest.get(key)
+
+
+def resolve_dofs(cfg: RunConfig, manifest: dict[str, Any]) -> tuple[str, ...]:
+    """``data.refined_dofs`` if given, else the dofs recorded in the manifest."""
+    if cfg.data.refined_dofs is not None:
+        return tuple(cfg.data.refined_dofs)
+    recorded = manifest_meta(manifest, "refined_dofs")
+    require(recorded is not None, "data.refined_dofs",
+            "a list of dofs (the dataset manifest does not record refined_dofs)", None)
+    try:
+        return validate_dofs(recorded, "manifest refined_dofs")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _write_metrics(run_dir: Path, history: list[dict[str, float]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(METRIC_COLUMNS), extrasaction="ignore")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    atomic_write_bytes(run_dir / "metrics.csv", buf.getvalue().encode("utf-8"))
+
+
+def plot_curves(history: list[dict[str, float]], path: Path) -> None:
+    """Loss and error curves as a PNG (Agg canvas: no display, no global backend switch)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    epochs = [r["epoch"] for r in history]
+    fig = Figure(figsize=(10, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax_loss, ax_err = fig.subplots(1, 2)
+    ax_loss.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
+    ax_loss.plot(epochs, [r["val_loss"] for r in history], "s-", label="validation")
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("MSE (normalised)")
+    ax_loss.legend()
+    ax_loss.grid(alpha=0.3)
+    for key, style, label in (("val_pos_median_mm", "o-", "position median [mm]"),
+                              ("val_pos_p90_mm", "o--", "position p90 [mm]"),
+                              ("val_rot_median_deg", "s-", "rotation median [deg]"),
+                              ("val_rot_p90_deg", "s--", "rotation p90 [deg]")):
+        values = [r[key] for r in history]
+        if not all(math.isnan(v) for v in values):
+            ax_err.plot(epochs, values, style, label=label)
+    ax_err.set_yscale("log")
+    ax_err.set_xlabel("epoch")
+    ax_err.set_ylabel("single-step validation error")
+    ax_err.legend()
+    ax_err.grid(alpha=0.3)
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.12, top=0.95, wspace=0.3)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
+          data: tuple[GraspSamples, dict[str, Any]] | None = None) -> TrainResult:
+    """Train TacRefineNet as configured; with ``resume`` continue from ``out_dir/last.pt``.
+
+    Args:
+        cfg: the run configuration.
+        resume: continue the run in ``cfg.train.out_dir`` (normally via :func:`resume_run`).
+        overwrite: allow starting afresh in a directory that already holds a run.
+        data: ``(samples, manifest)`` to use instead of loading ``cfg.data.path`` (tests,
+            notebooks); its hash is then taken over the manifest.
+
+    torch's intra-op thread count is set to ``train.num_threads`` for the run and restored
+    afterwards.
+    """
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.train.num_threads)
+    try:
+        return _train(cfg, resume, overwrite, data)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _train(cfg: RunConfig, resume: bool, overwrite: bool,
+           data: tuple[GraspSamples, dict[str, Any]] | None) -> TrainResult:
+    run_dir = Path(cfg.train.out_dir)
+    if data is None:
+        samples, manifest, dataset_hash = load_data(cfg)
+    else:
+        samples, manifest = data
+        dataset_hash = _dataset_hash_of(manifest)
+    dofs = resolve_dofs(cfg, manifest)
+    tactile_shape = tuple(int(s) for s in samples.tactile.shape[1:])
+    model_cfg = cfg.model.resolved(dofs, num_fingers=tactile_shape[0], in_channels=tactile_shape[1])
+    cfg = dataclasses.replace(cfg, model=model_cfg, data=dataclasses.replace(cfg.data, refined_dofs=dofs))
+
+    # --- split, samplers, fixed validation pairs (independent of the training seed) ---
+    train_idx, val_idx = split_by_sample(samples, cfg.data.val_fraction, cfg.data.split_seed)
+    require(len(train_idx) >= 2 and len(val_idx) >= 2, "data.val_fraction",
+            f"a fraction leaving >= 2 samples on each side ({len(samples)} samples)", cfg.data.val_fraction)
+    train_sampler = PairSampler(samples, train_idx, dofs)
+    val_rng = np.random.default_rng([cfg.data.split_seed, 2])
+    val_pairs = PairSampler(samples, val_idx, dofs).fixed_pairs(cfg.data.val_pairs, val_rng)
+
+    # --- model, optimiser, state ---
+    torch.manual_seed(cfg.train.seed)
+    model = TacRefineNet(model_cfg)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    history: list[dict[str, float]] = []
+    best_val, best_epoch, start_epoch = math.inf, -1, 0
+    if resume:
+        ckpt = load_checkpoint(run_dir / "last.pt")
+        needed = ("optimizer_state", "torch_rng_state", "history", "best_val_loss")
+        missing = [k for k in needed if k not in ckpt]
+        if missing:
+            raise CheckpointError(f"checkpoint {ckpt['path']!r} cannot resume training: lacks {missing}")
+        if ckpt.get("dataset_hash") != dataset_hash:
+            raise CheckpointError(f"checkpoint {ckpt['path']!r} was trained on dataset "
+                                  f"{ckpt.get('dataset_hash')!r}, but {cfg.data.path!r} is {dataset_hash!r}; "
+                                  "resuming needs the same data")
+        model.load_state_dict(ckpt["model_state"])
+        optimizer.load_state_dict(ckpt["optimizer_state"])
+        torch.set_rng_state(ckpt["torch_rng_state"])
+        normalizer = Normalizer.from_dict(ckpt["normalizer"])
+        history = list(ckpt["history"])
+        best_val, best_epoch = float(ckpt["best_val_loss"]), int(ckpt.get("best_epoch", -1))
+        start_epoch = int(ckpt["epoch"])
+    else:
+        if (run_dir / "last.pt").exists() and not overwrite:
+            raise FileExistsError(f"{run_dir} already holds a run; resume it (--resume {run_dir}), "
+                                  "choose another train.out_dir, or pass --overwrite")
+        normalizer = fit_normalizer(samples, train_idx, train_sampler, cfg.data.norm_pairs,
+                                    np.random.default_rng([cfg.train.seed, 1]))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+
+    initial = error_stats(np.zeros_like(val_pairs["label"]), val_pairs["label"], dofs)
+    n_params = count_parameters(model)
+    logger.info("TacRefineNet: %d parameters; dofs %s; %d train / %d val grasps; tactile %s; "
+                "validation error without correction: %s", n_params, list(dofs), len(train_idx), len(val_idx),
+                tactile_shape, {k: round(v, 3) for k, v in initial.items()})
+
+    spe, total_steps = cfg.train.steps_per_epoch, cfg.train.epochs * cfg.train.steps_per_epoch
+    weights = dof_weights(dofs, cfg.optim.rotation_weight)
+    meta = {
+        "model_config": to_dict(model_cfg), "refined_dofs": list(dofs), "tactile_shape": list(tactile_shape),
+        "normalizer": normalizer.to_dict(), "sensor": plain(manifest_meta(manifest, "sensor")),
+        "gripper": plain(manifest_meta(manifest, "gripper")), "object_names": list(samples.object_names),
+        "dataset_hash": dataset_hash, "train_config": to_dict(cfg),
+    }
+    for epoch in range(start_epoch, cfg.train.epochs):
+        rng = np.random.default_rng([cfg.train.seed, 0, epoch])
+        model.train()
+        t0, loss_sum = time.perf_counter(), 0.0
+        bar = tqdm(range(spe), desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not cfg.train.progress,
+                   leave=False, dynamic_ncols=True)
+        lr = cfg.optim.lr
+        for step in bar:
+            lr = learning_rate(epoch * spe + step, total_steps, cfg.optim.lr, cfg.optim.warmup_steps,
+                               cfg.optim.schedule, cfg.optim.min_lr_fraction)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            batch = augment(train_sampler.sample(cfg.train.batch_size, rng), cfg.augment, rng)
+            b = to_tensors(batch, normalizer)
+            loss = ((model(b.cur, b.tgt, b.proprio) - b.label).square() * weights).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.optim.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+            optimizer.step()
+            loss_sum += loss.item()
+            if step % 10 == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
+        elapsed = time.perf_counter() - t0
+        row: dict[str, float] = {"epoch": epoch + 1, "step": (epoch + 1) * spe, "lr": lr,
+                                 "train_loss": loss_sum / spe,
+                                 **evaluate(model, normalizer, val_pairs, dofs, cfg.train.val_batch_size),
+                                 "samples_per_s": spe * cfg.train.batch_size / elapsed,
+                                 "epoch_time_s": elapsed}
+        history.append(row)
+        if row["val_loss"] < best_val:
+            best_val, best_epoch = row["val_loss"], epoch + 1
+        ckpt = {**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+                "torch_rng_state": torch.get_rng_state(), "epoch": epoch + 1, "history": history,
+                "best_val_loss": best_val, "best_epoch": best_epoch}
+        save_checkpoint(run_dir / "last.pt", ckpt)
+        if best_epoch == epoch + 1:
+            save_checkpoint(run_dir / "best.pt", ckpt)
+        _write_metrics(run_dir, history)
+        plot_curves(history, run_dir / "curves.png")
+        logger.info("epoch %d/%d  train %.4f  val %.4f  pos %.3f/%.3f mm  rot %.3f/%.3f deg (median/p90)  "
+                    "%.0f samples/s", epoch + 1, cfg.train.epochs, row["train_loss"], row["val_loss"],
+                    row["val_pos_median_mm"], row["val_pos_p90_mm"], row["val_rot_median_deg"],
+                    row["val_rot_p90_deg"], row["samples_per_s"])
+    return TrainResult(run_dir=run_dir, epochs_done=max(start_epoch, cfg.train.epochs),
+                       best_val_loss=best_val, best_epoch=best_epoch, history=history, parameters=n_params,
+                       initial_error=initial)
+
+
+def resume_run(run_dir: str | Path, overrides: tuple[str, ...] | list[str] = (),
+               data: tuple[GraspSamples, dict[str, Any]] | None = None) -> TrainResult:
+    """Continue the run in ``run_dir`` from its ``config.yaml`` and ``last.pt``.
+
+    Only ``train.epochs`` (to extend a run; this changes the cosine schedule),
+    ``train.progress`` and ``data.path`` (a moved dataset; its hash must still match)
+    may be overridden.
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file() or not (run_dir / "last.pt").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory to resume (needs config.yaml and last.pt)")
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        require(key in RESUME_OVERRIDABLE, key, f"when resuming, only {list(RESUME_OVERRIDABLE)} may change",
+                item)
+    cfg = load_run_config(config_path, overrides)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, out_dir=str(run_dir)))
+    return train(cfg, resume=True, data=data)
+
+
+def measure_training_throughput(model_cfg: ModelConfig, tactile_shape: tuple[int, int, int, int],
+                                batch_size: int = 256, steps: int = 10, warmup: int = 3,
+                                num_threads: int = 2) -> float:
+    """Optimiser steps on synthetic batches; returns training samples (pairs) per second.
+
+    Measures the network (forward, backward, AdamW) alone; the per-epoch ``samples_per_s``
+    in ``metrics.csv`` includes pair sampling and augmentation as well.
+    """
+    nf, ch, rows, cols = tactile_shape
+    model_cfg = model_cfg.resolved(model_cfg.dofs or ("y", "z", "roll", "pitch"), nf, ch)
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(num_threads)
+    try:
+        gen = torch.Generator().manual_seed(0)
+        model = TacRefineNet(model_cfg)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        cur = torch.rand(batch_size, nf, ch, rows, cols, generator=gen)
+        tgt = torch.rand(batch_size, nf, ch, rows, cols, generator=gen)
+        proprio = torch.randn(batch_size, 2 * nf, generator=gen)
+        label = torch.randn(batch_size, model.n_dofs, generator=gen)
+        t0 = 0.0
+        for i in range(warmup + steps):
+            if i == warmup:
+                t0 = time.perf_counter()
+            loss = mse_loss(model(cur, tgt, proprio), label)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return steps * batch_size / (time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(old_threads)
