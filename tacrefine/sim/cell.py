@@ -172,12 +172,12 @@ class GraspCell:
         self.gripper.set_wrist_pose(wrist)
         self.gripper.start_closing()
         steps = self._settle()
-        forces, _ = self.sensor.contact_forces(obj)
+        forces, shear = self.sensor.contact_forces(obj)
         # A pad's gel is loaded by its finger's actuator force. The engine's per-pad split of a
         # rigidly coupled squeeze is statically indeterminate (table friction can hold any
         # imbalance), so it would make the reading depend on where on the table the object is.
         loads = np.where(forces > 0, self.gripper.actuator_forces(), 0.0)
-        tactile = self.sensor.read(obj, rng=rng, forces=loads)
+        tactile = self.sensor.read(obj, rng=rng, forces=loads, shear=shear)
         joints = self.gripper.joint_positions()
         wrist_now = self.gripper.wrist_pose()
         failure = self.failure(forces)

@@ -228,13 +228,14 @@ class TactileSensor:
         """Normal force (N) and tangential force (N, along row and column axes) on each pad."""
         normal = np.zeros(len(self.pads))
         shear = np.zeros((len(self.pads), 2))
+        poses = self.pad_poses() if self.config.shear else None
         for i, (link, pad) in enumerate(zip(self.pad_links, self.pads)):
             points = self.client.getContactPoints(bodyA=self.body, bodyB=obj, linkIndexA=link)
             if not points:
                 continue
             normal[i] = sum(p[9] for p in points)
-            if self.config.shear:
-                rot, _ = self.pad_poses()[i]
+            if poses is not None:
+                rot, _ = poses[i]
                 force = sum(p[10] * np.asarray(p[11]) + p[12] * np.asarray(p[13]) for p in points)
                 shear[i] = [force @ (rot @ np.asarray(pad.row_axis)), force @ (rot @ np.asarray(pad.col_axis))]
         return normal, shear
@@ -285,8 +286,8 @@ class TactileSensor:
             image = np.where(dead, 0.0, image)
         return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
-    def read(self, obj: int, rng: np.random.Generator | None = None,
-             forces: np.ndarray | None = None) -> np.ndarray:
+    def read(self, obj: int, rng: np.random.Generator | None = None, forces: np.ndarray | None = None,
+             shear: np.ndarray | None = None) -> np.ndarray:
         """Tactile images of every pad touching body ``obj``.
 
         Args:
@@ -294,12 +295,15 @@ class TactileSensor:
             rng: generator for the noise model (required when noise is on).
             forces: per-pad normal loads (N) to use instead of the engine's contact
                 forces (a probe with a known load, or the hand's actuator forces).
+            shear: per-pad tangential forces (N, along rows and columns) when the caller
+                already has them; otherwise they are read from the engine if shear is on.
         """
-        normal, shear = self.contact_forces(obj) if forces is None or self.config.shear else (None, None)
-        if forces is not None:
-            normal = np.asarray(forces, dtype=float)
-        if shear is None:
-            shear = np.zeros((len(self.pads), 2))
+        if forces is None or (self.config.shear and shear is None):
+            engine_normal, engine_shear = self.contact_forces(obj)
+            forces = engine_normal if forces is None else forces
+            shear = engine_shear if shear is None else shear
+        normal = np.asarray(forces, dtype=float)
+        shear = np.zeros((len(self.pads), 2)) if shear is None else np.asarray(shear, dtype=float)
         gaps, cover = self.contact_geometry(obj)
         depth = self.indentation_mm(gaps, normal, cover)
         return self.to_image(depth, shear, rng)
