@@ -39,6 +39,12 @@ def require_positive(field: str, value: float, allow_zero: bool = False) -> None
     require(ok, field, "a finite number " + (">= 0" if allow_zero else "> 0"), value)
 
 
+def require_int(field: str, value: Any, minimum: int) -> None:
+    """An integer (not a bool) >= ``minimum``."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    require(ok, field, f"an integer >= {minimum}", value)
+
+
 def require_choice(field: str, value: Any, choices: Iterable[Any]) -> None:
     choices = list(choices)
     require(value in choices, field, f"one of {choices}", value)

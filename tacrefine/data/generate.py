@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from tacrefine import geometry
-from tacrefine.config import ConfigError, require, require_positive, save_config, to_dict
+from tacrefine.config import ConfigError, require, require_int, require_positive, save_config, to_dict
 from tacrefine.data import storage
 from tacrefine.data.samples import GraspSamples
 from tacrefine.data.storage import DatasetError
@@ -77,22 +77,13 @@ class DataConfig:
     cell: CellConfig = field(default_factory=CellConfig)
 
     def __post_init__(self) -> None:
-        from tacrefine.sim.objects import get_object
+        from tacrefine.sim.objects import validate_object_names
 
-        objects = tuple(self.objects)
-        require(len(objects) > 0 and len(set(objects)) == len(objects), "data.objects",
-                "a non-empty list of distinct object names", list(objects))
-        for name in objects:
-            get_object(name)  # unknown names fail here, listing the known ones
-        object.__setattr__(self, "objects", objects)
+        object.__setattr__(self, "objects", validate_object_names("data.objects", self.objects))
         for name in ("samples_per_object", "shard_size", "grasps_per_placement", "max_rejects"):
-            value = getattr(self, name)
-            require(isinstance(value, int) and not isinstance(value, bool) and value > 0, f"data.{name}",
-                    "an integer > 0", value)
+            require_int(f"data.{name}", getattr(self, name), 1)
         for name in ("seed", "workers"):
-            value = getattr(self, name)
-            require(isinstance(value, int) and not isinstance(value, bool) and value >= 0, f"data.{name}",
-                    "an integer >= 0", value)
+            require_int(f"data.{name}", getattr(self, name), 0)
         for name in ("offset_range_mm", "offset_range_deg"):
             value = tuple(getattr(self, name))
             require(len(value) == 3, f"data.{name}", "three numbers (about/along wrist x, y, z)", value)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from tacrefine.config import ConfigError, require, require_choice
+from tacrefine.config import ConfigError, require, require_choice, require_int
 
 TARGET_MODES = ("fixed", "random")
 BASELINE_SPECS = ("baseline:noop", "baseline:random", "baseline:servo", "baseline:oracle")
@@ -97,14 +97,9 @@ class EvalConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        from tacrefine.sim.objects import get_object
+        from tacrefine.sim.objects import validate_object_names
 
-        objects = tuple(self.objects)
-        require(len(objects) > 0 and len(set(objects)) == len(objects), "evaluation.objects",
-                "a non-empty list of distinct object names", list(objects))
-        for name in objects:
-            get_object(name)  # unknown names fail here, listing the known ones
-        object.__setattr__(self, "objects", objects)
+        object.__setattr__(self, "objects", validate_object_names("evaluation.objects", self.objects))
         modes = tuple(self.target_modes)
         require(len(modes) > 0 and len(set(modes)) == len(modes), "evaluation.target_modes",
                 f"a non-empty list of distinct modes among {list(TARGET_MODES)}", list(modes))
@@ -113,9 +108,7 @@ class EvalConfig:
         object.__setattr__(self, "target_modes", modes)
         minimums = (("episodes_per_object", 1), ("max_steps", 1), ("seed", 0), ("panel_episodes", 0))
         for name, minimum in minimums:
-            value = getattr(self, name)
-            require(isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
-                    f"evaluation.{name}", f"an integer >= {minimum}", value)
+            require_int(f"evaluation.{name}", getattr(self, name), minimum)
         require(isinstance(self.env_kwargs, Mapping), "evaluation.env_kwargs", "a mapping of env arguments",
                 self.env_kwargs)
         reserved = sorted({"objects", "target_mode", "noise", "domain_randomization", "render_mode"}

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tacrefine import geometry
-from tacrefine.config import ConfigError, require, require_positive
+from tacrefine.config import ConfigError, require, require_int, require_positive
 from tacrefine.sim.tactile import PadSpec
 
 ASSETS = resources.files("tacrefine.sim") / "assets"
@@ -79,8 +79,7 @@ class GripperConfig:
         require_positive("gripper.release_clearance_mm", self.release_clearance_mm, allow_zero=True)
         require_positive("gripper.pad_friction", self.pad_friction, allow_zero=True)
         for name in ("settle_steps", "max_settle_steps"):
-            value = getattr(self, name)
-            require(isinstance(value, int) and value > 0, f"gripper.{name}", "an integer > 0", value)
+            require_int(f"gripper.{name}", getattr(self, name), 1)
 
     @property
     def n_fingers(self) -> int:

@@ -17,6 +17,7 @@ import hashlib
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,6 +172,16 @@ def get_object(name: str | ObjectSpec, extra: dict[str, ObjectSpec] | None = Non
     if name not in known:
         raise ConfigError(f"object {name!r} is unknown; known objects: {sorted(known)}")
     return known[name]
+
+
+def validate_object_names(field: str, names: Sequence[str]) -> tuple[str, ...]:
+    """A non-empty tuple of distinct known object names (unknown ones are refused by name)."""
+    names = tuple(names)
+    require(len(names) > 0 and len(set(names)) == len(names), field, "a non-empty list of distinct object names",
+            list(names))
+    for name in names:
+        get_object(name)
+    return names
 
 
 def object_from_dict(data: dict) -> ObjectSpec:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from tacrefine.config import require, require_positive
+from tacrefine.config import require, require_int, require_positive
 from tacrefine.sim.raycast import ConvexBody
 from tacrefine.sim.world import SENSED_GROUP
 
@@ -88,9 +88,7 @@ class SensorConfig:
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols"):
-            value = getattr(self, name)
-            require(isinstance(value, int) and not isinstance(value, bool) and value > 0,
-                    f"sensor.{name}", "an integer >= 1", value)
+            require_int(f"sensor.{name}", getattr(self, name), 1)
         for name in ("pitch_mm", "layer_stiffness", "full_scale_depth_mm", "shear_full_scale_kpa", "reach_mm"):
             require_positive(f"sensor.{name}", getattr(self, name))
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tacrefine.config import ConfigError, load_config, require, require_choice, require_positive
+from tacrefine.config import ConfigError, load_config, require, require_choice, require_int, require_positive
 from tacrefine.data.augment import AugmentConfig
 from tacrefine.geometry import validate_dofs
 from tacrefine.policy.model import ModelConfig
@@ -19,11 +19,6 @@ from tacrefine.policy.model import ModelConfig
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _require_int(field_name: str, value: object, minimum: int) -> None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-    require(ok, field_name, f"an integer >= {minimum}", value)
 
 
 @dataclass(frozen=True)
@@ -53,15 +48,15 @@ class DataRef:
                 self.path)
         require(_is_number(self.val_fraction) and 0.0 < self.val_fraction < 1.0, "data.val_fraction",
                 "a number in (0, 1)", self.val_fraction)
-        _require_int("data.split_seed", self.split_seed, 0)
+        require_int("data.split_seed", self.split_seed, 0)
         if self.refined_dofs is not None:
             try:
                 dofs = validate_dofs(self.refined_dofs, "data.refined_dofs")
                 object.__setattr__(self, "refined_dofs", dofs)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
-        _require_int("data.val_pairs", self.val_pairs, 1)
-        _require_int("data.norm_pairs", self.norm_pairs, 2)
+        require_int("data.val_pairs", self.val_pairs, 1)
+        require_int("data.norm_pairs", self.norm_pairs, 2)
 
 
 @dataclass(frozen=True)
@@ -95,7 +90,7 @@ class OptimConfig:
     def __post_init__(self) -> None:
         require_positive("optim.lr", self.lr)
         require_positive("optim.weight_decay", self.weight_decay, allow_zero=True)
-        _require_int("optim.warmup_steps", self.warmup_steps, 0)
+        require_int("optim.warmup_steps", self.warmup_steps, 0)
         require_choice("optim.schedule", self.schedule, ("cosine", "constant"))
         require(_is_number(self.min_lr_fraction) and 0.0 <= self.min_lr_fraction <= 1.0,
                 "optim.min_lr_fraction", "a number in [0, 1]", self.min_lr_fraction)
@@ -129,12 +124,12 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        _require_int("train.epochs", self.epochs, 1)
-        _require_int("train.steps_per_epoch", self.steps_per_epoch, 1)
-        _require_int("train.batch_size", self.batch_size, 1)
-        _require_int("train.val_batch_size", self.val_batch_size, 1)
-        _require_int("train.seed", self.seed, 0)
-        _require_int("train.num_threads", self.num_threads, 1)
+        require_int("train.epochs", self.epochs, 1)
+        require_int("train.steps_per_epoch", self.steps_per_epoch, 1)
+        require_int("train.batch_size", self.batch_size, 1)
+        require_int("train.val_batch_size", self.val_batch_size, 1)
+        require_int("train.seed", self.seed, 0)
+        require_int("train.num_threads", self.num_threads, 1)
         require(isinstance(self.out_dir, str) and bool(self.out_dir), "train.out_dir",
                 "a non-empty directory path", self.out_dir)
 
