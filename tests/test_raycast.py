@@ -72,3 +72,35 @@ def test_edges_read_in_proportion_to_coverage_so_small_shifts_are_felt():
     # a tenth of a millimetre (a tenth of a taxel) already changes the image, and more shift changes it more
     assert changes[0] > 0 and changes[0] < changes[1] < changes[2]
     cell.close()
+
+
+def _pad_rays(normal, centre, n=5, pitch=0.0011, back=0.002, reach=0.003):
+    """A square bundle of taxel rays along ``normal`` starting ``back`` behind ``centre``."""
+    normal = np.asarray(normal, float)
+    a = np.cross(normal, [0.0, 0.0, 1.0]) if abs(normal[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    a /= np.linalg.norm(a)
+    b = np.cross(normal, a)
+    grid = (np.arange(n) - (n - 1) / 2) * pitch
+    on_face = np.array([np.asarray(centre) + i * a + j * b for i in grid for j in grid])
+    return on_face - back * normal, on_face + reach * normal
+
+
+@pytest.mark.parametrize("kind,size", [("box", (0.004, 0.004, 0.004)), ("cylinder", (0.002, 0.003))])
+def test_pads_at_right_angles_read_the_same_cast_together_or_alone(kind, size):
+    # A pad facing +x and one facing +y (a three-finger hand's fingers are not opposed):
+    # casting both in one call must give each pad what it reads when cast alone.
+    from tacrefine.sim.raycast import ConvexBody
+
+    # the cylinder's axis lies along x: face-on to the first pad, side-on to the second
+    turn = geometry.vector_to_pose([0, 0, 0, 0, np.pi / 2, 0]) if kind == "cylinder" else np.eye(4)
+    body = ConvexBody([ConvexPart(kind, turn, size)])
+    pose = np.eye(4)
+    a_from, a_to = _pad_rays([1.0, 0, 0], [-0.0035, 0, 0])
+    b_from, b_to = _pad_rays([0, 1.0, 0], [0, -0.0035, 0])
+    alone = [body.covered_hit(f, t, pose, 0.0011) for f, t in ((a_from, a_to), (b_from, b_to))]
+    together = body.covered_hit(np.vstack([a_from, b_from]), np.vstack([a_to, b_to]), pose, 0.0011)
+    for i, (hit, cover) in enumerate(alone):
+        assert (cover > 0).sum() >= 9, f"pad {i} alone must feel the object"
+        sl = slice(i * len(a_from), (i + 1) * len(a_from))
+        assert np.array_equal(together[0][sl], hit)
+        assert np.array_equal(together[1][sl], cover)

@@ -21,6 +21,8 @@ _EPS = 1e-12
 _SIDE_COS = 0.25
 #: parts whose faces lie this close along the ray (fraction) count as one surface
 _SAME_FACE = 0.02
+#: rays whose directions agree this closely (|cos|) share one outline (one pad, or opposed pads)
+_PARALLEL_COS = 1 - 1e-6
 
 
 class ConvexPart:
@@ -55,9 +57,19 @@ class ConvexPart:
         o = (origins - self.pos) @ self.rot_t.T
         d = dirs @ self.rot_t.T
         unit = d / np.linalg.norm(d, axis=1, keepdims=True)
+        groups = _direction_groups(unit)
+        if len(groups) == 1:
+            return self._footprint_parallel(o, d, unit)
+        # every pad casts along its own normal: the outline depends on the direction
+        t, lateral = np.empty(len(o)), np.empty(len(o))
+        for idx in groups:
+            t[idx], lateral[idx] = self._footprint_parallel(o[idx], d[idx], unit[idx])
+        return t, lateral
+
+    def _footprint_parallel(self, o: np.ndarray, d: np.ndarray, unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`footprint` for rays in the part frame that are all parallel or antiparallel."""
         inf = np.full(len(o), np.inf)
         if self.kind in ("box", "hull"):
-            # a pad's rays are parallel (the other pad's antiparallel): one split for all
             side = np.abs(self.normals @ unit[0]) < _SIDE_COS
             t0, t1 = _planes(o, d, self.normals[~side], self.offsets[~side])
             at = o + np.clip(t0, 0, 1)[:, None] * d
@@ -95,6 +107,18 @@ class ConvexPart:
         t0, t1 = _quadric(o, d, float(self.size[0]), dims=2)
         z0, z1 = _planes(o, d, np.array([[0, 0, 1.0], [0, 0, -1.0]]), np.full(2, self.size[1] / 2))
         return np.maximum(t0, z0), np.minimum(t1, z1)
+
+
+def _direction_groups(unit: np.ndarray) -> list[np.ndarray]:
+    """Indices of rays that share a line direction (parallel or antiparallel), one array per
+    direction in order of first appearance; a pad's rays form one group."""
+    groups = []
+    left = np.arange(len(unit))
+    while len(left):
+        same = np.abs(unit[left] @ unit[left[0]]) > _PARALLEL_COS
+        groups.append(left[same])
+        left = left[~same]
+    return groups
 
 
 def _bounding_radius(kind: str, size: np.ndarray, vertices: np.ndarray | None) -> float:
