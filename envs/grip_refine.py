@@ -16,6 +16,7 @@ from tacrefine.config import ConfigError, from_dict, require, require_choice, re
 from tacrefine.sim.cell import CellConfig, GraspCell, GraspResult
 from tacrefine.sim.gripper import GripperConfig
 from tacrefine.sim.objects import DEFAULT_OBJECT_SET, ObjectSpec, get_object, object_from_dict
+from tacrefine.sim.sensor_profiles import resolve_sensor
 from tacrefine.sim.tactile import SensorConfig
 from tacrefine.sim.world import WorldConfig
 
@@ -103,7 +104,9 @@ class GripRefineEnv(gym.Env, EzPickle):
     - ``max_step``: largest step per DoF, mm / deg (default 5 mm, 10 deg).
     - ``target_mode``: ``"fixed"`` or ``"random"``.
     - ``success_position_mm``, ``success_rotation_deg``: success thresholds (1 mm, 1 deg).
-    - ``sensor``: :class:`SensorConfig` or mapping (rows, cols, pitch_mm, shear, ...).
+    - ``sensor``: a built-in profile name (``"default"``, ``"piezo_11x9"``, ``"real_like"``),
+      a YAML profile path, a mapping of :class:`SensorConfig` fields (optionally with
+      ``profile:`` as the base) or a :class:`SensorConfig`; see ``docs/sensors.md``.
     - ``gripper``: :class:`GripperConfig` or mapping.
     - ``noise``: sensor noise on or off.
     - ``domain_randomization``: per-episode friction, object mass, pad stiffness, sensor
@@ -125,7 +128,7 @@ class GripRefineEnv(gym.Env, EzPickle):
         target_mode: str = "fixed",
         success_position_mm: float = 1.0,
         success_rotation_deg: float = 1.0,
-        sensor: SensorConfig | Mapping[str, Any] | None = None,
+        sensor: str | SensorConfig | Mapping[str, Any] | None = None,
         gripper: GripperConfig | Mapping[str, Any] | None = None,
         noise: bool = False,
         domain_randomization: bool = False,
@@ -152,8 +155,7 @@ class GripRefineEnv(gym.Env, EzPickle):
         self.render_size = tuple(render_size)
 
         self.object_specs = self._resolve_objects(objects)
-        sensor_cfg = sensor if isinstance(sensor, SensorConfig) else from_dict(SensorConfig, dict(sensor or {}),
-                                                                                  prefix="sensor.")
+        sensor_cfg = resolve_sensor(sensor)
         self.sensor_config = sensor_cfg.with_noise(self.noise or sensor_cfg.noise.enabled)
         gripper_cfg = gripper if isinstance(gripper, GripperConfig) else from_dict(
             GripperConfig, dict(gripper or {}), prefix="gripper.")

@@ -56,6 +56,8 @@ def _convert(tp: Any, value: Any, field: str) -> Any:
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if isinstance(value, tp):
             return value
+        if hasattr(tp, "from_value"):  # configs that also accept a name or a file (sensor profiles)
+            return tp.from_value(value, field)
         require(isinstance(value, dict), field, f"a mapping for {tp.__name__}", value)
         return from_dict(tp, value, prefix=field + ".")
     if origin in (typing.Union, types.UnionType):

@@ -134,6 +134,7 @@ class GraspCell:
         self.client.resetBaseVelocity(obj, [0, 0, 0], [0, 0, 0])
         self.placed_pose = pose
         self._last_contact_q = None
+        self.sensor.reset()  # the hand let go: the pads relax (hysteresis starts afresh)
         return pose
 
     def object_pose(self) -> np.ndarray:

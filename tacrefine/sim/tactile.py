@@ -15,94 +15,27 @@ blob, an edge a line), and reads more under more force. The optional shear chann
 spread the pad's tangential (friction) force over the contact in proportion to pressure.
 
 Images are ``uint8`` as in the paper: the normal channel maps ``full_scale_depth_mm`` to
-255; shear channels are centred on 128.
+255; shear channels are centred on 128. What a real array does to the signal on its way
+to the image (spread, gain and offset maps, hysteresis, noise, saturation, dead taxels)
+is :mod:`tacrefine.sim.sensor_response`; the sensor's description is
+:class:`~tacrefine.sim.sensor_config.SensorConfig` (named profiles:
+:mod:`tacrefine.sim.sensor_profiles`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from tacrefine.config import require, require_int, require_positive
+from tacrefine.config import require
 from tacrefine.sim.raycast import ConvexBody
+from tacrefine.sim.sensor_config import NoiseConfig, SensorConfig
+from tacrefine.sim.sensor_response import SensorResponse
 from tacrefine.sim.world import SENSED_GROUP
 
-
-@dataclass(frozen=True)
-class NoiseConfig:
-    """Sensor imperfections, applied in image counts (0-255) before 8-bit quantisation.
-
-    Attributes:
-        enabled: master switch; off gives noiseless images (zero without contact).
-        gain_std: relative std of a per-pad multiplicative gain drawn per reading.
-        offset: constant additive offset in counts (a biased baseline).
-        gaussian_std: std of independent per-taxel noise in counts.
-        dead_taxel_prob: probability that a taxel reads 0 (drawn per reading).
-    """
-
-    enabled: bool = False
-    gain_std: float = 0.05
-    offset: float = 0.0
-    gaussian_std: float = 2.0
-    dead_taxel_prob: float = 0.005
-
-    def __post_init__(self) -> None:
-        require_positive("noise.gain_std", self.gain_std, allow_zero=True)
-        require(np.isfinite(self.offset), "noise.offset", "a finite number of counts", self.offset)
-        require_positive("noise.gaussian_std", self.gaussian_std, allow_zero=True)
-        require(0.0 <= self.dead_taxel_prob < 1.0, "noise.dead_taxel_prob", "a probability in [0, 1)",
-                self.dead_taxel_prob)
-
-
-@dataclass(frozen=True)
-class SensorConfig:
-    """Taxel grid and elastic-layer model of one pad (every pad of a hand shares it).
-
-    Attributes:
-        rows: taxels along the pad length (wrist z); default 14.
-        cols: taxels along the pad width (wrist y); default 12.
-        pitch_mm: taxel spacing; default 1.1 mm, the paper's sensor pitch.
-        layer_stiffness: elastic layer stiffness in N/mm^3 (pressure per indentation).
-        full_scale_depth_mm: indentation that reads 255 on the normal channel.
-        shear: add two tangential channels (along columns, along rows).
-        shear_full_scale_kpa: shear stress that reads 0 or 255 (128 is zero).
-        reach_mm: how far outside the pad surface a ray looks for the object.
-        closed_form_rays: cast taxel rays in NumPy against objects built from convex
-            primitives (fast, and a taxel that an edge crosses reads the share it covers);
-            off uses the engine's ray test (taxel centres only) for every object.
-        noise: the noise model.
-    """
-
-    rows: int = 14
-    cols: int = 12
-    pitch_mm: float = 1.1
-    layer_stiffness: float = 0.1
-    full_scale_depth_mm: float = 1.5
-    shear: bool = False
-    shear_full_scale_kpa: float = 50.0
-    reach_mm: float = 3.0
-    closed_form_rays: bool = True
-    noise: NoiseConfig = field(default_factory=NoiseConfig)
-
-    def __post_init__(self) -> None:
-        for name in ("rows", "cols"):
-            require_int(f"sensor.{name}", getattr(self, name), 1)
-        for name in ("pitch_mm", "layer_stiffness", "full_scale_depth_mm", "shear_full_scale_kpa", "reach_mm"):
-            require_positive(f"sensor.{name}", getattr(self, name))
-
-    @property
-    def channels(self) -> int:
-        return 3 if self.shear else 1
-
-    @property
-    def size_mm(self) -> tuple[float, float]:
-        """Sensing area (length along rows, width along columns)."""
-        return self.rows * self.pitch_mm, self.cols * self.pitch_mm
-
-    def with_noise(self, enabled: bool) -> SensorConfig:
-        return replace(self, noise=replace(self.noise, enabled=enabled))
+__all__ = ["NoiseConfig", "PadSpec", "SensorConfig", "TactileSensor"]
 
 
 @dataclass(frozen=True)
@@ -147,7 +80,8 @@ class TactileSensor:
         self.body = body
         self.pad_links = list(pad_links)
         self.pads = list(pads)
-        self.config = config
+        self._config = config
+        self.response = SensorResponse(config, len(self.pads))
         rows_mm, cols_mm = config.size_mm
         for pad in pads:
             require(rows_mm <= pad.size_mm[0] + 1e-9 and cols_mm <= pad.size_mm[1] + 1e-9,
@@ -158,6 +92,25 @@ class TactileSensor:
         self._ray_len_mm = self.BACK_MM + config.reach_mm
         self._taxel_area_mm2 = config.pitch_mm**2
         self._convex: dict[int, ConvexBody] = {}
+
+    @property
+    def config(self) -> SensorConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: SensorConfig) -> None:
+        """Swap the read-out (domain randomisation); the taxel grid must stay the same."""
+        if config is self._config:
+            return
+        require((config.rows, config.cols, config.pitch_mm) == (self._config.rows, self._config.cols,
+                                                                  self._config.pitch_mm),
+                "sensor.rows/cols/pitch_mm", "the grid the sensor was built with", (config.rows, config.cols))
+        self._config = config
+        self.response = SensorResponse(config, len(self.pads))
+
+    def reset(self) -> None:
+        """Forget the read-out's memory (hysteresis, lag) before an unrelated grasp."""
+        self.response.reset()
 
     def _ray_endpoints_local(self) -> tuple[np.ndarray, np.ndarray]:
         """Taxel-centre ray start and end points in each pad-link frame, metres, ``(P, R*C, 3)``."""
@@ -262,27 +215,8 @@ class TactileSensor:
         return out
 
     def to_image(self, depth_mm: np.ndarray, shear_n: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-        """Physical readings to ``uint8 (P, C, rows, cols)``, applying the noise model."""
-        cfg = self.config
-        counts = depth_mm / cfg.full_scale_depth_mm * 255.0
-        channels = [counts]
-        if cfg.shear:
-            total = depth_mm.sum(axis=(1, 2), keepdims=True)
-            share = np.divide(depth_mm, total, out=np.zeros_like(depth_mm), where=total > 0)
-            area_m2 = self._taxel_area_mm2 * 1e-6
-            for axis in range(2):
-                kpa = shear_n[:, axis, None, None] * share / area_m2 / 1000.0
-                channels.append(128.0 + kpa / cfg.shear_full_scale_kpa * 127.0)
-        image = np.stack(channels, axis=1)
-        noise = cfg.noise
-        if noise.enabled:
-            if rng is None:
-                raise ValueError("sensor noise is enabled: pass a seeded numpy Generator as rng")
-            gain = 1.0 + noise.gain_std * rng.standard_normal((image.shape[0], 1, 1, 1))
-            image = image * gain + noise.offset + noise.gaussian_std * rng.standard_normal(image.shape)
-            dead = rng.random((image.shape[0], 1, *image.shape[2:])) < noise.dead_taxel_prob
-            image = np.where(dead, 0.0, image)
-        return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+        """Physical readings to ``uint8 (P, C, rows, cols)`` through the read-out chain."""
+        return self.response.image(depth_mm, shear_n, rng)
 
     def read(self, obj: int, rng: np.random.Generator | None = None, forces: np.ndarray | None = None,
              shear: np.ndarray | None = None) -> np.ndarray:
