@@ -15,6 +15,7 @@ from tacrefine import geometry
 from tacrefine.config import require
 from tacrefine.sim.gripper import Gripper, GripperConfig
 from tacrefine.sim.objects import ObjectSpec, build_object, get_object
+from tacrefine.sim.pad_load import ALIGNED_COS, actuation_alignment, normal_load_components, pad_loads
 from tacrefine.sim.raycast import convex_body_from_parts
 from tacrefine.sim.tactile import SensorConfig, TactileSensor
 from tacrefine.sim.world import World, WorldConfig
@@ -85,6 +86,9 @@ class GraspCell:
         self.gripper = Gripper(self.client, self.config.gripper)
         self.sensor = TactileSensor(self.client, self.gripper.body, self.gripper.pad_links,
                                     self.config.gripper.pads, self.config.sensor)
+        # fixed by the hand's build: which fingers push along their pad normal (see pad_load)
+        self.pad_alignment = actuation_alignment(self.client, self.gripper.body, self.gripper.finger_joints,
+                                                 self.gripper.pad_links, [p.normal for p in self.config.gripper.pads])
         self.spec: ObjectSpec | None = None
         self.object: int | None = None
         self.placed_pose = np.eye(4)
@@ -174,10 +178,7 @@ class GraspCell:
         self.gripper.start_closing()
         steps = self._settle()
         forces, shear = self.sensor.contact_forces(obj)
-        # A pad's gel is loaded by its finger's actuator force. The engine's per-pad split of a
-        # rigidly coupled squeeze is statically indeterminate (table friction can hold any
-        # imbalance), so it would make the reading depend on where on the table the object is.
-        loads = np.where(forces > 0, self.gripper.actuator_forces(), 0.0)
+        loads = self.pad_loads(forces)
         tactile = self.sensor.read(obj, rng=rng, forces=loads, shear=shear)
         joints = self.gripper.joint_positions()
         wrist_now = self.gripper.wrist_pose()
@@ -187,6 +188,15 @@ class GraspCell:
         return GraspResult(tactile=tactile, joints=joints, grasp=geometry.grasp_of(wrist_now, self.object_pose()),
                            wrist=wrist_now, ok=failure is None, failure=failure, settle_steps=steps,
                            pad_forces=forces)
+
+    def pad_loads(self, touching: np.ndarray) -> np.ndarray:
+        """Normal load on each pad (N): its finger's actuator force where the finger pushes along
+        the pad normal, else the contact force's normal component (see :mod:`tacrefine.sim.pad_load`)."""
+        contact = None
+        if (self.pad_alignment < ALIGNED_COS).any():
+            contact = normal_load_components(self.client, self.gripper.body, self._require_object(),
+                                             self.gripper.pad_links, [p.normal for p in self.config.gripper.pads])
+        return pad_loads(touching, self.gripper.actuator_forces(), self.pad_alignment, contact)
 
     def release(self) -> None:
         """Open the hand (fingers back past the last contact) and let the object rest."""
