@@ -94,6 +94,11 @@ class GraspCell:
         self.placed_pose = np.eye(4)
         self._last_contact_q: np.ndarray | None = None
         self._shape_cache: dict[str, tuple[int, int]] = {}
+        #: The base link's inertial frame in its link frame: PyBullet's base pose calls work on
+        #: the inertial frame, the object frame (grasps, placement) is the link frame.
+        self._inertial = np.eye(4)
+        #: The object's own mass per link (index -1 = base), before any randomisation.
+        self.link_masses: dict[int, float] = {}
 
     # -- objects -------------------------------------------------------------------------
     def load_object(self, name: str | ObjectSpec) -> ObjectSpec:
@@ -104,13 +109,18 @@ class GraspCell:
         """
         spec = get_object(name, self.extra_objects)
         if self.object is not None and spec == self.spec and spec.urdf is not None:
-            self.place_object(None)  # URDF bodies are kept: reloading one would leak its shapes
+            self.scale_mass(1.0)  # URDF bodies are kept: reloading one would leak its shapes
+            self.place_object(None)
             return spec
         if self.object is not None:
             self.sensor.register_convex(self.object, None)
             self.client.removeBody(self.object)
         self.spec = spec
         self.object = build_object(self.client, spec, self._shape_cache)
+        info = self.client.getDynamicsInfo(self.object, -1)
+        self._inertial = geometry.make_pose(info[3], info[4])
+        self.link_masses = {link: float(self.client.getDynamicsInfo(self.object, link)[0])
+                            for link in range(-1, self.client.getNumJoints(self.object))}
         if spec.parts and self.config.sensor.closed_form_rays:
             self.sensor.register_convex(self.object, convex_body_from_parts(spec.parts))
         self.place_object(None)
@@ -127,14 +137,18 @@ class GraspCell:
             pose[:3, :3] = geometry.vector_to_pose([0, 0, 0, 0, 0, yaw])[:3, :3]
         self.gripper.open(self.config.gripper.max_opening_mm)
         self.gripper.set_wrist_pose(geometry.make_pose((0.0, 0.0, 0.5)))  # out of the way
-        pos, quat = geometry.pose_to_pos_quat(pose)
-        self.client.resetBasePositionAndOrientation(obj, pos, quat)
+        self._set_object_pose(pose)
         lowest = self.client.getAABB(obj)[0][2]
         for link in range(self.client.getNumJoints(obj)):
             lowest = min(lowest, self.client.getAABB(obj, link)[0][2])
         pose[2, 3] -= lowest - 1e-5
-        pos, quat = geometry.pose_to_pos_quat(pose)
-        self.client.resetBasePositionAndOrientation(obj, pos, quat)
+        self._set_object_pose(pose)
+        # An AABB is conservative (a compound's box of rotated boxes): lower the object by its
+        # true gap to the table so that it rests instead of dropping onto it.
+        gaps = [p[8] for p in self.client.getClosestPoints(obj, self.world.table, 0.05)]
+        if gaps and min(gaps) > 2e-5:
+            pose[2, 3] -= min(gaps) - 1e-5
+            self._set_object_pose(pose)
         self.client.resetBaseVelocity(obj, [0, 0, 0], [0, 0, 0])
         self.placed_pose = pose
         self._last_contact_q = None
@@ -142,8 +156,20 @@ class GraspCell:
         return pose
 
     def object_pose(self) -> np.ndarray:
+        """The object frame (the base *link* frame, not PyBullet's inertial frame) in the world."""
         pos, quat = self.client.getBasePositionAndOrientation(self._require_object())
-        return geometry.make_pose(pos, quat)
+        return geometry.make_pose(pos, quat) @ geometry.invert(self._inertial)
+
+    def _set_object_pose(self, pose: np.ndarray) -> None:
+        pos, quat = geometry.pose_to_pos_quat(pose @ self._inertial)
+        self.client.resetBasePositionAndOrientation(self._require_object(), pos, quat)
+
+    def scale_mass(self, factor: float) -> None:
+        """Set every link's mass to its own (URDF or spec) mass times ``factor``."""
+        obj = self._require_object()
+        for link, mass in self.link_masses.items():
+            if mass > 0:
+                self.client.changeDynamics(obj, link, mass=mass * factor)
 
     def _require_object(self) -> int:
         if self.object is None:

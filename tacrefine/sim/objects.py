@@ -33,6 +33,8 @@ CATEGORIES = ("rod", "plate", "disc", "box", "prism", "edge", "custom")
 BASE_HALF_MM = (15.0, 15.0, 2.5)
 FEATURE_BOTTOM_MM = 2 * BASE_HALF_MM[2]
 COLLISION_MARGIN_M = 5e-5
+#: Mass of a part (or mesh) object whose spec gives none, kg.
+DEFAULT_MASS_KG = 0.06
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,9 @@ class ObjectSpec:
         parts: convex pieces (built-in objects).
         urdf: path of a URDF file (user objects), or
         mesh: path of a mesh file (.obj/.stl), with ``mesh_scale``.
-        mass: total mass in kg.
+        mass: total mass in kg; ``None``: a URDF keeps its own link masses, other objects
+            weigh :data:`DEFAULT_MASS_KG`. Given for a URDF, every link is scaled so the
+            masses add up to it.
         friction: lateral friction coefficient of the object.
         grasp_height_mm: height of the tool centre point above the object origin at the
             nominal grasp.
@@ -75,7 +79,7 @@ class ObjectSpec:
     urdf: str | None = None
     mesh: str | None = None
     mesh_scale: float = 1.0
-    mass: float = 0.06
+    mass: float | None = None
     friction: float = 0.9
     grasp_height_mm: float = 34.0
     thickness_mm: float = 8.0
@@ -83,7 +87,8 @@ class ObjectSpec:
     def __post_init__(self) -> None:
         field_ = f"objects.{self.name}"
         require_choice(f"{field_}.category", self.category, CATEGORIES)
-        require_positive(f"{field_}.mass", self.mass)
+        if self.mass is not None:
+            require_positive(f"{field_}.mass", self.mass)
         require_positive(f"{field_}.friction", self.friction, allow_zero=True)
         require_positive(f"{field_}.thickness_mm", self.thickness_mm)
         require_positive(f"{field_}.mesh_scale", self.mesh_scale)
@@ -244,6 +249,16 @@ def _compound_shapes(client, parts: tuple[ShapePart, ...], rgba: tuple[float, ..
     return col, vis
 
 
+def _scale_link_masses(client, body: int, total: float) -> None:
+    """Scale every link's mass so that they add up to ``total`` (proportions kept)."""
+    links = range(-1, client.getNumJoints(body))
+    masses = {link: client.getDynamicsInfo(body, link)[0] for link in links}
+    own = sum(masses.values())
+    for link, mass in masses.items():
+        share = mass / own if own > 0 else 1.0 / len(masses)
+        client.changeDynamics(body, link, mass=total * share)
+
+
 def build_object(client, spec: ObjectSpec, shape_cache: dict[str, tuple[int, int]] | None = None) -> int:
     """Create the object in ``client`` (at the origin) and make it felt by the sensors.
 
@@ -251,8 +266,11 @@ def build_object(client, spec: ObjectSpec, shape_cache: dict[str, tuple[int, int
     ``shape_cache`` (per client) and each object's shapes are made only once.
     """
     rgba = (0.25, 0.45, 0.85, 1.0)
+    mass = DEFAULT_MASS_KG if spec.mass is None else spec.mass
     if spec.urdf is not None:
         body = client.loadURDF(spec.urdf, globalScaling=spec.mesh_scale)
+        if spec.mass is not None:
+            _scale_link_masses(client, body, spec.mass)
     elif spec.mesh is not None:
         scale = [spec.mesh_scale] * 3
         if shape_cache is None or spec.name not in shape_cache:
@@ -261,14 +279,14 @@ def build_object(client, spec: ObjectSpec, shape_cache: dict[str, tuple[int, int
             if shape_cache is not None:
                 shape_cache[spec.name] = (col, vis)
         col, vis = shape_cache[spec.name] if shape_cache is not None else (col, vis)
-        body = client.createMultiBody(spec.mass, col, vis)
+        body = client.createMultiBody(mass, col, vis)
     else:
         if shape_cache is None or spec.name not in shape_cache:
             col, vis = _compound_shapes(client, spec.parts, rgba)
             if shape_cache is not None:
                 shape_cache[spec.name] = (col, vis)
         col, vis = shape_cache[spec.name] if shape_cache is not None else (col, vis)
-        body = client.createMultiBody(spec.mass, col, vis)
+        body = client.createMultiBody(mass, col, vis)
     for link in range(-1, client.getNumJoints(body)):
         # Bullet inflates convex shapes by a margin (1 mm for hulls): far too round for
         # millimetre features, and the taxel rays would see another surface than contacts do.
