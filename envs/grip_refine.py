@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -15,7 +16,7 @@ from tacrefine import geometry
 from tacrefine.config import ConfigError, from_dict, require, require_choice, require_positive
 from tacrefine.sim.cell import CellConfig, GraspCell, GraspResult
 from tacrefine.sim.gripper import GripperConfig
-from tacrefine.sim.objects import DEFAULT_OBJECT_SET, ObjectSpec, get_object, object_from_dict
+from tacrefine.sim.objects import DEFAULT_OBJECT_SET, OBJECTS, ObjectSpec, get_object, object_from_dict
 from tacrefine.sim.sensor_profiles import resolve_sensor
 from tacrefine.sim.tactile import SensorConfig
 from tacrefine.sim.world import WorldConfig
@@ -24,6 +25,7 @@ from tacrefine.sim.world import WorldConfig
 DEFAULT_OFFSET_RANGE = {"x": 3.0, "y": 5.0, "z": 5.0, "roll": 10.0, "pitch": 5.0, "yaw": 5.0}
 #: Default largest wrist step per action component (action = +-1).
 DEFAULT_MAX_STEP = {"x": 5.0, "y": 5.0, "z": 5.0, "roll": 10.0, "pitch": 10.0, "yaw": 10.0}
+RESET_ATTEMPTS = 20
 SUCCESS_BONUS = 10.0
 LOSS_PENALTY = 10.0
 
@@ -41,6 +43,20 @@ def _per_dof(values: Mapping[str, float] | None, defaults: Mapping[str, float], 
     for d, v in zip(dofs, out):
         require_positive(f"{field}.{d}", float(v), allow_zero=field == "offset_range")
     return out
+
+
+class UngraspableObjectError(RuntimeError):
+    """``reset`` could not grasp the object (the message names it and what went wrong)."""
+
+
+def _grasp_problem(result: GraspResult) -> str | None:
+    """Why a grasp cannot serve as a demonstration or start: lost, or a pad that feels nothing."""
+    if not result.ok:
+        return result.failure or "lost"
+    normal = result.tactile[:, 0].reshape(result.tactile.shape[0], -1)
+    if not bool((normal > 0).any(axis=1).all()):
+        return "a pad reads nothing"
+    return None
 
 
 def _si(values_mm_deg: np.ndarray, dofs: Sequence[str]) -> np.ndarray:
@@ -75,7 +91,8 @@ class GripRefineEnv(gym.Env, EzPickle):
     ``Dict`` with
     - ``tactile``: ``uint8 (fingers, channels, rows, cols)`` current tactile images;
     - ``target_tactile``: the same, recorded at the target grasp during reset;
-    - ``proprio``: ``float32 (2 * fingers,)`` current then target finger joint positions (m).
+    - ``proprio``: ``float32 (2 * fingers,)`` current then target finger joint positions (m),
+      clipped to the hand's opening range (a lost object can fling a finger past it).
     Never the object pose and never a camera image.
 
     ## Rewards
@@ -87,8 +104,11 @@ class GripRefineEnv(gym.Env, EzPickle):
     Object drawn uniformly from ``objects``; placed at a random spot and heading on the
     table. ``target_mode="fixed"``: the target is the object's nominal grasp;
     ``"random"``: the target is drawn within ``offset_range`` around it. The start grasp is
-    the target moved by an offset drawn uniformly within ``offset_range`` (each refined DoF
-    independently; non-refined DoF are not perturbed).
+    drawn uniformly within ``offset_range`` (each refined DoF independently; non-refined DoF
+    are not perturbed) around the target (fixed) or around the nominal grasp (random: target
+    and start then both lie where the data generator samples). Every pad must touch and feel
+    the object in both grasps; an object that cannot be grasped so in 20 placements is
+    refused with :class:`UngraspableObjectError` naming it.
 
     ## Episode End
     Terminated on success (refined position error <= ``success_position_mm`` and rotation
@@ -188,14 +208,22 @@ class GripRefineEnv(gym.Env, EzPickle):
             objects = DEFAULT_OBJECT_SET
         if isinstance(objects, (str, ObjectSpec, Mapping)):
             objects = [objects]
-        specs = []
+        specs: list[ObjectSpec] = []
         for item in objects:
-            if isinstance(item, Mapping):
-                specs.append(object_from_dict(dict(item)))
+            if isinstance(item, (Mapping, ObjectSpec)):
+                spec = object_from_dict(dict(item)) if isinstance(item, Mapping) else item
+                if spec.name in OBJECTS and spec != OBJECTS[spec.name]:
+                    raise ConfigError(f"objects.{spec.name}: a user object may not take the name of a built-in "
+                                      f"one; allowed: a name not among {sorted(OBJECTS)}")
+                specs.append(spec)
             else:
                 specs.append(get_object(item))
         if not specs:
             raise ConfigError("objects: got an empty list; allowed: at least one object name or mapping")
+        names = [s.name for s in specs]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ConfigError(f"objects: {repeated} given more than once; allowed: distinct object names")
         return specs
 
     # -- Gymnasium API ---------------------------------------------------------------------
@@ -210,21 +238,41 @@ class GripRefineEnv(gym.Env, EzPickle):
         spec = next(s for s in self.object_specs if s.name == name)
         self.cell.load_object(spec)
         self._randomize(rng)
-        for _attempt in range(20):
-            target_offset = self._draw_offset(rng) if self.target_mode == "random" else np.zeros(6)
-            self.cell.place_object(rng)
-            target = self.cell.grasp_offset(target_offset, rng=rng)
-            if not target.ok:
-                continue
-            self.cell.place_object(rng)  # put down anew: the wrist pose gives nothing away
-            start = self.cell.grasp_offset(self._draw_offset(rng), target=target.grasp, rng=rng)
-            if start.ok:
-                break
-        else:
-            raise RuntimeError(f"could not grasp {name!r} in 20 attempts: last failure {start.failure!r}")
+        target, start = self._grasp_target_and_start(rng)
         self._target, self._current, self._steps = target, start, 0
         self._error = self._errors(start)
         return self._observation(), self._info(start)
+
+    def _grasp_target_and_start(self, rng: np.random.Generator) -> tuple[GraspResult, GraspResult]:
+        """The demonstration grasp and the perturbed start grasp; refuses an object that cannot be
+        grasped (every pad must touch and feel it) in :data:`RESET_ATTEMPTS` tries."""
+        failures: Counter = Counter()
+        for _attempt in range(RESET_ATTEMPTS):
+            self.cell.place_object(rng)
+            if self.target_mode == "random":
+                # Target and start are each within offset_range of the nominal grasp: the
+                # same region the data generator samples, so every pair is one it could make.
+                target = self.cell.grasp_offset(self._draw_offset(rng), rng=rng)
+            else:
+                target = self.cell.grasp_offset(np.zeros(6), rng=rng)
+            why = _grasp_problem(target)
+            if why is not None:
+                failures[f"target: {why}"] += 1
+                continue
+            self.cell.place_object(rng)  # put down anew: the wrist pose gives nothing away
+            if self.target_mode == "random":
+                start = self.cell.grasp_offset(self._draw_offset(rng), rng=rng)
+            else:
+                start = self.cell.grasp_offset(self._draw_offset(rng), target=target.grasp, rng=rng)
+            why = _grasp_problem(start)
+            if why is None:
+                return target, start
+            failures[f"start: {why}"] += 1
+        name = self.cell.spec.name if self.cell.spec else "?"
+        raise UngraspableObjectError(
+            f"object {name!r} could not be grasped in {RESET_ATTEMPTS} attempts ({dict(failures)}): every pad "
+            f"must touch it and feel it at the nominal grasp; check its size against the hand's opening, "
+            f"its grasp_height_mm and thickness_mm")
 
     def step(self, action):
         if self._current is None:
@@ -283,8 +331,8 @@ class GripRefineEnv(gym.Env, EzPickle):
             return
         spec = cell.spec
         c = cell.client
-        c.changeDynamics(cell.object, -1, lateralFriction=spec.friction * rng.uniform(0.7, 1.3),
-                         mass=spec.mass * rng.uniform(0.7, 1.3))
+        c.changeDynamics(cell.object, -1, lateralFriction=spec.friction * rng.uniform(0.7, 1.3))
+        cell.scale_mass(rng.uniform(0.7, 1.3))  # the object's own masses, every link
         for link in cell.gripper.pad_links:
             c.changeDynamics(cell.gripper.body, link,
                              lateralFriction=cell.config.gripper.pad_friction * rng.uniform(0.7, 1.3))
@@ -309,7 +357,9 @@ class GripRefineEnv(gym.Env, EzPickle):
         return {
             "tactile": self._current.tactile.copy(),
             "target_tactile": self._target.tactile.copy(),
-            "proprio": np.concatenate([self._current.joints, self._target.joints]).astype(np.float32),
+            # A lost object can fling the fingers past their travel; report the hand's range.
+            "proprio": np.clip(np.concatenate([self._current.joints, self._target.joints]).astype(np.float32),
+                               self.observation_space["proprio"].low, self.observation_space["proprio"].high),
         }
 
     def _info(self, result: GraspResult) -> dict[str, Any]:
