@@ -14,6 +14,7 @@ from gymnasium.utils import EzPickle
 
 from tacrefine import geometry
 from tacrefine.config import ConfigError, from_dict, require, require_choice, require_positive
+from tacrefine.dofs import DEFAULT_MAX_STEP, DEFAULT_OFFSET_RANGE, per_dof, to_si
 from tacrefine.sim.cell import CellConfig, GraspCell, GraspResult
 from tacrefine.sim.gripper import GripperConfig
 from tacrefine.sim.objects import DEFAULT_OBJECT_SET, OBJECTS, ObjectSpec, get_object, object_from_dict
@@ -21,10 +22,6 @@ from tacrefine.sim.sensor_profiles import resolve_sensor
 from tacrefine.sim.tactile import SensorConfig
 from tacrefine.sim.world import WorldConfig
 
-#: Default offset half-ranges per DoF: mm for translations, degrees for rotations.
-DEFAULT_OFFSET_RANGE = {"x": 3.0, "y": 5.0, "z": 5.0, "roll": 10.0, "pitch": 5.0, "yaw": 5.0}
-#: Default largest wrist step per action component (action = +-1).
-DEFAULT_MAX_STEP = {"x": 5.0, "y": 5.0, "z": 5.0, "roll": 10.0, "pitch": 10.0, "yaw": 10.0}
 RESET_ATTEMPTS = 20
 SUCCESS_BONUS = 10.0
 LOSS_PENALTY = 10.0
@@ -32,17 +29,9 @@ LOSS_PENALTY = 10.0
 
 def _per_dof(values: Mapping[str, float] | None, defaults: Mapping[str, float], dofs: Sequence[str],
              field: str) -> np.ndarray:
-    """Per-DoF physical values (mm / deg) for ``dofs``, validated."""
-    merged = dict(defaults)
-    if values is not None:
-        require(isinstance(values, Mapping), field, "a mapping of DoF name to a number (mm or deg)", values)
-        unknown = sorted(set(values) - set(geometry.DOF_NAMES))
-        require(not unknown, field, f"keys among {list(geometry.DOF_NAMES)}", unknown)
-        merged.update(values)
-    out = np.array([merged[d] for d in dofs], dtype=float)
-    for d, v in zip(dofs, out):
-        require_positive(f"{field}.{d}", float(v), allow_zero=field == "offset_range")
-    return out
+    """Per-DoF physical values (mm / deg) for ``dofs``, validated (see :func:`tacrefine.dofs.per_dof`)."""
+    mapping = per_dof(values, dofs, field, defaults, allow_zero=field == "offset_range")
+    return np.array([mapping[d] for d in dofs], dtype=float)
 
 
 class UngraspableObjectError(RuntimeError):
@@ -61,8 +50,7 @@ def _grasp_problem(result: GraspResult) -> str | None:
 
 def _si(values_mm_deg: np.ndarray, dofs: Sequence[str]) -> np.ndarray:
     """mm / deg over ``dofs`` -> full 6-vector in m / rad."""
-    scale = np.array([1e-3 if d in geometry.TRANSLATION_DOFS else np.pi / 180 for d in dofs])
-    return geometry.embed(np.asarray(values_mm_deg) * scale, dofs)
+    return to_si(dict(zip(dofs, np.asarray(values_mm_deg, dtype=float))))
 
 
 class GripRefineEnv(gym.Env, EzPickle):

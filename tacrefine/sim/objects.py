@@ -27,9 +27,12 @@ from scipy.spatial import ConvexHull
 
 from tacrefine import geometry
 from tacrefine.config import ConfigError, atomic_write_bytes, require, require_choice, require_positive
+from tacrefine.sim.object_classes import OBJECT_CLASSES, class_dofs
 from tacrefine.sim.world import SENSED_GROUP
 
-CATEGORIES = ("rod", "plate", "disc", "box", "prism", "edge", "custom")
+#: Names of the object classes registered at import (the registry itself is open:
+#: :data:`tacrefine.sim.object_classes.OBJECT_CLASSES`).
+CATEGORIES = OBJECT_CLASSES.names()
 BASE_HALF_MM = (15.0, 15.0, 2.5)
 FEATURE_BOTTOM_MM = 2 * BASE_HALF_MM[2]
 COLLISION_MARGIN_M = 5e-5
@@ -59,7 +62,8 @@ class ObjectSpec:
 
     Attributes:
         name: unique name.
-        category: one of :data:`CATEGORIES`.
+        category: a registered object class (:data:`OBJECT_CLASSES`); it decides the
+            refined DoF unless ``refined_dofs`` is given.
         parts: convex pieces (built-in objects).
         urdf: path of a URDF file (user objects), or
         mesh: path of a mesh file (.obj/.stl), with ``mesh_scale``.
@@ -71,6 +75,7 @@ class ObjectSpec:
             nominal grasp.
         thickness_mm: extent along the closing axis at the nominal grasp (sets how far the
             hand opens).
+        refined_dofs: the DoF refined for this object; None = its class's.
     """
 
     name: str
@@ -83,10 +88,14 @@ class ObjectSpec:
     friction: float = 0.9
     grasp_height_mm: float = 34.0
     thickness_mm: float = 8.0
+    refined_dofs: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         field_ = f"objects.{self.name}"
-        require_choice(f"{field_}.category", self.category, CATEGORIES)
+        require_choice(f"{field_}.category", self.category, OBJECT_CLASSES.names())
+        if self.refined_dofs is not None:
+            object.__setattr__(self, "refined_dofs", geometry.validate_dofs(self.refined_dofs,
+                                                                            f"{field_}.refined_dofs"))
         if self.mass is not None:
             require_positive(f"{field_}.mass", self.mass)
         require_positive(f"{field_}.friction", self.friction, allow_zero=True)
@@ -98,6 +107,11 @@ class ObjectSpec:
             path = getattr(self, key)
             if path is not None and not Path(path).is_file():
                 raise ConfigError(f"{field_}.{key}: file {path!r} does not exist")
+
+    @property
+    def dofs(self) -> tuple[str, ...]:
+        """The DoF refined for this object: its own, else its class's."""
+        return self.refined_dofs if self.refined_dofs is not None else class_dofs(self.category)
 
     def nominal_grasp(self) -> np.ndarray:
         """Object pose in the wrist frame at the nominal grasp (see module docstring)."""
@@ -120,6 +134,11 @@ def _extrusion(outline_yz: list[tuple[float, float]], thick: float) -> ShapePart
     return ShapePart("hull", vertices=verts)
 
 
+#: The jaw task's DoF: its rods stand upright and its plates are narrower than the pads, so
+#: (unlike the paper's rods and plates) their outline shows y, z and roll.
+JAW_DOFS = ("y", "z", "roll")
+
+
 def _builtin_objects() -> dict[str, ObjectSpec]:
     top = FEATURE_BOTTOM_MM + 30.0  # features are 30 mm tall
     grasp = top - 1.0  # tool centre 1 mm below the top edge: the edge crosses the pads
@@ -127,10 +146,10 @@ def _builtin_objects() -> dict[str, ObjectSpec]:
     for r in (3.0, 4.0, 5.0):
         part = ShapePart("cylinder", (r, 30.0), (0.0, 0.0, FEATURE_BOTTOM_MM + 15.0))
         objs.append(ObjectSpec(f"rod_r{int(r)}", "rod", (_base(), part), mass=0.05, grasp_height_mm=grasp,
-                               thickness_mm=2 * r))
+                               thickness_mm=2 * r, refined_dofs=JAW_DOFS))
     for w in (6.0, 10.0):
         objs.append(ObjectSpec(f"plate_w{int(w)}", "plate", (_base(), _feature_box(4.0, w, 30.0)),
-                               grasp_height_mm=grasp, thickness_mm=4.0))
+                               grasp_height_mm=grasp, thickness_mm=4.0, refined_dofs=JAW_DOFS))
     for r in (5.0, 7.0):  # discs stand on edge on a thin post; their axis is the closing axis
         centre = top - r
         post = _feature_box(2.0, 3.0, centre - FEATURE_BOTTOM_MM)
@@ -193,7 +212,7 @@ def object_from_dict(data: dict) -> ObjectSpec:
     """User object from config data (``name``, ``urdf`` or ``mesh`` path, and optional fields)."""
     require(isinstance(data, dict) and "name" in data, "objects[]", "a mapping with at least 'name'", data)
     allowed = {"name", "category", "urdf", "mesh", "mesh_scale", "mass", "friction", "grasp_height_mm",
-               "thickness_mm"}
+               "thickness_mm", "refined_dofs"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(f"objects.{data['name']}.{unknown[0]}: unknown field; allowed: {sorted(allowed)}")
