@@ -224,6 +224,7 @@ class GripRefineEnv(gym.Env, EzPickle):
         if name not in names:
             raise ValueError(f"options['object']: {name!r} is not among this env's objects {names}")
         spec = next(s for s in self.object_specs if s.name == name)
+        self.cell.reset()  # a brand-new world: the episode never depends on earlier ones
         self.cell.load_object(spec)
         self._randomize(rng)
         target, start = self._grasp_target_and_start(rng)

@@ -188,7 +188,7 @@ def test_rejected_grasps_are_counted_and_never_stored(tmp_path):
 def test_shard_fails_with_a_clear_error_after_max_rejects():
     missed = SimpleNamespace(ok=False, failure="not_in_contact", tactile=np.zeros((2, 1, 3, 3), np.uint8),
                              joints=np.zeros(2, np.float32), grasp=np.eye(4))
-    cell = SimpleNamespace(load_object=lambda name: None, place_object=lambda rng: None,
+    cell = SimpleNamespace(reset=lambda: None, load_object=lambda name: None, place_object=lambda rng: None,
                            grasp_offset=lambda offset, rng=None: missed)
     with pytest.raises(DatasetError, match=r"shard 00001 .*'rod_r4' rejected 5 grasps.*not_in_contact"):
         generate_shard(tiny(max_rejects=5), ShardSpec(1, "rod_r4", 2), cell=cell)

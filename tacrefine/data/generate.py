@@ -172,9 +172,9 @@ def generate_shard(
     """Produce the samples of one shard; returns them and the rejections by reason.
 
     ``cell``: a GraspCell built from ``cfg.cell`` to reuse (anything with its interface in
-    tests); by default one is built and closed here. Reusing is safe for reproducibility
-    because loading the object rebuilds it and placing it resets hand and contact state
-    (``tests/test_generate.py`` checks that a reused cell gives the same shard).
+    tests); by default one is built and closed here. A reused cell is reset to a brand-new
+    physics world first, so the shard never depends on what the cell simulated before
+    (``tests/test_reproducibility.py`` checks 1 vs 2 workers and any shard order).
     Raises :class:`DatasetError` after ``cfg.max_rejects`` rejections.
     """
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, spec.index]))
@@ -187,6 +187,8 @@ def generate_shard(
     tactile, joints, grasps, offsets = [], [], [], []
     rejected: Counter = Counter()
     try:
+        if not own:
+            cell.reset()
         cell.load_object(spec.object_name)
         cell.place_object(rng)
         since_placed = 0

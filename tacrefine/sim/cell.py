@@ -83,6 +83,19 @@ class GraspCell:
         self.extra_objects = dict(extra_objects or {})
         self.world = World(self.config.world)
         self.client = self.world.client
+        self._build()
+
+    def reset(self) -> None:
+        """Start over in a brand-new physics world (same client): hand rebuilt, no object.
+
+        Call it before each episode or shard so that it is a function of its own seed only,
+        never of what the world simulated before (body ids, contact and solver caches).
+        """
+        self.world.reset()
+        self._build()
+
+    def _build(self) -> None:
+        """The hand, its sensor and an empty object slot in the (empty) world."""
         self.gripper = Gripper(self.client, self.config.gripper)
         self.sensor = TactileSensor(self.client, self.gripper.body, self.gripper.pad_links,
                                     self.config.gripper.pads, self.config.sensor)

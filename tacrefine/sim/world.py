@@ -78,6 +78,17 @@ class World:
         mode = pb.GUI if self.config.gui else pb.DIRECT
         with _quiet_stdout():
             self.client = BulletClient(connection_mode=mode)
+        self._populate()
+
+    def reset(self) -> None:
+        """Empty the world and build it anew in the same client: no body, shape, contact or
+        solver cache survives, so what runs next cannot depend on what ran before (and it
+        costs well under a millisecond, where a new client costs 4-25 ms)."""
+        self.client.resetSimulation()
+        self._populate()
+
+    def _populate(self) -> None:
+        """Physics settings and the table (body 0)."""
         c = self.client
         c.setPhysicsEngineParameter(
             fixedTimeStep=self.config.time_step,
