@@ -56,7 +56,7 @@ def test_generated_samples_are_physical(reference):
     meta = manifest["metadata"]
     assert meta["refined_dofs"] == ["y", "z", "roll"]
     assert meta["tactile_shape"] == list(samples.tactile.shape[1:])
-    assert meta["offset_range"]["y_mm"] == 5.0 and meta["offset_range"]["roll_deg"] == 10.0
+    assert meta["offset_range"] == {"y": 5.0, "z": 5.0, "roll": 10.0}
     assert "sensor" in meta and "gripper" in meta and "workers" not in meta["generation"]
     for k, name in enumerate(OBJECTS):
         sel = samples.object_id == k
@@ -170,8 +170,8 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
 
 
 def test_rejected_grasps_are_counted_and_never_stored(tmp_path):
-    cfg = tiny(objects=("rod_r4",), samples_per_object=4, offset_range_mm=(0.0, 14.0, 0.0),
-               offset_range_deg=(0.0, 0.0, 0.0), max_rejects=200)
+    cfg = tiny(objects=("rod_r4",), samples_per_object=4, offset_range={"y": 14.0, "z": 0.0, "roll": 0.0},
+               max_rejects=200)
     summary = generate_dataset(cfg, tmp_path, progress=False)
     manifest = storage.read_manifest(tmp_path)
     assert summary.rejected == sum(e["n_rejected"] for e in manifest["shards"]) > 0
@@ -206,10 +206,8 @@ def test_default_offsets_match_the_environment():
     from tacrefine.envs.grip_refine import DEFAULT_OFFSET_RANGE
 
     cfg = DataConfig()
-    ranges = dict(zip(geometry.DOF_NAMES, [*cfg.offset_range_mm, *cfg.offset_range_deg], strict=True))
-    assert cfg.refined_dofs == ("y", "z", "roll")
-    for dof, value in ranges.items():
-        assert value == (DEFAULT_OFFSET_RANGE[dof] if dof in cfg.refined_dofs else 0.0), dof
+    assert cfg.union_dofs() == ("y", "z", "roll")
+    assert cfg.offset_range == {d: DEFAULT_OFFSET_RANGE[d] for d in ("y", "z", "roll")}
 
 
 def test_config_is_validated_and_loads_from_yaml(tmp_path):
@@ -217,8 +215,12 @@ def test_config_is_validated_and_loads_from_yaml(tmp_path):
         DataConfig(objects=("no_such_object",))
     with pytest.raises(ConfigError, match="data.samples_per_object"):
         DataConfig(samples_per_object=0)
-    with pytest.raises(ConfigError, match="data.offset_range_mm"):
-        DataConfig(offset_range_mm=(0.0, -1.0, 5.0))
+    with pytest.raises(ConfigError, match="data.offset_range.y"):
+        DataConfig(offset_range={"y": -1.0, "z": 5.0, "roll": 10.0})
+    with pytest.raises(ConfigError, match=r"data.offset_range: .*'spin'"):
+        DataConfig(offset_range={"y": 1.0, "z": 5.0, "roll": 10.0, "spin": 1.0})
+    with pytest.raises(ConfigError, match=r"data.offset_range: .*missing \['roll'\]"):
+        DataConfig(offset_range={"y": 1.0, "z": 5.0})
     with pytest.raises(ConfigError, match="data.refined_dofs"):
         DataConfig(refined_dofs=("y", "spin"))
     path = tmp_path / "data.yaml"

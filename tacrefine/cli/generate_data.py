@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--config", help="YAML file with DataConfig fields (defaults if omitted)")
     gen.add_argument("--workers", type=int, help="worker processes (0 = one per CPU core); overrides config")
     gen.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="FIELD=VALUE",
-                     help="overrides, e.g. samples_per_object=200 offset_range_mm=[0,5,5] "
+                     help="overrides, e.g. samples_per_object=200 offset_range={y:5,z:5,roll:10} "
                           "cell.sensor.shear=true")
     gen.add_argument("--max-shards", type=int, help="stop after this many new shards (rerun to continue)")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -19,7 +19,7 @@ import os
 import queue
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,9 +46,28 @@ def _default_objects() -> tuple[str, ...]:
     return tuple(DEFAULT_OBJECT_SET)
 
 
+#: Offset half-ranges of the parallel-jaw task (mm / deg), the default of :class:`DataConfig`.
+DEFAULT_OFFSET_RANGE: dict[str, float] = {"y": 5.0, "z": 5.0, "roll": 10.0}
+#: DoF of an object whose spec does not name its own (objects from before per-class DoF).
+FALLBACK_DOFS = ("y", "z", "roll")
+
+
+def _dof_list(value: Any, field_name: str) -> tuple[str, ...]:
+    try:
+        return geometry.validate_dofs(value, field_name)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """How to generate a simulated grasp dataset.
+
+    Every per-DoF value is a ``{dof: value}`` mapping (mm for translations, degrees for
+    rotations). Each object refines its own DoF set (its class's: rods ``{z, roll}``,
+    plates ``{z, roll, pitch}``, discs ``{y, z, pitch}``, the jaw's features
+    ``{y, z, roll}``); offsets are drawn in those DoF only, and every sample records its
+    object's DoF mask and class, so training learns each DoF from the objects that refine it.
 
     Attributes:
         objects: names of built-in objects (default: the simulator's default object set).
@@ -56,9 +75,11 @@ class DataConfig:
         shard_size: samples per shard file (the unit of parallel work and of resuming).
         seed: root seed; shard ``i`` uses ``SeedSequence([seed, i])``.
         workers: worker processes; 0 = one per CPU core.
-        offset_range_mm: half-range of the uniform wrist offset along wrist (x, y, z), mm.
-        offset_range_deg: half-range of the offset about wrist (x, y, z) = (roll, pitch, yaw), deg.
-        refined_dofs: DoF the labels are meant for (recorded in the metadata).
+        offset_range: half-range of the uniform wrist offset per DoF, ``{dof: mm or deg}``;
+            must cover every DoF an object refines.
+        refined_dofs: ``null`` = each object refines its class's DoF; a list = every object
+            refines exactly these (one DoF set for the whole dataset).
+        class_dofs: per-class DoF sets that replace the registry's, ``{class: [dof, ...]}``.
         grasps_per_placement: grasps before the object is put down at a new random spot.
         max_rejects: a shard fails once this many of its grasps were rejected.
         cell: the simulated hand, sensor and world.
@@ -69,9 +90,9 @@ class DataConfig:
     shard_size: int = 250
     seed: int = 0
     workers: int = 0
-    offset_range_mm: tuple[float, float, float] = (0.0, 5.0, 5.0)
-    offset_range_deg: tuple[float, float, float] = (10.0, 0.0, 0.0)
-    refined_dofs: tuple[str, ...] = ("y", "z", "roll")
+    offset_range: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_OFFSET_RANGE))
+    refined_dofs: tuple[str, ...] | None = None
+    class_dofs: dict[str, Any] = field(default_factory=dict)
     grasps_per_placement: int = 10
     max_rejects: int = 1000
     cell: CellConfig = field(default_factory=CellConfig)
@@ -84,22 +105,53 @@ class DataConfig:
             require_int(f"data.{name}", getattr(self, name), 1)
         for name in ("seed", "workers"):
             require_int(f"data.{name}", getattr(self, name), 0)
-        for name in ("offset_range_mm", "offset_range_deg"):
-            value = tuple(getattr(self, name))
-            require(len(value) == 3, f"data.{name}", "three numbers (about/along wrist x, y, z)", value)
-            for i, v in enumerate(value):
-                require_positive(f"data.{name}[{i}]", v, allow_zero=True)
-            object.__setattr__(self, name, tuple(float(v) for v in value))
-        try:
-            dofs = geometry.validate_dofs(self.refined_dofs, "data.refined_dofs")
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
-        object.__setattr__(self, "refined_dofs", dofs)
+        require(isinstance(self.offset_range, dict) and bool(self.offset_range), "data.offset_range",
+                f"a mapping {{dof: mm or deg}} with keys among {list(geometry.DOF_NAMES)}", self.offset_range)
+        ranges: dict[str, float] = {}
+        for dof in geometry.DOF_NAMES:  # canonical order
+            if dof in self.offset_range:
+                value = self.offset_range[dof]
+                require(isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value),
+                        f"data.offset_range.{dof}", "a finite number (mm or deg)", value)
+                require_positive(f"data.offset_range.{dof}", value, allow_zero=True)
+                ranges[dof] = float(value)
+        unknown = sorted(set(self.offset_range) - set(geometry.DOF_NAMES))
+        require(not unknown, "data.offset_range", f"keys among {list(geometry.DOF_NAMES)}", unknown)
+        object.__setattr__(self, "offset_range", ranges)
+        if self.refined_dofs is not None:
+            object.__setattr__(self, "refined_dofs", _dof_list(self.refined_dofs, "data.refined_dofs"))
+        require(isinstance(self.class_dofs, dict), "data.class_dofs", "a mapping {class: [dof, ...]}",
+                self.class_dofs)
+        object.__setattr__(self, "class_dofs", {str(k): list(_dof_list(v, f"data.class_dofs.{k}"))
+                                                for k, v in self.class_dofs.items()})
         require(isinstance(self.cell, CellConfig), "data.cell", "a cell config mapping", self.cell)
+        for name in self.objects:
+            missing = [d for d in self.object_dofs(name) if d not in self.offset_range]
+            require(not missing, "data.offset_range", f"a range for every DoF object {name!r} refines "
+                    f"({list(self.object_dofs(name))}); missing {missing}", self.offset_range)
 
-    def offset_half_range(self) -> np.ndarray:
-        """Half-ranges as a 6-vector in metres / radians."""
-        return np.concatenate([np.asarray(self.offset_range_mm) / 1000.0, np.radians(self.offset_range_deg)])
+    def object_dofs(self, name: str) -> tuple[str, ...]:
+        """DoF refined for object ``name``: ``refined_dofs``, else ``class_dofs``, else its own."""
+        if self.refined_dofs is not None:
+            return self.refined_dofs
+        from tacrefine.sim.objects import get_object
+
+        spec = get_object(name)
+        if spec.category in self.class_dofs:
+            return tuple(self.class_dofs[spec.category])
+        return tuple(getattr(spec, "dofs", None) or FALLBACK_DOFS)
+
+    def union_dofs(self) -> tuple[str, ...]:
+        """Every DoF some object refines (the heads of a network trained on this data)."""
+        seen = {d for name in self.objects for d in self.object_dofs(name)}
+        return tuple(d for d in geometry.DOF_NAMES if d in seen)
+
+    def offset_half_range(self, dofs: Sequence[str] | None = None) -> np.ndarray:
+        """Half-ranges as a 6-vector in metres / radians, zero outside ``dofs`` (default: all given)."""
+        keep = set(self.offset_range if dofs is None else dofs)
+        return np.array([(self.offset_range.get(d, 0.0) if d in keep else 0.0)
+                         * (1e-3 if d in geometry.TRANSLATION_DOFS else np.pi / 180.0)
+                         for d in geometry.DOF_NAMES])
 
     def n_workers(self) -> int:
         """Processes to use; 0 means the cores this process may run on (respects CPU affinity)."""
@@ -135,16 +187,14 @@ def generation_metadata(cfg: DataConfig) -> dict[str, Any]:
     from tacrefine.sim.objects import get_object
 
     generation = {k: v for k, v in to_dict(cfg).items() if k not in _RUNTIME_FIELDS}
-    names = geometry.DOF_NAMES
-    ranges = [*cfg.offset_range_mm, *cfg.offset_range_deg]
-    units = ["mm"] * 3 + ["deg"] * 3
     sensor = cfg.cell.sensor
     return {
         "source": "simulation",
         "generator": "tacrefine.data.generate",
         "generation": generation,
-        "refined_dofs": list(cfg.refined_dofs),
-        "offset_range": {f"{d}_{u}": r for d, u, r in zip(names, units, ranges, strict=True)},
+        "refined_dofs": list(cfg.union_dofs()),
+        "offset_range": dict(cfg.offset_range),
+        "object_dofs": {n: list(cfg.object_dofs(n)) for n in cfg.objects},
         "tactile_shape": [cfg.cell.gripper.n_fingers, sensor.channels, sensor.rows, sensor.cols],
         "sensor": to_dict(sensor),
         "gripper": to_dict(cfg.cell.gripper),
@@ -183,7 +233,8 @@ def generate_shard(
         from tacrefine.sim.cell import GraspCell
 
         cell = GraspCell(cfg.cell)
-    half = cfg.offset_half_range()
+    dofs = cfg.object_dofs(spec.object_name)
+    half = cfg.offset_half_range(dofs)
     tactile, joints, grasps, offsets = [], [], [], []
     rejected: Counter = Counter()
     try:
@@ -222,9 +273,11 @@ def generate_shard(
     finally:
         if own:
             cell.close()
+    mask = np.isin(np.array(geometry.DOF_NAMES), dofs)
     samples = GraspSamples(
         tactile=np.stack(tactile), joints=np.stack(joints), grasp=np.stack(grasps), offset=np.stack(offsets),
         object_id=np.zeros(spec.n_samples, np.int32), object_names=[spec.object_name],
+        dof_mask=np.tile(mask, (spec.n_samples, 1)), object_classes=[cell.spec.category],
     )
     return samples, rejected
 

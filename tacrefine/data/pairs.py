@@ -6,6 +6,10 @@ grasp into the target one, ``D = G_c @ G_t^-1`` (see :mod:`tacrefine.geometry`),
 over the refined DoF in **mm and degrees**. Because pairs are formed freely, N grasps of
 an object give N^2 pairs, and any target within the sampled range is covered.
 
+Labels cover the refined DoF of the whole dataset (the union over object classes); each
+pair also carries its object's DoF mask (``dof_mask``, 1 where the object's class refines
+the DoF), so that training learns a DoF only from objects that refine it.
+
 Splits are made over *grasp samples*, never over pairs: a sample in the validation set
 must not appear (as current or as target) in any training pair, or validation would
 measure memorisation.
@@ -123,6 +127,7 @@ class PairSampler:
             "cur_joints": s.joints[cur].astype(np.float32),
             "tgt_joints": s.joints[tgt].astype(np.float32),
             "label": correction_labels(s.grasp[cur], s.grasp[tgt], self.refined_dofs),
+            "dof_mask": s.mask_over(self.refined_dofs, cur),
             "object_id": s.object_id[cur].astype(np.int64),
             "cur_index": cur.astype(np.int64),
             "tgt_index": tgt.astype(np.int64),
@@ -130,7 +135,8 @@ class PairSampler:
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """A random batch: tactile uint8 ``(B, F, C, H, W)``, joints float32 ``(B, F)``,
-        ``label`` float32 ``(B, n_dofs)`` in mm / deg, ``object_id`` and the sample indices."""
+        ``label`` float32 ``(B, n_dofs)`` in mm / deg, ``dof_mask`` float32 ``(B, n_dofs)``,
+        ``object_id`` and the sample indices."""
         return self.batch(*self.draw_indices(batch_size, rng))
 
     def fixed_pairs(self, n: int, rng: np.random.Generator | int) -> dict[str, np.ndarray]:

@@ -6,9 +6,12 @@ everything that learns from them reads one. See ``docs/dataset.md`` for the on-d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from tacrefine.geometry import DOF_NAMES, dof_indices
 
 
 @dataclass
@@ -24,6 +27,10 @@ class GraspSamples:
             ``(x, y, z [m], roll, pitch, yaw [rad])``; informational (labels use ``grasp``).
         object_id: ``int32 (N,)`` index into ``object_names``.
         object_names: names of the objects, shared by every sample.
+        dof_mask: ``bool (N, 6)`` over ``x y z roll pitch yaw``: the DoF refined for the
+            sample's object (its class's set). Labels of the other DoF are not learned.
+            ``None`` (recordings that do not say) means every DoF the dataset refines.
+        object_classes: class of each entry of ``object_names`` (``[]`` = not recorded).
     """
 
     tactile: np.ndarray
@@ -32,9 +39,19 @@ class GraspSamples:
     offset: np.ndarray
     object_id: np.ndarray
     object_names: list[str] = field(default_factory=list)
+    dof_mask: np.ndarray | None = None
+    object_classes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n = len(self.tactile)
+        if self.dof_mask is not None:
+            self.dof_mask = np.asarray(self.dof_mask).astype(bool)
+            if self.dof_mask.shape != (n, len(DOF_NAMES)):
+                raise ValueError(f"GraspSamples: dof_mask must be (N, 6) over {list(DOF_NAMES)}; "
+                                 f"got {self.dof_mask.shape} for {n} samples")
+        if self.object_classes and len(self.object_classes) != len(self.object_names):
+            raise ValueError(f"GraspSamples: {len(self.object_classes)} object_classes for "
+                             f"{len(self.object_names)} object_names")
         checks = {
             "tactile": (self.tactile.ndim == 5 and self.tactile.dtype == np.uint8),
             "joints": self.joints.shape == (n, self.tactile.shape[1] if n else self.joints.shape[-1]),
@@ -49,12 +66,35 @@ class GraspSamples:
     def __len__(self) -> int:
         return len(self.tactile)
 
+    def mask_over(self, dofs: Sequence[str], rows: np.ndarray | None = None) -> np.ndarray:
+        """``float32 (len(rows), len(dofs))``: 1 where the sample's object refines the DoF.
+
+        Without a recorded ``dof_mask`` every DoF in ``dofs`` counts as refined.
+        """
+        n = len(self) if rows is None else len(rows)
+        if self.dof_mask is None:
+            return np.ones((n, len(dofs)), dtype=np.float32)
+        mask = self.dof_mask if rows is None else self.dof_mask[rows]
+        return mask[:, dof_indices(dofs)].astype(np.float32)
+
+    def class_of(self, object_id: int) -> str | None:
+        """The class of object ``object_id`` (``None`` when not recorded)."""
+        return self.object_classes[object_id] if self.object_classes else None
+
     @staticmethod
     def concatenate(parts: list[GraspSamples]) -> GraspSamples:
         """Join sample sets, remapping object ids onto the union of object names."""
         names: list[str] = []
+        classes: dict[str, str] = {}
         for part in parts:
             names += [n for n in part.object_names if n not in names]
+            for i, name in enumerate(part.object_names):
+                if part.object_classes:
+                    classes.setdefault(name, part.object_classes[i])
+        masks = None
+        if any(p.dof_mask is not None for p in parts):
+            masks = np.concatenate([p.dof_mask if p.dof_mask is not None else np.ones((len(p), len(DOF_NAMES)), bool)
+                                    for p in parts])
         ids = [
             np.array([names.index(part.object_names[i]) for i in part.object_id], dtype=np.int32)
             for part in parts
@@ -66,4 +106,6 @@ class GraspSamples:
             offset=np.concatenate([p.offset for p in parts]),
             object_id=np.concatenate(ids) if ids else np.zeros(0, np.int32),
             object_names=names,
+            dof_mask=masks,
+            object_classes=[classes[n] for n in names] if len(classes) == len(names) else [],
         )

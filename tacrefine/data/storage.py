@@ -46,6 +46,8 @@ FIELDS: dict[str, np.dtype] = {
     "offset": np.dtype(np.float64),
     "object_id": np.dtype(np.int32),
 }
+#: Fields a shard may lack (written since the DoF mask existed); read as ``None``.
+OPTIONAL_FIELDS: dict[str, np.dtype] = {"dof_mask": np.dtype(np.uint8)}
 _RIGID_TOL = 1e-6
 
 
@@ -105,6 +107,9 @@ def _canonical(samples: GraspSamples) -> dict[str, np.ndarray]:
     if not np.issubdtype(samples.object_id.dtype, np.integer):
         raise DatasetError(f"object_id must be integers, got {samples.object_id.dtype}")
     arrays = {n: np.ascontiguousarray(getattr(samples, n), dtype=dt) for n, dt in FIELDS.items()}
+    for n, dt in OPTIONAL_FIELDS.items():
+        if getattr(samples, n) is not None:
+            arrays[n] = np.ascontiguousarray(getattr(samples, n), dtype=dt)
     n_names = len(samples.object_names)
     if len(arrays["object_id"]) and (arrays["object_id"].min() < 0 or arrays["object_id"].max() >= n_names):
         raise DatasetError(f"object_id must index object_names ({n_names} names)")
@@ -154,6 +159,8 @@ def write_shard(
             fh.attrs["format"] = FORMAT_NAME
             fh.attrs["shard_index"] = int(index)
             fh.attrs["object_names"] = json.dumps(list(samples.object_names))
+            if samples.object_classes:
+                fh.attrs["object_classes"] = json.dumps(list(samples.object_classes))
             fh.attrs["n_rejected"] = int(n_rejected)
             if seed is not None:
                 fh.attrs["seed"] = int(seed)
@@ -196,13 +203,15 @@ def read_shard(path: str | Path) -> GraspSamples:
             if missing:
                 raise DatasetError(f"{path.name}: missing datasets {missing}")
             arrays = {name: fh[name][()] for name in FIELDS}
+            arrays.update({name: fh[name][()] for name in OPTIONAL_FIELDS if name in fh})
             names = json.loads(fh.attrs.get("object_names", "[]"))
+            classes = json.loads(fh.attrs.get("object_classes", "[]"))
     except DatasetError:
         raise
     except (OSError, ValueError, KeyError) as exc:
         raise DatasetError(f"{path.name}: unreadable HDF5 file ({exc})") from exc
     try:
-        return GraspSamples(**arrays, object_names=list(names))
+        return GraspSamples(**arrays, object_names=list(names), object_classes=list(classes))
     except ValueError as exc:
         raise DatasetError(f"{path.name}: {exc}") from exc
 

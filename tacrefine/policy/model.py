@@ -16,6 +16,9 @@ The network follows the second version of the paper (arXiv 2509.25746 v2):
   Transformer encoder attends across fingers (a learned readout token collects them), so
   any number of fingers works and each finger's evidence is weighed against the others;
 * a proprioception MLP reads current and target finger joints (and their difference);
+* the heads cover the *union* of the DoF that any object class refines; a per-sample
+  DoF mask (which of them this object's class refines) is read beside the features, and
+  training masks the loss to the active DoF (a rod's y label is not its business);
 * separate heads regress the translation and the rotation DoF.
 
 Inputs and outputs are *normalised*: tactile images scaled to [0, 1], joints and labels
@@ -25,185 +28,16 @@ knows nothing of millimetres; :class:`Normalizer` converts.
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from tacrefine.config import ConfigError, require, require_positive
-from tacrefine.geometry import ROTATION_DOFS, TRANSLATION_DOFS, validate_dofs
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Shape and size of :class:`TacRefineNet`, plus the ablation switches.
-
-    Attributes:
-        dofs: refined DoF the network predicts, canonical order (``x y z roll pitch yaw``).
-            ``None`` means "fill in from the dataset" (training does); a network cannot be
-            built until it is set.
-        num_fingers: fingers of the hand (size of the finger-identity table); ``None`` =
-            from the dataset.
-        in_channels: tactile channels per finger (1 normal, 3 with shear); ``None`` = from
-            the dataset.
-        width: token / feature width ``D`` used throughout the network.
-        conv_channels: output channels of the encoder's 3x3 convolutions.
-        conv_strides: stride of each convolution (same length as ``conv_channels``).
-        token_grid: (rows, cols) the encoder pools onto; each cell becomes one token.
-        num_heads: attention heads (must divide ``width``).
-        finger_layers: Transformer encoder layers across fingers.
-        proprio_hidden: width of the proprioception MLP.
-        head_hidden: hidden width of the translation and rotation heads.
-        dropout: dropout in attention and heads (0 keeps training deterministic per seed).
-        coord_channels: append (row, col) coordinate maps to the encoder input.
-        use_touch: ablation; ``False`` leaves proprioception only.
-        use_target_image: ablation; ``False`` encodes the current image only.
-        use_proprio: ablation; ``False`` ignores the joints.
-        fingers_used: ablation; indices of the fingers whose *tactile* images are read
-            (``None`` = all). Joints of every finger are still read: encoders are not touch.
-    """
-
-    dofs: tuple[str, ...] | None = None
-    num_fingers: int | None = None
-    in_channels: int | None = None
-    width: int = 64
-    conv_channels: tuple[int, ...] = (16, 32, 64)
-    conv_strides: tuple[int, ...] = (1, 2, 1)
-    token_grid: tuple[int, int] = (4, 4)
-    num_heads: int = 4
-    finger_layers: int = 1
-    proprio_hidden: int = 64
-    head_hidden: int = 128
-    dropout: float = 0.0
-    coord_channels: bool = True
-    use_touch: bool = True
-    use_target_image: bool = True
-    use_proprio: bool = True
-    fingers_used: tuple[int, ...] | None = None
-
-    def __post_init__(self) -> None:
-        p = "model."
-        if self.dofs is not None:
-            try:
-                object.__setattr__(self, "dofs", validate_dofs(self.dofs, p + "dofs"))
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from None
-        for name in ("num_fingers", "in_channels"):
-            value = getattr(self, name)
-            require(value is None or (_is_int(value) and value >= 1), p + name,
-                    "an integer >= 1, or null to take it from the dataset", value)
-        for name in ("width", "num_heads", "finger_layers", "proprio_hidden", "head_hidden"):
-            value = getattr(self, name)
-            require(_is_int(value) and value >= 1, p + name, "an integer >= 1", value)
-        require(self.width % self.num_heads == 0, p + "num_heads", f"a divisor of model.width={self.width}",
-                self.num_heads)
-        require(len(self.conv_channels) >= 1 and all(_is_int(c) and c >= 1 for c in self.conv_channels),
-                p + "conv_channels", "a non-empty list of integers >= 1", list(self.conv_channels))
-        require(len(self.conv_strides) == len(self.conv_channels)
-                and all(_is_int(s) and s in (1, 2) for s in self.conv_strides),
-                p + "conv_strides", "a list of 1 or 2, as long as model.conv_channels",
-                list(self.conv_strides))
-        require(len(self.token_grid) == 2 and all(_is_int(g) and g >= 1 for g in self.token_grid),
-                p + "token_grid", "two integers >= 1 (rows, cols)", list(self.token_grid))
-        require_positive(p + "dropout", self.dropout, allow_zero=True)
-        require(self.dropout < 1.0, p + "dropout", "a number in [0, 1)", self.dropout)
-        require(self.use_touch or self.use_proprio, p + "use_proprio",
-                "true when model.use_touch is false (the network needs some input)", self.use_proprio)
-        if self.fingers_used is not None:
-            fu = self.fingers_used
-            ok = len(fu) >= 1 and len(set(fu)) == len(fu) and all(_is_int(i) and i >= 0 for i in fu)
-            if ok and self.num_fingers is not None:
-                ok = all(i < self.num_fingers for i in fu)
-            require(ok, p + "fingers_used",
-                    f"null or distinct finger indices in [0, {self.num_fingers or 'num_fingers'})", list(fu))
-
-    @property
-    def is_resolved(self) -> bool:
-        """True once the data-dependent fields are set."""
-        return self.dofs is not None and self.num_fingers is not None and self.in_channels is not None
-
-    def resolved(self, dofs: Sequence[str], num_fingers: int, in_channels: int) -> ModelConfig:
-        """Fill the data-dependent fields, refusing values that contradict the data."""
-        dofs = validate_dofs(dofs)
-        given = {"dofs": dofs, "num_fingers": num_fingers, "in_channels": in_channels}
-        for name, value in given.items():
-            mine = getattr(self, name)
-            require(mine is None or mine == value, f"model.{name}",
-                    f"null or the dataset's value {value!r}", mine)
-        return dataclasses.replace(self, **given)
-
-
-@dataclass
-class Normalizer:
-    """Statistics of the training split that map physical values to the network's space.
-
-    Attributes:
-        label_mean, label_std: per refined DoF, in mm / deg.
-        joint_mean, joint_std: per finger, in metres; current and target joints share them
-            (they come from the same distribution of grasps).
-    """
-
-    label_mean: np.ndarray
-    label_std: np.ndarray
-    joint_mean: np.ndarray
-    joint_std: np.ndarray
-
-    #: Floors on the std so that a DoF or joint that never varies does not divide by ~0.
-    MIN_LABEL_STD = 1e-3
-    MIN_JOINT_STD = 1e-6
-
-    def __post_init__(self) -> None:
-        self.label_mean = np.asarray(self.label_mean, dtype=np.float32).reshape(-1)
-        self.label_std = np.maximum(np.asarray(self.label_std, dtype=np.float32).reshape(-1),
-                                    self.MIN_LABEL_STD)
-        self.joint_mean = np.asarray(self.joint_mean, dtype=np.float32).reshape(-1)
-        self.joint_std = np.maximum(np.asarray(self.joint_std, dtype=np.float32).reshape(-1),
-                                    self.MIN_JOINT_STD)
-        if self.label_mean.shape != self.label_std.shape or self.joint_mean.shape != self.joint_std.shape:
-            raise ValueError("Normalizer: mean and std shapes differ")
-
-    @classmethod
-    def fit(cls, labels: np.ndarray, joints: np.ndarray) -> Normalizer:
-        """Statistics from ``labels`` (N, n_dofs) mm/deg and ``joints`` (M, fingers) metres."""
-        labels = np.asarray(labels, dtype=np.float64)
-        joints = np.asarray(joints, dtype=np.float64)
-        return cls(labels.mean(0), labels.std(0), joints.mean(0), joints.std(0))
-
-    def proprio(self, cur_joints: np.ndarray, tgt_joints: np.ndarray) -> np.ndarray:
-        """Standardised ``(..., 2F)`` proprioception: current joints then target joints."""
-        cur = (np.asarray(cur_joints, np.float32) - self.joint_mean) / self.joint_std
-        tgt = (np.asarray(tgt_joints, np.float32) - self.joint_mean) / self.joint_std
-        return np.concatenate([cur, tgt], axis=-1).astype(np.float32)
-
-    def normalize_label(self, label: np.ndarray) -> np.ndarray:
-        return ((np.asarray(label, np.float32) - self.label_mean) / self.label_std).astype(np.float32)
-
-    def denormalize_label(self, value: np.ndarray) -> np.ndarray:
-        return (np.asarray(value, np.float32) * self.label_std + self.label_mean).astype(np.float32)
-
-    def to_dict(self) -> dict[str, list[float]]:
-        """Plain lists, so a checkpoint holding them loads with ``weights_only=True``."""
-        return {k: getattr(self, k).astype(float).tolist()
-                for k in ("label_mean", "label_std", "joint_mean", "joint_std")}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Normalizer:
-        return cls(**{k: np.asarray(data[k], dtype=np.float32)
-                      for k in ("label_mean", "label_std", "joint_mean", "joint_std")})
-
-
-def tactile_to_tensor(tactile: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 images (0-255) -> float32 tensor in [0, 1], the network's tactile input."""
-    return torch.as_tensor(tactile).to(torch.float32) * (1.0 / 255.0)  # never in place: may alias the input
+from tacrefine.config import ConfigError
+from tacrefine.geometry import ROTATION_DOFS, TRANSLATION_DOFS
+from tacrefine.policy.model_config import ModelConfig
+from tacrefine.policy.normalizer import Normalizer, tactile_to_tensor
 
 
 def _mlp(inp: int, hidden: int, out: int, dropout: float) -> nn.Sequential:
@@ -283,6 +117,9 @@ class TacRefineNet(nn.Module):
         cur_tactile, tgt_tactile: float ``(B, F, C, H, W)`` in [0, 1] (ignored when the
             config switches them off; may then be ``None``).
         proprio: float ``(B, 2F)`` standardised current then target joints.
+        dof_mask: optional ``(B, n_dofs)``, 1 where the object's class refines the DoF
+            (``None`` = all); read only when ``cfg.use_dof_mask``. Outputs of inactive DoF
+            are not zeroed here: the loss ignores them and the policy does not apply them.
         returns: ``(B, n_dofs)`` normalised increment over ``cfg.dofs``.
     """
 
@@ -319,6 +156,8 @@ class TacRefineNet(nn.Module):
                 nn.Linear(3 * int(cfg.num_fingers or 0), cfg.proprio_hidden), nn.GELU(),
                 nn.Linear(cfg.proprio_hidden, cfg.proprio_hidden), nn.GELU())
             features += cfg.proprio_hidden
+        if cfg.use_dof_mask:
+            features += len(dofs)  # the mask rides along with the features into the heads
         self.trans_idx = [i for i, n in enumerate(dofs) if n in TRANSLATION_DOFS]
         self.rot_idx = [i for i, n in enumerate(dofs) if n in ROTATION_DOFS]
         self.n_dofs = len(dofs)
@@ -349,8 +188,18 @@ class TacRefineNet(nn.Module):
         seq = torch.cat([self.readout.expand(b, -1, -1), finger], dim=1)
         return self.touch_norm(self.across(seq)[:, 0])
 
+    def _mask(self, dof_mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+        """The DoF mask as float ``(B, n_dofs)``; ``None`` = every DoF active."""
+        b = like.shape[0]
+        if dof_mask is None:
+            return like.new_ones(b, self.n_dofs)
+        if dof_mask.shape != (b, self.n_dofs):
+            raise ValueError(f"TacRefineNet: dof_mask must be (B, {self.n_dofs}) over {list(self.cfg.dofs or ())}; "
+                             f"got {tuple(dof_mask.shape)}")
+        return dof_mask.to(like.dtype)
+
     def forward(self, cur_tactile: torch.Tensor | None, tgt_tactile: torch.Tensor | None,
-                proprio: torch.Tensor) -> torch.Tensor:
+                proprio: torch.Tensor, dof_mask: torch.Tensor | None = None) -> torch.Tensor:
         feats = []
         if self.cfg.use_touch:
             cur = self._check_tactile("cur_tactile", cur_tactile)
@@ -362,6 +211,8 @@ class TacRefineNet(nn.Module):
                 raise ValueError(f"TacRefineNet: proprio must be (B, {2 * nf}); got {tuple(proprio.shape)}")
             cur_j, tgt_j = proprio[:, :nf], proprio[:, nf:]
             feats.append(self.proprio_net(torch.cat([cur_j, tgt_j, cur_j - tgt_j], dim=1)))
+        if self.cfg.use_dof_mask:
+            feats.append(self._mask(dof_mask, feats[0]))
         x = torch.cat(feats, dim=1)
         out = x.new_zeros(x.shape[0], self.n_dofs)
         if self.trans_head is not None:
@@ -410,3 +261,7 @@ def measure_inference_latency(model: TacRefineNet, rows: int, cols: int, repeats
     ms = np.asarray(times) * 1e3
     return {"median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
             "mean_ms": float(ms.mean()), "threads": float(num_threads or old_threads)}
+
+
+__all__ = ["CrossFusion", "ModelConfig", "Normalizer", "TacRefineNet", "TactileEncoder", "count_parameters",
+           "measure_inference_latency", "tactile_to_tensor"]

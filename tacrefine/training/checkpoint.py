@@ -30,7 +30,10 @@ from tacrefine.config import ConfigError, atomic_write_bytes, from_dict
 from tacrefine.policy.model import ModelConfig, Normalizer, TacRefineNet
 
 CHECKPOINT_FORMAT = "tacrefine.tacrefinenet"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+#: Versions this code reads. Version 1 predates the DoF mask input: its model config is
+#: read with ``use_dof_mask=False`` (same weights, same predictions).
+READABLE_VERSIONS = (1, 2)
 
 #: Keys every checkpoint has (resume-only keys are checked by the training loop).
 REQUIRED_KEYS = ("format", "version", "model_state", "model_config", "refined_dofs", "tactile_shape",
@@ -71,12 +74,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"checkpoint {str(path)!r} is not a TacRefineNet checkpoint "
                               f"(format {ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt)!r})")
-    if ckpt.get("version") != CHECKPOINT_VERSION:
+    if ckpt.get("version") not in READABLE_VERSIONS:
         raise CheckpointError(f"checkpoint {str(path)!r} has version {ckpt.get('version')!r}; "
-                              f"this code reads version {CHECKPOINT_VERSION}")
+                              f"this code reads versions {list(READABLE_VERSIONS)}")
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise CheckpointError(f"checkpoint {str(path)!r} lacks {missing}")
+    if ckpt["version"] == 1 and isinstance(ckpt["model_config"], dict):
+        ckpt["model_config"] = {**ckpt["model_config"], "use_dof_mask": False}
     ckpt["path"] = str(path)
     return ckpt
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tacrefine.config import ConfigError, load_config, require, require_choice, require_int, require_positive
 from tacrefine.data.augment import AugmentConfig
-from tacrefine.geometry import validate_dofs
+from tacrefine.geometry import DOF_NAMES, validate_dofs
 from tacrefine.policy.model import ModelConfig
 
 
@@ -77,6 +77,8 @@ class OptimConfig:
         rotation_weight: weight of the rotation DoF in the (normalised) MSE, translations
             weigh 1. Rotations are the harder part of the task relative to their tolerance
             (0.5 deg is a smaller share of the label spread than 0.5 mm), so they may get more.
+        dof_weights: per-DoF loss weights ``{dof: weight}`` overriding the above for the DoF
+            they name (e.g. ``{pitch: 2.0}``).
     """
 
     lr: float = 2e-3
@@ -86,6 +88,7 @@ class OptimConfig:
     min_lr_fraction: float = 0.02
     grad_clip: float = 1.0
     rotation_weight: float = 1.0
+    dof_weights: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         require_positive("optim.lr", self.lr)
@@ -96,6 +99,13 @@ class OptimConfig:
                 "optim.min_lr_fraction", "a number in [0, 1]", self.min_lr_fraction)
         require_positive("optim.grad_clip", self.grad_clip, allow_zero=True)
         require_positive("optim.rotation_weight", self.rotation_weight)
+        require(isinstance(self.dof_weights, dict), "optim.dof_weights", "a mapping {dof: weight}",
+                self.dof_weights)
+        unknown = sorted(set(self.dof_weights) - set(DOF_NAMES))
+        require(not unknown, "optim.dof_weights", f"keys among {list(DOF_NAMES)}", unknown)
+        for dof, value in self.dof_weights.items():
+            require(_is_number(value) and value > 0, f"optim.dof_weights.{dof}", "a number > 0", value)
+        object.__setattr__(self, "dof_weights", {d: float(v) for d, v in self.dof_weights.items()})
 
 
 @dataclass(frozen=True)

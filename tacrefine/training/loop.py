@@ -73,6 +73,7 @@ class Batch:
     proprio: torch.Tensor
     label: torch.Tensor  # normalised
     label_phys: np.ndarray  # mm / deg
+    mask: torch.Tensor  # 1 where the pair's object refines the DoF
 
 
 def to_tensors(batch: dict[str, np.ndarray], normalizer: Normalizer) -> Batch:
@@ -83,12 +84,26 @@ def to_tensors(batch: dict[str, np.ndarray], normalizer: Normalizer) -> Batch:
         proprio=torch.from_numpy(normalizer.proprio(batch["cur_joints"], batch["tgt_joints"])),
         label=torch.from_numpy(normalizer.normalize_label(batch["label"])),
         label_phys=np.asarray(batch["label"], dtype=np.float32),
+        mask=torch.from_numpy(np.asarray(batch.get("dof_mask", np.ones_like(batch["label"])), np.float32)),
     )
 
 
-def dof_weights(dofs: tuple[str, ...], rotation_weight: float) -> torch.Tensor:
-    """Per-DoF loss weights, normalised to mean 1 so the loss scale does not depend on them."""
-    w = torch.tensor([rotation_weight if d in ROTATION_DOFS else 1.0 for d in dofs], dtype=torch.float32)
+def masked_loss(pred: torch.Tensor, b: Batch, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted MSE over the DoF each pair's object refines (mean over active entries)."""
+    w = b.mask * weights
+    return ((pred - b.label).square() * w).sum() / b.mask.sum().clamp_min(1.0)
+
+
+def dof_weights(dofs: tuple[str, ...], rotation_weight: float,
+                per_dof: dict[str, float] | None = None) -> torch.Tensor:
+    """Per-DoF loss weights, normalised to mean 1 so the loss scale does not depend on them.
+
+    ``per_dof`` (``{dof: weight}``) sets DoF explicitly; the others weigh 1 (translations)
+    or ``rotation_weight`` (rotations).
+    """
+    per_dof = per_dof or {}
+    w = torch.tensor([per_dof.get(d, rotation_weight if d in ROTATION_DOFS else 1.0) for d in dofs],
+                     dtype=torch.float32)
     return w / w.mean()
 
 
@@ -104,13 +119,17 @@ def learning_rate(step: int, total_steps: int, lr: float, warmup_steps: int, sch
     return lr * (min_lr_fraction + (1.0 - min_lr_fraction) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
-def error_stats(pred_phys: np.ndarray, label_phys: np.ndarray, dofs: tuple[str, ...]) -> dict[str, float]:
+def error_stats(pred_phys: np.ndarray, label_phys: np.ndarray, dofs: tuple[str, ...],
+                mask: np.ndarray | None = None) -> dict[str, float]:
     """Median / p90 single-step residual: position (mm) and rotation (deg) norms of pred - label.
 
     The residual in label space approximates the grasp error left after applying the
     predicted increment (exact for a single rotational DoF, first order otherwise).
+    ``mask`` (B, n_dofs): only the DoF each pair's object refines count.
     """
     diff = np.asarray(pred_phys, np.float64) - np.asarray(label_phys, np.float64)
+    if mask is not None:
+        diff = diff * np.asarray(mask, np.float64)
     out: dict[str, float] = {}
     for key, group in (("pos", TRANSLATION_DOFS), ("rot", ROTATION_DOFS)):
         idx = [i for i, d in enumerate(dofs) if d in group]
@@ -131,24 +150,27 @@ def evaluate(model: TacRefineNet, normalizer: Normalizer, pairs: dict[str, np.nd
     was_training = model.training
     model.eval()
     n = len(pairs["label"])
-    preds, sq_sum = [], 0.0
+    preds, sq_sum, active = [], 0.0, 0.0
     for start in range(0, n, batch_size):
         part = {k: v[start:start + batch_size] for k, v in pairs.items()}
         b = to_tensors(part, normalizer)
-        pred = model(b.cur, b.tgt, b.proprio)
-        sq_sum += float(mse_loss(pred, b.label, reduction="sum"))
+        pred = model(b.cur, b.tgt, b.proprio, b.mask)
+        sq_sum += float(((pred - b.label).square() * b.mask).sum())
+        active += float(b.mask.sum())
         preds.append(pred.numpy())
     model.train(was_training)
     pred_phys = normalizer.denormalize_label(np.concatenate(preds))
-    stats = error_stats(pred_phys, pairs["label"], dofs)
-    return {"val_loss": sq_sum / (n * len(dofs)), **{f"val_{k}": v for k, v in stats.items()}}
+    mask = pairs.get("dof_mask")
+    stats = error_stats(pred_phys, pairs["label"], dofs, mask)
+    return {"val_loss": sq_sum / max(active, 1.0), **{f"val_{k}": v for k, v in stats.items()}}
 
 
 def fit_normalizer(samples: GraspSamples, train_idx: np.ndarray, sampler: PairSampler, n_pairs: int,
                    rng: np.random.Generator) -> Normalizer:
-    """Label statistics from ``n_pairs`` training pairs; joint statistics from training grasps."""
-    labels = sampler.sample(n_pairs, rng)["label"]
-    return Normalizer.fit(labels, samples.joints[np.asarray(train_idx)])
+    """Label statistics from ``n_pairs`` training pairs (each DoF over the pairs whose object
+    refines it); joint statistics from training grasps."""
+    pairs = sampler.sample(n_pairs, rng)
+    return Normalizer.fit(pairs["label"], samples.joints[np.asarray(train_idx)], pairs["dof_mask"])
 
 
 def _dataset_hash_of(manifest: dict[str, Any]) -> str:
@@ -306,18 +328,20 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
 
-    initial = error_stats(np.zeros_like(val_pairs["label"]), val_pairs["label"], dofs)
+    initial = error_stats(np.zeros_like(val_pairs["label"]), val_pairs["label"], dofs, val_pairs["dof_mask"])
     n_params = count_parameters(model)
     logger.info("TacRefineNet: %d parameters; dofs %s; %d train / %d val grasps; tactile %s; "
                 "validation error without correction: %s", n_params, list(dofs), len(train_idx), len(val_idx),
                 tactile_shape, {k: round(v, 3) for k, v in initial.items()})
 
     spe, total_steps = cfg.train.steps_per_epoch, cfg.train.epochs * cfg.train.steps_per_epoch
-    weights = dof_weights(dofs, cfg.optim.rotation_weight)
+    weights = dof_weights(dofs, cfg.optim.rotation_weight, cfg.optim.dof_weights)
     meta = {
         "model_config": to_dict(model_cfg), "refined_dofs": list(dofs), "tactile_shape": list(tactile_shape),
         "normalizer": normalizer.to_dict(), "sensor": plain(manifest_meta(manifest, "sensor")),
         "gripper": plain(manifest_meta(manifest, "gripper")), "object_names": list(samples.object_names),
+        "object_classes": list(samples.object_classes),
+        "object_dofs": plain(manifest_meta(manifest, "object_dofs")),
         "dataset_hash": dataset_hash, "train_config": to_dict(cfg),
     }
     for epoch in range(start_epoch, cfg.train.epochs):
@@ -334,7 +358,7 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
                 group["lr"] = lr
             batch = augment(train_sampler.sample(cfg.train.batch_size, rng), cfg.augment, rng)
             b = to_tensors(batch, normalizer)
-            loss = ((model(b.cur, b.tgt, b.proprio) - b.label).square() * weights).mean()
+            loss = masked_loss(model(b.cur, b.tgt, b.proprio, b.mask), b, weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.optim.grad_clip > 0:
