@@ -117,12 +117,27 @@ def test_learned_policy_refuses_mismatches(tmp_path: Path) -> None:
     policy = LearnedPolicy(tmp_path / "m.pt")
     with pytest.raises(RuntimeError, match="bind_env"):
         policy.act(_obs())
-    with pytest.raises(ValueError, match="refined dofs"):
-        policy.bind_env(_fake_env(dofs=("y", "z")))
-    with pytest.raises(ValueError, match="tactile images of shape"):
-        policy.bind_env(_fake_env(shape=(3, 1, 14, 12)))
+    with pytest.raises(ValueError, match=r"refined DoF: .*cannot act on \['pitch'\]"):
+        policy.bind_env(_fake_env(dofs=("y", "z", "pitch")))
+    with pytest.raises(ValueError, match=r"fingers: checkpoint 2, env 3; pad size .*14x12, env 9x11"):
+        policy.bind_env(_fake_env(shape=(3, 1, 9, 11)))
     with pytest.raises(ValueError, match="action_scale lacks"):
         LearnedPolicy(tmp_path / "m.pt", action_scale={"y": 5.0})
     policy.bind_env(_fake_env())
     with pytest.raises(ValueError, match="obs\\['tactile'\\]"):
         policy.act(_obs(shape=(2, 1, 16, 12)))
+
+
+def test_policy_acts_on_a_subset_of_its_dofs_and_obeys_the_dof_mask(tmp_path: Path) -> None:
+    _write(tmp_path / "m.pt")
+    full = LearnedPolicy(tmp_path / "m.pt").bind_env(_fake_env())
+    obs = _obs()
+    # an env acting on y and roll only: the network hears that z is off and the action skips it
+    increment = full.predict_increment({**obs, "dof_mask": np.array([1.0, 0.0, 1.0], np.float32)})
+    assert increment[1] == 0.0
+    sub = LearnedPolicy(tmp_path / "m.pt").bind_env(_fake_env(dofs=("y", "roll"), scale=(5.0, 10.0)))
+    assert np.allclose(sub.act(obs), np.clip(increment[[0, 2]] / [5.0, 10.0], -1, 1), atol=1e-6)
+    masked = full.act({**obs, "dof_mask": np.array([0.0, 1.0, 1.0], np.float32)})
+    assert masked[0] == 0.0 and masked[1] != 0.0
+    with pytest.raises(ValueError, match="dof_mask"):
+        full.act({**obs, "dof_mask": np.ones(4, np.float32)})

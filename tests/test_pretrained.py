@@ -26,3 +26,29 @@ def test_pretrained_checkpoint_ships_and_refines_grasps():
     assert np.mean(finals) < 0.2 * np.mean(starts)
     assert successes >= 5
     env.close()
+
+
+def test_pretrained_picks_the_checkpoint_that_fits_and_names_what_differs():
+    from types import SimpleNamespace
+
+    from gymnasium import spaces
+
+    from tacrefine.policy.registry import pretrained_checkpoints, select_pretrained
+
+    env = gym.make("tacrefine/GripRefine-v0")
+    assert select_pretrained(env) == pretrained_checkpoints()["parallel_jaw"]
+    env.close()
+    shape = (4, 1, 5, 7)  # a hand no shipped checkpoint was trained for
+    odd = SimpleNamespace(
+        unwrapped=SimpleNamespace(refined_dofs=("y", "z", "yaw"), action_scale=np.ones(3)),
+        observation_space=spaces.Dict({"tactile": spaces.Box(0, 255, shape, np.uint8)}))
+    try:
+        tacrefine.load_policy("pretrained", env=odd)
+    except ValueError as exc:
+        text = str(exc)
+    else:
+        raise AssertionError("a checkpoint was accepted for a 4-finger hand")
+    assert "no shipped pretrained checkpoint fits" in text
+    for hand in pretrained_checkpoints():
+        assert hand in text
+    assert "fingers: checkpoint 2, env 4" in text and "env 5x7" in text and "cannot act on ['yaw']" in text

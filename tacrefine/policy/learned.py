@@ -5,8 +5,14 @@ translations, degrees for rotations) - :meth:`LearnedPolicy.predict_increment`. 
 action is that increment divided by the env's largest step per DoF, clipped to [-1, 1] -
 :meth:`LearnedPolicy.act`. The policy therefore needs the env's ``action_scale``
 (mm / deg per DoF). It gets it from :meth:`LearnedPolicy.bind_env`, which also refuses an
-env whose refined DoF or tactile shape differ from the checkpoint's, or - without an env -
-from the ``action_scale`` constructor argument.
+env that the checkpoint does not fit (fingers, pad size, channels, taxel pitch, DoF:
+:mod:`tacrefine.policy.fit`), or - without an env - from the ``action_scale`` constructor
+argument.
+
+Per-class DoF: the network predicts the union of the DoF its training objects refine. When
+the observation carries a ``dof_mask`` (1 where the episode's object class refines the
+DoF, over the env's action DoF), the policy passes it to the network and leaves the other
+components of the action at 0.
 
 Typical use::
 
@@ -26,6 +32,7 @@ import numpy as np
 import torch
 
 from tacrefine.policy.baselines import Policy
+from tacrefine.policy.fit import check_fit
 from tacrefine.policy.model import tactile_to_tensor
 from tacrefine.training.checkpoint import load_model
 
@@ -57,6 +64,10 @@ class LearnedPolicy(Policy):
         self.refined_dofs: tuple[str, ...] = tuple(self.checkpoint["refined_dofs"])
         self.tactile_shape: tuple[int, ...] = tuple(int(s) for s in self.checkpoint["tactile_shape"])
         self.num_fingers = self.tactile_shape[0]
+        self.uses_mask = bool(self.model.cfg.use_dof_mask)
+        #: DoF of the action, in the env's order (the checkpoint's until bound to an env).
+        self.action_dofs: tuple[str, ...] = self.refined_dofs
+        self._action_index = np.arange(len(self.refined_dofs))
         self.action_scale: np.ndarray | None = None
         if action_scale is not None:
             self.action_scale = self._scale_from(action_scale)
@@ -67,37 +78,34 @@ class LearnedPolicy(Policy):
         return repr(str(self.checkpoint_path))
 
     def _scale_from(self, scale: Mapping[str, float] | Sequence[float]) -> np.ndarray:
+        dofs = self.action_dofs
         if isinstance(scale, Mapping):
-            missing = [d for d in self.refined_dofs if d not in scale]
+            missing = [d for d in dofs if d not in scale]
             if missing:
                 raise ValueError(f"action_scale lacks {missing}; the checkpoint {self._where} "
-                                 f"refines {list(self.refined_dofs)}")
-            values = np.array([float(scale[d]) for d in self.refined_dofs])
+                                 f"acts on {list(dofs)}")
+            values = np.array([float(scale[d]) for d in dofs])
         else:
             values = np.asarray(scale, dtype=np.float64).reshape(-1)
-            if values.shape != (len(self.refined_dofs),):
-                raise ValueError(f"action_scale has {values.size} values; the checkpoint refines "
-                                 f"{list(self.refined_dofs)} (one max step per DoF, mm / deg)")
+            if values.shape != (len(dofs),):
+                raise ValueError(f"action_scale has {values.size} values; the checkpoint acts on "
+                                 f"{list(dofs)} (one max step per DoF, mm / deg)")
         if not np.all(np.isfinite(values) & (values > 0)):
             raise ValueError(f"action_scale must be finite and > 0 (mm / deg); got {values.tolist()}")
         return values.astype(np.float32)
 
     def bind_env(self, env: Any) -> LearnedPolicy:
-        """Check that ``env`` matches the checkpoint and take its action scale; returns self.
+        """Check that the checkpoint fits ``env`` and take its action DoF and scale; returns self.
 
-        Reads ``env.unwrapped.refined_dofs``, ``env.unwrapped.action_scale`` (mm / deg per
-        refined DoF) and ``env.observation_space["tactile"].shape``.
+        Reads ``env.unwrapped.refined_dofs`` (the action's DoF, which the checkpoint must
+        cover), ``env.unwrapped.action_scale`` (mm / deg per action DoF) and
+        ``env.observation_space["tactile"].shape``; every mismatch is named in one
+        ``ValueError`` (:func:`tacrefine.policy.fit.check_fit`).
         """
         base = getattr(env, "unwrapped", env)
-        env_dofs = tuple(getattr(base, "refined_dofs", ()))
-        if env_dofs != self.refined_dofs:
-            raise ValueError(f"checkpoint {self._where} predicts refined dofs {list(self.refined_dofs)}, "
-                             f"but the env refines {list(env_dofs)}; train on data with the env's dofs")
-        env_shape = tuple(int(s) for s in env.observation_space["tactile"].shape)
-        if env_shape != self.tactile_shape:
-            raise ValueError(f"checkpoint {self._where} was trained on tactile images of shape "
-                             f"(fingers, channels, rows, cols) = {self.tactile_shape}, "
-                             f"but the env produces {env_shape}")
+        check_fit(self.checkpoint, env, self._where)
+        self.action_dofs = tuple(base.refined_dofs)
+        self._action_index = np.array([self.refined_dofs.index(d) for d in self.action_dofs], dtype=np.int64)
         self.action_scale = self._scale_from(np.asarray(base.action_scale, dtype=np.float64))
         return self
 
@@ -116,24 +124,42 @@ class LearnedPolicy(Policy):
             raise ValueError(f"obs['proprio'] has shape {shape}; expected ({2 * self.num_fingers},) = "
                              "current then target finger joints")
 
+    def dof_mask(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``float32`` mask over the checkpoint's DoF: the observation's ``dof_mask`` (over the
+        action DoF) where given, else 1 on every action DoF; 0 on DoF the env does not act on."""
+        mask = np.zeros(len(self.refined_dofs), dtype=np.float32)
+        given = obs.get("dof_mask") if isinstance(obs, Mapping) else None
+        if given is None:
+            mask[self._action_index] = 1.0
+            return mask
+        given = np.asarray(given, dtype=np.float32).reshape(-1)
+        if given.shape != (len(self.action_dofs),):
+            raise ValueError(f"obs['dof_mask'] has shape {given.shape}; expected ({len(self.action_dofs)},) "
+                             f"over the action DoF {list(self.action_dofs)}")
+        mask[self._action_index] = given > 0.5
+        return mask
+
     def predict_increment(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Wrist increment over ``refined_dofs`` in mm / deg (float32), from one observation."""
+        """Wrist increment over ``refined_dofs`` in mm / deg (float32), from one observation;
+        DoF the observation's mask switches off are 0."""
         self._check_obs(obs)
         proprio = np.asarray(obs["proprio"], dtype=np.float32)
         nf = self.num_fingers
+        mask = self.dof_mask(obs)
         with torch.inference_mode():
             cur = tactile_to_tensor(np.asarray(obs["tactile"])[None])
             tgt = tactile_to_tensor(np.asarray(obs["target_tactile"])[None])
             joints = torch.from_numpy(self.normalizer.proprio(proprio[None, :nf], proprio[None, nf:]))
-            pred = self.model(cur, tgt, joints).numpy()[0]
-        return self.normalizer.denormalize_label(pred)
+            pred = self.model(cur, tgt, joints, torch.from_numpy(mask[None]) if self.uses_mask else None)
+        return (self.normalizer.denormalize_label(pred.numpy()[0]) * mask).astype(np.float32)
 
     def act(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Env action in [-1, 1] over ``refined_dofs``: increment / action scale, clipped."""
+        """Env action in [-1, 1] over the action DoF: increment / action scale, clipped."""
         if self.action_scale is None:
             raise RuntimeError("LearnedPolicy.act needs the env's action scale: call bind_env(env) or pass "
                                "action_scale={dof: max step in mm/deg} to the constructor")
-        return np.clip(self.predict_increment(obs) / self.action_scale, -1.0, 1.0).astype(np.float32)
+        increment = self.predict_increment(obs)[self._action_index]
+        return np.clip(increment / self.action_scale, -1.0, 1.0).astype(np.float32)
 
     def __repr__(self) -> str:
         return f"LearnedPolicy({str(self.checkpoint_path)!r}, dofs={list(self.refined_dofs)})"

@@ -1,7 +1,8 @@
 """One entry point for every policy: ``load_policy(spec, env)``.
 
 ``spec`` is ``"baseline:noop" | "baseline:random" | "baseline:servo" | "baseline:oracle"``,
-``"pretrained"`` (the checkpoint shipped with the package) or a checkpoint path.
+``"pretrained"`` (a checkpoint shipped with the package: the one that fits the env - the
+parallel jaw's or the three-finger hand's) or a checkpoint path.
 """
 
 from __future__ import annotations
@@ -13,11 +14,48 @@ from typing import Any
 from tacrefine.policy.baselines import BASELINES, Policy
 
 PRETRAINED_NAME = "pretrained"
+#: Shipped checkpoints by hand, in the order ``"pretrained"`` tries them (paths inside
+#: ``tacrefine/policy/pretrained``; each has its provenance README, config and metrics beside it).
+PRETRAINED_FILES: dict[str, str] = {"parallel_jaw": "tacrefinenet.pt", "three_finger": "hand/tacrefinenet.pt"}
 
 
-def pretrained_checkpoint() -> Path:
-    """Path of the checkpoint that ships with the package."""
-    return Path(str(resources.files("tacrefine.policy") / "pretrained" / "tacrefinenet.pt"))
+def _pretrained_dir() -> Path:
+    return Path(str(resources.files("tacrefine.policy") / "pretrained"))
+
+
+def pretrained_checkpoint(env: Any = None) -> Path:
+    """Path of the shipped checkpoint for ``env`` (without an env: the parallel jaw's).
+
+    Raises ``ValueError`` naming what differs when no shipped checkpoint fits ``env``.
+    """
+    if env is None:
+        return _pretrained_dir() / PRETRAINED_FILES["parallel_jaw"]
+    return select_pretrained(env)
+
+
+def pretrained_checkpoints() -> dict[str, Path]:
+    """The shipped checkpoints that are present, by hand."""
+    root = _pretrained_dir()
+    return {hand: root / rel for hand, rel in PRETRAINED_FILES.items() if (root / rel).is_file()}
+
+
+def select_pretrained(env: Any) -> Path:
+    """The first shipped checkpoint that fits ``env`` (:mod:`tacrefine.policy.fit`)."""
+    from tacrefine.policy.fit import describe, fit_problems
+    from tacrefine.training.checkpoint import load_checkpoint
+
+    shipped = pretrained_checkpoints()
+    if not shipped:
+        raise FileNotFoundError(f"no pretrained checkpoint is shipped in {_pretrained_dir()}")
+    refusals = []
+    for hand, path in shipped.items():
+        ckpt = load_checkpoint(path)
+        problems = fit_problems(ckpt, env)
+        if not problems:
+            return path
+        refusals.append(f"{hand} ({path.name}: {describe(ckpt)}): " + "; ".join(problems))
+    raise ValueError("no shipped pretrained checkpoint fits this env:\n  " + "\n  ".join(refusals)
+                     + "\ntrain one for it (scripts/main.py, or scripts/generate_data.py + scripts/train.py)")
 
 
 def load_policy(spec: str, env: Any = None, seed: int | None = 0) -> Policy:
@@ -34,7 +72,7 @@ def load_policy(spec: str, env: Any = None, seed: int | None = 0) -> Policy:
             raise ValueError(f"unknown baseline {name!r}; known: {['baseline:' + n for n in BASELINES]}")
         cls = BASELINES[name]
         return cls(env, seed=seed) if name == "random" else cls(env)
-    path = pretrained_checkpoint() if spec == PRETRAINED_NAME else Path(spec)
+    path = select_pretrained(env) if spec == PRETRAINED_NAME else Path(spec)
     if not path.is_file():
         raise FileNotFoundError(
             f"policy {spec!r}: no checkpoint at {path}; expected a checkpoint path, {PRETRAINED_NAME!r} "
