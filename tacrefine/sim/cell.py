@@ -13,7 +13,7 @@ import numpy as np
 
 from tacrefine import geometry
 from tacrefine.config import require
-from tacrefine.sim.gripper import Gripper, GripperConfig
+from tacrefine.sim.hands import GripperConfig, make_hand
 from tacrefine.sim.objects import ObjectSpec, build_object, get_object
 from tacrefine.sim.pad_load import ALIGNED_COS, actuation_alignment, normal_load_components, pad_loads
 from tacrefine.sim.raycast import convex_body_from_parts
@@ -27,7 +27,8 @@ class CellConfig:
 
     Attributes:
         world: physics settings.
-        gripper: the hand.
+        gripper: the hand (:class:`tacrefine.sim.hands.HandConfig`; its ``kind`` picks the
+            hand module that drives it).
         sensor: the tactile pads.
         placement_range_mm: objects are placed uniformly within +-this on the table (x, y).
         placement_yaw_deg: and turned uniformly within +-this about the vertical.
@@ -96,7 +97,8 @@ class GraspCell:
 
     def _build(self) -> None:
         """The hand, its sensor and an empty object slot in the (empty) world."""
-        self.gripper = Gripper(self.client, self.config.gripper)
+        self.hand = make_hand(self.client, self.config.gripper)
+        self.gripper = self.hand  # the name used before hands became components
         self.sensor = TactileSensor(self.client, self.gripper.body, self.gripper.pad_links,
                                     self.config.gripper.pads, self.config.sensor)
         # fixed by the hand's build: which fingers push along their pad normal (see pad_load)
@@ -193,7 +195,7 @@ class GraspCell:
     def nominal_wrist_pose(self, grasp: np.ndarray | None = None) -> np.ndarray:
         """Wrist pose that realises ``grasp`` (default: the nominal grasp) on the object as it lies."""
         assert self.spec is not None
-        grasp = self.spec.nominal_grasp() if grasp is None else grasp
+        grasp = self.hand.nominal_grasp(self.spec) if grasp is None else grasp
         return self.object_pose() @ geometry.invert(grasp)
 
     def grasp_offset(self, offset: np.ndarray, target: np.ndarray | None = None,
@@ -206,11 +208,10 @@ class GraspCell:
     def grasp_at(self, wrist: np.ndarray, rng: np.random.Generator | None = None) -> GraspResult:
         """Open, move the wrist to ``wrist``, close under the force limit, settle, read."""
         obj = self._require_object()
-        cfg = self.config.gripper
         if self._last_contact_q is None:
-            opening = max(self.spec.thickness_mm / 2 + cfg.release_clearance_mm + 2.0, 0.0)
+            opening = self.hand.first_opening_mm(self.spec.thickness_mm)
         else:
-            opening = self._last_contact_q * 1000.0 + cfg.release_clearance_mm
+            opening = self.hand.reopening_mm(self._last_contact_q)
         self.gripper.open(opening)
         self.client.resetBaseVelocity(obj, [0, 0, 0], [0, 0, 0])
         self.gripper.set_wrist_pose(wrist)
@@ -239,8 +240,8 @@ class GraspCell:
 
     def release(self) -> None:
         """Open the hand (fingers back past the last contact) and let the object rest."""
-        q = self._last_contact_q if self._last_contact_q is not None else 0.0
-        self.gripper.open(np.asarray(q) * 1000.0 + self.config.gripper.release_clearance_mm)
+        q = self._last_contact_q if self._last_contact_q is not None else np.zeros(self.hand.n_fingers)
+        self.gripper.open(self.hand.reopening_mm(q))
 
     def _settle(self) -> int:
         """Step until fingers and object are steady for a few steps (or give up)."""
@@ -266,9 +267,7 @@ class GraspCell:
             return "dropped"
         if np.linalg.norm(pose[:2, 3] - self.placed_pose[:2, 3]) * 1000.0 > self.config.lost_distance_mm:
             return "pushed_away"
-        if np.any(pad_forces <= 0):
-            return "not_in_contact"
-        return None
+        return self.hand.contact_failure(pad_forces)
 
     def close(self) -> None:
         self.world.close()

@@ -180,11 +180,25 @@ def _builtin_objects() -> dict[str, ObjectSpec]:
     return {o.name: o for o in objs}
 
 
+#: Built-in objects by name: the parallel-jaw feature objects, then the paper's classes.
 OBJECTS: dict[str, ObjectSpec] = _builtin_objects()
+#: The parallel-jaw task's objects (feature on a base plate), in library order.
+JAW_OBJECTS: tuple[str, ...] = tuple(OBJECTS)
+
+
+def _with_paper_objects() -> None:
+    from tacrefine.sim.paper_objects import paper_objects  # it builds on ObjectSpec above
+
+    OBJECTS.update(paper_objects())
+
+
+_with_paper_objects()
+#: The paper's rods, plates and discs at real-world sizes (the three-finger hand's task).
+PAPER_OBJECT_SET: tuple[str, ...] = tuple(n for n in OBJECTS if n not in JAW_OBJECTS)
 
 #: Objects whose refined DoF (y, z, roll) are all observable by a parallel-jaw pad. Discs
 #: are left out: their outline is round, so roll cannot be felt (the paper's hard case).
-DEFAULT_OBJECT_SET: tuple[str, ...] = tuple(n for n, o in OBJECTS.items() if o.category != "disc")
+DEFAULT_OBJECT_SET: tuple[str, ...] = tuple(n for n in JAW_OBJECTS if OBJECTS[n].category != "disc")
 
 
 def get_object(name: str | ObjectSpec, extra: dict[str, ObjectSpec] | None = None) -> ObjectSpec:
