@@ -20,6 +20,7 @@ from tacrefine.sim.gripper import GripperConfig
 from tacrefine.sim.objects import DEFAULT_OBJECT_SET, OBJECTS, ObjectSpec, get_object, object_from_dict
 from tacrefine.sim.sensor_profiles import resolve_sensor
 from tacrefine.sim.tactile import SensorConfig
+from tacrefine.sim.user_parts import check_fits
 from tacrefine.sim.world import WorldConfig
 
 RESET_ATTEMPTS = 20
@@ -167,6 +168,8 @@ class GripRefineEnv(gym.Env, EzPickle):
         self.sensor_config = sensor_cfg.with_noise(self.noise or sensor_cfg.noise.enabled)
         gripper_cfg = gripper if isinstance(gripper, GripperConfig) else from_dict(
             GripperConfig, dict(gripper or {}), prefix="gripper.")
+        for spec in self.object_specs:  # a part the open hand cannot clear is refused here, by name
+            check_fits(spec, gripper_cfg.max_opening_mm, gripper_cfg.release_clearance_mm)
         self.cell = GraspCell(
             CellConfig(world=WorldConfig(gui=render_mode == "human"), gripper=gripper_cfg, sensor=self.sensor_config),
             extra_objects={s.name: s for s in self.object_specs},

@@ -33,7 +33,9 @@ PLATE_URDF = """<?xml version="1.0"?>
 
 def write_plate(path, name="myplate", inertial=(0.0, 0.0, 0.0), rot=0.0, mass=0.08):
     path.write_text(PLATE_URDF.format(name=name, ix=inertial[0], iy=inertial[1], iz=inertial[2], ir=rot, mass=mass))
-    return {"name": name, "urdf": str(path), "grasp_height_mm": 34.0, "thickness_mm": 4.0}
+    # everything given (the frame too): nothing inferred, so these tests see the env alone
+    return {"name": name, "urdf": str(path), "grasp_height_mm": 34.0, "thickness_mm": 4.0,
+            "frame_in_file": [0, 0, 0, 0, 0, 0]}
 
 
 def oracle_success_rate(env, seeds) -> float:
@@ -111,7 +113,8 @@ def test_reset_refuses_a_grasp_whose_pads_touch_but_feel_nothing(tmp_path):
         '<origin xyz="0 0 0.02"/><geometry><box size="0.004 0.010 0.030"/>',
         '<origin xyz="0 0.0074 0.02"/><geometry><box size="0.004 0.001 0.030"/>')
     (tmp_path / "fin.urdf").write_text(text)
-    spec = {"name": "fin", "urdf": str(tmp_path / "fin.urdf"), "grasp_height_mm": 34.0, "thickness_mm": 4.0}
+    spec = {"name": "fin", "urdf": str(tmp_path / "fin.urdf"), "grasp_height_mm": 34.0, "thickness_mm": 4.0,
+            "frame_in_file": [0, 0, 0, 0, 0, 0]}
     cell = GraspCell(extra_objects={"fin": object_from_dict(spec)})
     try:
         cell.load_object("fin")

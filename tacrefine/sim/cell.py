@@ -109,9 +109,9 @@ class GraspCell:
         self.placed_pose = np.eye(4)
         self._last_contact_q: np.ndarray | None = None
         self._shape_cache: dict[str, tuple[int, int]] = {}
-        #: The base link's inertial frame in its link frame: PyBullet's base pose calls work on
-        #: the inertial frame, the object frame (grasps, placement) is the link frame.
-        self._inertial = np.eye(4)
+        #: PyBullet's base frame (the base link's *inertial* frame, which its base pose calls
+        #: use) in the object frame (the link frame, or the spec's ``frame_in_file`` in it).
+        self._body_in_object = np.eye(4)
         #: The object's own mass per link (index -1 = base), before any randomisation.
         self.link_masses: dict[int, float] = {}
 
@@ -133,7 +133,7 @@ class GraspCell:
         self.spec = spec
         self.object = build_object(self.client, spec, self._shape_cache)
         info = self.client.getDynamicsInfo(self.object, -1)
-        self._inertial = geometry.make_pose(info[3], info[4])
+        self._body_in_object = geometry.invert(spec.frame_pose()) @ geometry.make_pose(info[3], info[4])
         self.link_masses = {link: float(self.client.getDynamicsInfo(self.object, link)[0])
                             for link in range(-1, self.client.getNumJoints(self.object))}
         if spec.parts and self.config.sensor.closed_form_rays:
@@ -160,7 +160,7 @@ class GraspCell:
         self._set_object_pose(pose)
         # An AABB is conservative (a compound's box of rotated boxes): lower the object by its
         # true gap to the table so that it rests instead of dropping onto it.
-        gaps = [p[8] for p in self.client.getClosestPoints(obj, self.world.table, 0.05)]
+        gaps = [p[8] for p in self.client.getClosestPoints(obj, self.world.table, 1.0)]
         if gaps and min(gaps) > 2e-5:
             pose[2, 3] -= min(gaps) - 1e-5
             self._set_object_pose(pose)
@@ -171,12 +171,12 @@ class GraspCell:
         return pose
 
     def object_pose(self) -> np.ndarray:
-        """The object frame (the base *link* frame, not PyBullet's inertial frame) in the world."""
+        """The object frame (not PyBullet's inertial frame) in the world."""
         pos, quat = self.client.getBasePositionAndOrientation(self._require_object())
-        return geometry.make_pose(pos, quat) @ geometry.invert(self._inertial)
+        return geometry.make_pose(pos, quat) @ geometry.invert(self._body_in_object)
 
     def _set_object_pose(self, pose: np.ndarray) -> None:
-        pos, quat = geometry.pose_to_pos_quat(pose @ self._inertial)
+        pos, quat = geometry.pose_to_pos_quat(pose @ self._body_in_object)
         self.client.resetBasePositionAndOrientation(self._require_object(), pos, quat)
 
     def scale_mass(self, factor: float) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pybullet as pb
 from scipy.spatial import ConvexHull
+from scipy.spatial.transform import Rotation
 
 from tacrefine import geometry
 from tacrefine.config import ConfigError, atomic_write_bytes, require, require_choice, require_positive
@@ -76,6 +77,10 @@ class ObjectSpec:
         thickness_mm: extent along the closing axis at the nominal grasp (sets how far the
             hand opens).
         refined_dofs: the DoF refined for this object; None = its class's.
+        frame_in_file: where the object frame sits in the file's own (base link) frame, as
+            ``(x, y, z)`` mm and ``(roll, pitch, yaw)`` deg; empty = the same frame. A user part
+            rests on the table in its object frame (z up) and is grasped about its z axis (see
+            :mod:`tacrefine.sim.user_parts`, which infers it).
     """
 
     name: str
@@ -89,6 +94,7 @@ class ObjectSpec:
     grasp_height_mm: float = 34.0
     thickness_mm: float = 8.0
     refined_dofs: tuple[str, ...] | None = None
+    frame_in_file: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         field_ = f"objects.{self.name}"
@@ -101,6 +107,8 @@ class ObjectSpec:
         require_positive(f"{field_}.friction", self.friction, allow_zero=True)
         require_positive(f"{field_}.thickness_mm", self.thickness_mm)
         require_positive(f"{field_}.mesh_scale", self.mesh_scale)
+        require(len(self.frame_in_file) in (0, 6), f"{field_}.frame_in_file",
+                "empty or six numbers: x, y, z (mm), roll, pitch, yaw (deg)", self.frame_in_file)
         sources = sum([bool(self.parts), self.urdf is not None, self.mesh is not None])
         require(sources == 1, field_, "exactly one of parts, urdf or mesh", self)
         for key in ("urdf", "mesh"):
@@ -112,6 +120,16 @@ class ObjectSpec:
     def dofs(self) -> tuple[str, ...]:
         """The DoF refined for this object: its own, else its class's."""
         return self.refined_dofs if self.refined_dofs is not None else class_dofs(self.category)
+
+    def frame_pose(self) -> np.ndarray:
+        """:attr:`frame_in_file` as a 4x4 pose (metres)."""
+        if not self.frame_in_file:
+            return np.eye(4)
+        values = np.asarray(self.frame_in_file, dtype=float)
+        pose = np.eye(4)
+        pose[:3, :3] = Rotation.from_euler("xyz", values[3:], degrees=True).as_matrix()
+        pose[:3, 3] = values[:3] / 1000.0
+        return pose
 
     def nominal_grasp(self) -> np.ndarray:
         """Object pose in the wrist frame at the nominal grasp (see module docstring)."""
@@ -223,14 +241,11 @@ def validate_object_names(field: str, names: Sequence[str]) -> tuple[str, ...]:
 
 
 def object_from_dict(data: dict) -> ObjectSpec:
-    """User object from config data (``name``, ``urdf`` or ``mesh`` path, and optional fields)."""
-    require(isinstance(data, dict) and "name" in data, "objects[]", "a mapping with at least 'name'", data)
-    allowed = {"name", "category", "urdf", "mesh", "mesh_scale", "mass", "friction", "grasp_height_mm",
-               "thickness_mm", "refined_dofs"}
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ConfigError(f"objects.{data['name']}.{unknown[0]}: unknown field; allowed: {sorted(allowed)}")
-    return ObjectSpec(**{"category": "custom", **data})
+    """User object from config data (``name``, ``urdf`` or ``mesh`` path, and optional fields);
+    grasp fields not given are inferred from the part's geometry (:mod:`tacrefine.sim.user_parts`)."""
+    from tacrefine.sim.user_parts import resolve_user_part
+
+    return resolve_user_part(data)
 
 
 def _hull_mesh_file(vertices_mm: tuple[tuple[float, float, float], ...]) -> str:
