@@ -45,7 +45,9 @@ def test_registered_class_decides_an_objects_dofs_unless_the_object_says():
 
 def test_user_object_mapping_takes_refined_dofs(tmp_path):
     urdf = tmp_path / "p.urdf"
-    urdf.write_text("<robot name='p'><link name='b'/></robot>")
+    urdf.write_text("<robot name='p'><link name='b'><inertial><mass value='0.05'/><inertia ixx='1e-5' ixy='0' "
+                    "ixz='0' iyy='1e-5' iyz='0' izz='1e-5'/></inertial><collision><origin xyz='0 0 0.01'/>"
+                    "<geometry><box size='0.02 0.02 0.02'/></geometry></collision></link></robot>")
     spec = object_from_dict({"name": "mine", "urdf": str(urdf), "category": "plate"})
     assert spec.dofs == ("z", "roll", "pitch")
     spec = object_from_dict({"name": "mine", "urdf": str(urdf), "refined_dofs": ["z"]})
