@@ -206,15 +206,17 @@ def test_main_job_smoke_runs_end_to_end_and_resumes(tmp_path, capsys):
     out = tmp_path / "main"
     assert main(["--smoke", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "TacRefineNet v2 (paper, sim)" in printed and "plots:" in printed
+    assert "TacRefineNet v2 (paper, sim)" in printed and "plots (" in printed
     precision = json.loads((out / "benchmark" / "precision.json").read_text())
     learned = str(out / "train" / "best.pt")
     assert precision["learned_policy"] == learned
-    assert set(precision["policies"]) == {learned, "baseline:noop", "baseline:oracle"}
-    assert precision["robustness"]["threshold"] == "2mm_2deg"
-    report = json.loads((out / "benchmark" / "clean" / "report.json").read_text())
+    (suite_name, suite), = precision["suites"].items()
+    assert set(suite["policies"]) == {learned, "baseline:noop", "baseline:oracle"}
+    assert suite["robustness"]["threshold"] == "2mm_2deg"
+    report = json.loads((out / "benchmark" / suite_name / "clean" / "report.json").read_text())
     assert validate_report(report) == []
-    assert (out / "benchmark" / "clean" / "error_vs_step.png").is_file()
+    assert (out / "benchmark" / suite_name / "clean" / "error_vs_step.png").is_file()
+    assert (out / "benchmark" / "precision.png").is_file()
 
     # re-running skips the finished dataset and training, and redoes the benchmark
     assert main(["--smoke", "--out", str(out), "--no-progress", "--set", "evaluation.noisy=false",
@@ -224,7 +226,7 @@ def test_main_job_smoke_runs_end_to_end_and_resumes(tmp_path, capsys):
     data = summary["stages"]["data"]["result"]
     assert data["shards_generated"] == 0 and data["shards_skipped"] == data["shards_planned"]
     assert summary["stages"]["training"]["result"]["epochs_done"] == 2
-    assert summary["stages"]["benchmark"]["result"]["robustness"] is None
+    assert all(s["robustness"] is None for s in summary["stages"]["benchmark"]["result"]["suites"].values())
 
 
 def test_benchmark_precision_cli_off_protocol(tmp_path, capsys):
@@ -232,13 +234,23 @@ def test_benchmark_precision_cli_off_protocol(tmp_path, capsys):
     from tacrefine.cli.benchmark import main
 
     assert main(["precision", "--out", str(tmp_path), "--episodes-per-object", "1", "--no-plots",
-                 "--no-progress"]) == 0
+                 "--no-progress", "--suite", "jaw"]) == 0
     printed = capsys.readouterr().out
     assert "TacRefineNet v2 (paper, sim)" in printed and "off protocol" in printed
     summary = json.loads((tmp_path / "precision.json").read_text())
     assert summary["off_protocol"] is True
-    assert summary["paper_v2_sim_fixed_percent"] == {"10mm_10deg": 99.5, "10mm_5deg": 98.9, "5mm_5deg": 97.2}
-    for spec in ("baseline:noop", "baseline:random", "baseline:servo", "baseline:oracle"):
-        res = summary["policies"][spec]
+    assert summary["paper_v2"]["sim_fixed_percent"] == {"10mm_10deg": 99.5, "10mm_5deg": 98.9, "5mm_5deg": 97.2}
+    jaw = summary["suites"]["jaw"]
+    assert jaw["env_id"] == "tacrefine/GripRefine-v0" and list(summary["suites"]) == ["jaw"]
+    assert jaw["learned_policy"] == "pretrained"  # the shipped jaw checkpoint fits the jaw suite
+    for spec in ("pretrained", "baseline:noop", "baseline:random", "baseline:servo", "baseline:oracle"):
+        res = jaw["policies"][spec]
         assert res["episodes"] == 22
-        assert set(res["success_fixed"]) >= {"10mm_10deg", "10mm_5deg", "5mm_5deg"}
+        for mode in ("fixed", "random"):
+            assert set(res[f"success_{mode}"]) == {"10mm_10deg", "10mm_5deg", "5mm_10deg", "5mm_5deg", "2mm_2deg",
+                                                   "1mm_1deg"}
+        # per class: every class of the suite, each with its episodes in both target modes
+        assert set(res["by_class"]) == set(jaw["object_classes"].values())
+        assert sum(c["episodes"] for c in res["by_class"].values()) == 22
+    oracle, noop = jaw["policies"]["baseline:oracle"], jaw["policies"]["baseline:noop"]
+    assert oracle["success_fixed"]["1mm_1deg"] > noop["success_fixed"]["1mm_1deg"]

@@ -13,22 +13,34 @@ from tacrefine.config import ConfigError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="benchmark.py",
-        description="Grip-precision benchmark (fixed protocol: default objects, env offset ranges, fixed "
-                    "seeds, 5 steps, fixed and random targets, plus a noisy + randomised condition) and "
-                    "speed benchmark.",
+        description="Grip-precision benchmark (fixed protocol per suite - the parallel jaw and the paper's "
+                    "three-finger task: each suite's objects and offset ranges, fixed seeds, 5 steps, fixed and "
+                    "random targets, per object class, plus a noisy + randomised condition), the paper's 2- vs "
+                    "3-finger ablation, and the speed benchmark.",
         epilog="examples:\n"
-               "  python scripts/benchmark.py precision --out runs/bench    # pretrained, if shipped\n"
-               "  python scripts/benchmark.py precision --policy runs/main/train/best.pt --out runs/bench\n"
+               "  python scripts/benchmark.py precision --out runs/bench    # the shipped checkpoints\n"
+               "  python scripts/benchmark.py precision --suite hand --policy runs/main/train/best.pt "
+               "--out runs/bench\n"
+               "  python scripts/benchmark.py ablation --out runs/ablation   # two small training runs\n"
                "  python scripts/benchmark.py speed --out runs/bench\n"
-               "  python scripts/benchmark.py all --policy runs/main/train/best.pt --out runs/bench",
+               "  python scripts/benchmark.py all --out runs/bench",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("precision", "success and errors of the learned policy and all baselines"),
+                       ("ablation", "2 vs 3 fingers of touch: same hand data, same training budget"),
                        ("speed", "frames, re-grasps, env steps, data generation, training, latency"),
-                       ("all", "precision, then speed")):
+                       ("all", "precision, ablation, then speed")):
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--out", required=True, help="output directory")
+        if name in ("precision", "all"):
+            p.add_argument("--suite", dest="suites", nargs="+", default=None, metavar="SUITE",
+                           help="suites to run (default: all of the protocol's: jaw hand)")
+        if name in ("ablation", "all"):
+            p.add_argument("--config", dest="ablation_config", default=None,
+                           help="ablation YAML (default: configs/ablation.yaml's embedded defaults)")
+            p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[],
+                           metavar="KEY=VALUE", help="ablation overrides, e.g. train.epochs=4")
         if name != "speed":
             p.add_argument("--policy", default=None, metavar="SPEC",
                            help="learned policy: a checkpoint path or 'pretrained' (default: pretrained if "
@@ -43,19 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def resolve_learned(spec: str | None) -> tuple[str | None, str | None]:
-    """The learned policy to benchmark and, when there is none, why."""
-    from tacrefine.policy.registry import PRETRAINED_NAME, pretrained_checkpoint
+    """The learned policy to benchmark and, when there is none, why. ``pretrained`` picks, per
+    suite, the shipped checkpoint that fits the suite's env."""
+    from tacrefine.policy.registry import PRETRAINED_NAME, pretrained_checkpoints
 
-    if spec is None:
-        if pretrained_checkpoint().is_file():
+    if spec is None or spec == PRETRAINED_NAME:
+        if pretrained_checkpoints():
             return PRETRAINED_NAME, None
-        return None, (f"no pretrained checkpoint is shipped ({pretrained_checkpoint()}); benchmarking the "
-                      "baselines only - pass --policy runs/<run>/best.pt to include a trained policy")
+        if spec is None:
+            return None, ("no pretrained checkpoint is shipped; benchmarking the baselines only - pass "
+                          "--policy runs/<run>/best.pt to include a trained policy")
+        raise FileNotFoundError(f"--policy {spec}: no pretrained checkpoint is shipped")
     if spec.startswith("baseline:"):
         raise ConfigError(f"--policy {spec}: baselines always run; --policy names the learned policy")
-    path = pretrained_checkpoint() if spec == PRETRAINED_NAME else Path(spec)
-    if not path.is_file():
-        raise FileNotFoundError(f"--policy {spec}: no checkpoint at {path}")
+    if not Path(spec).is_file():
+        raise FileNotFoundError(f"--policy {spec}: no checkpoint at {spec}")
     return spec, None
 
 
@@ -66,14 +80,35 @@ def precision(args: argparse.Namespace) -> int:
     learned, why = resolve_learned(args.policy)
     if why:
         print(f"note: {why}", flush=True)
-    summary = run_precision_benchmark(learned, args.out, episodes_per_object=args.episodes_per_object,
+    summary = run_precision_benchmark(learned, args.out, suites=args.suites,
+                                      episodes_per_object=args.episodes_per_object,
                                       progress=not args.no_progress, plots=not args.no_plots)
     out = Path(args.out)
     print()
     print("grip-precision benchmark")
     print(precision_table(summary))
-    print(f"\nwritten: {out / 'precision.json'}; full reports and plots in {out / 'clean'}"
-          + (f" and {out / 'noisy_dr'}" if summary.get("robustness") else ""))
+    print(f"\nwritten: {out / 'precision.json'}"
+          + (f", {out / 'precision.png'}" if summary.get("plots") else "")
+          + "; full reports and plots in " + ", ".join(f"{out / name}/clean" for name in summary["suites"]))
+    return 0
+
+
+def ablation(args: argparse.Namespace) -> int:
+    from tacrefine.evaluation.ablation import ablation_table, load_ablation_config, run_ablation
+
+    overrides = list(args.overrides)
+    if args.no_progress:
+        overrides.append("progress=false")
+    if args.no_plots:
+        overrides.append("plots=false")
+    if args.episodes_per_object is not None:
+        overrides.append(f"episodes_per_object={args.episodes_per_object}")
+    cfg = load_ablation_config(args.ablation_config, overrides)
+    summary = run_ablation(cfg, Path(args.out) / "ablation")
+    print()
+    print("ablation: fingers of touch (TacRefineNet v2: two fingers clearly worse than three)")
+    print(ablation_table(summary))
+    print(f"\nwritten: {Path(args.out) / 'ablation' / 'ablation.json'}")
     return 0
 
 
@@ -103,9 +138,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = precision(args)
             if code:
                 return code
+        if args.command in ("ablation", "all"):
+            code = ablation(args)
+            if code:
+                return code
         if args.command in ("speed", "all"):
             return speed(args)
-    except (ConfigError, CheckpointError, FileNotFoundError) as exc:
+    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

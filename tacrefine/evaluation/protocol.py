@@ -28,12 +28,17 @@ BASELINE_SPECS = ("baseline:noop", "baseline:random", "baseline:servo", "baselin
 
 #: Success threshold pairs (position mm, rotation deg). Success at a pair = at the end of
 #: the episode the object is held and the refined position error <= mm AND the refined
-#: rotation error <= deg. (10, 5) completes TacRefineNet v2's three simulation pairs.
-SUCCESS_THRESHOLDS: tuple[tuple[float, float], ...] = ((1.0, 1.0), (2.0, 2.0), (5.0, 5.0), (10.0, 10.0),
-                                                       (10.0, 5.0))
+#: rotation error <= deg. (10, 10), (10, 5) and (5, 5) are TacRefineNet v2's simulation
+#: pairs (the paper writes them deg/mm: 10deg/10mm, 5deg/10mm, 5deg/5mm).
+SUCCESS_THRESHOLDS: tuple[tuple[float, float], ...] = ((1.0, 1.0), (2.0, 2.0), (5.0, 5.0), (5.0, 10.0),
+                                                       (10.0, 10.0), (10.0, 5.0))
 
 #: TacRefineNet v2 (arXiv 2509.25746), simulation, fixed target: success in percent.
 PAPER_V2_SIM_SUCCESS: dict[str, float] = {"10mm_10deg": 99.5, "10mm_5deg": 98.9, "5mm_5deg": 97.2}
+#: TacRefineNet v2, real robot: 26 % at 5deg/5mm on seen objects, 36.7 % at 10deg/10mm on
+#: unseen objects (reference points only: a real hand, not a simulator).
+PAPER_V2_REAL_SUCCESS: dict[str, float] = {"5mm_5deg": 26.0}
+PAPER_V2_REAL_UNSEEN_SUCCESS: dict[str, float] = {"10mm_10deg": 36.7}
 #: The paper's own labels of those pairs, for tables.
 PAPER_LABELS: dict[str, str] = {"10mm_10deg": "10deg/10mm", "10mm_5deg": "5deg/10mm", "5mm_5deg": "5deg/5mm"}
 
@@ -45,6 +50,55 @@ def threshold_key(position_mm: float, rotation_deg: float) -> str:
 
 def threshold_keys() -> list[str]:
     return [threshold_key(mm, deg) for mm, deg in SUCCESS_THRESHOLDS]
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One task of the benchmark: an env id and the objects it is scored on.
+
+    Attributes:
+        name: short name (``jaw``, ``hand``).
+        env_id: registered Gymnasium id.
+        description: what the suite measures.
+        objects: object names; empty = the env's own default object set.
+        env_kwargs: further keyword arguments of the env.
+    """
+
+    name: str
+    env_id: str
+    description: str
+    objects: tuple[str, ...] = ()
+    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def available(self) -> bool:
+        """True when the env id is registered (a suite whose env is missing is skipped)."""
+        from gymnasium.envs.registration import registry
+
+        import tacrefine  # noqa: F401  (registers the env ids)
+
+        return self.env_id in registry
+
+    def object_names(self) -> tuple[str, ...]:
+        """The suite's objects: its own list, else the default set of its env."""
+        if self.objects:
+            return tuple(self.objects)
+        import gymnasium as gym
+
+        env = gym.make(self.env_id, **dict(self.env_kwargs))
+        try:
+            return tuple(s.name for s in env.unwrapped.object_specs)
+        finally:
+            env.close()
+
+
+#: The benchmark's suites: the parallel-jaw task and the paper's task (three-finger hand,
+#: rods / plates / discs with their own DoF). Add one with ``SUITES[name] = Suite(...)``.
+SUITES: dict[str, Suite] = {
+    "jaw": Suite("jaw", "tacrefine/GripRefine-v0",
+                 "parallel jaw, feature-on-base objects, refined y, z, roll"),
+    "hand": Suite("hand", "tacrefine/GripRefineHand-v0",
+                  "three-finger hand, the paper's rods {z, roll}, plates {z, roll, pitch}, discs {y, z, pitch}"),
+}
 
 
 def episode_seed(base_seed: int, object_name: str, target_mode: str, episode: int) -> int:
@@ -67,6 +121,8 @@ class EvalConfig:
 
     Attributes:
         objects: object names; each gets ``episodes_per_object`` episodes per target mode.
+        env_id: the registered env to evaluate in (``tacrefine/GripRefine-v0``,
+            ``tacrefine/GripRefineHand-v0``, ...).
         episodes_per_object: episodes per object and target mode.
         target_modes: ``fixed`` (the nominal grasp is the target) and/or ``random``.
         max_steps: refinement steps per episode (the loop stops early when the env
@@ -84,6 +140,7 @@ class EvalConfig:
     """
 
     objects: tuple[str, ...] = field(default_factory=_default_objects)
+    env_id: str = "tacrefine/GripRefine-v0"
     episodes_per_object: int = 10
     target_modes: tuple[str, ...] = TARGET_MODES
     max_steps: int = 5
@@ -100,6 +157,8 @@ class EvalConfig:
         from tacrefine.sim.objects import validate_object_names
 
         object.__setattr__(self, "objects", validate_object_names("evaluation.objects", self.objects))
+        require(isinstance(self.env_id, str) and bool(self.env_id), "evaluation.env_id",
+                "a registered env id such as tacrefine/GripRefine-v0", self.env_id)
         modes = tuple(self.target_modes)
         require(len(modes) > 0 and len(set(modes)) == len(modes), "evaluation.target_modes",
                 f"a non-empty list of distinct modes among {list(TARGET_MODES)}", list(modes))
@@ -129,35 +188,46 @@ class PrecisionProtocol:
     """The fixed grip-precision benchmark (see module docstring).
 
     Attributes:
-        episodes_per_object: per object and target mode (x 11 objects x 2 modes = 220
-            episodes per policy; about 20-40 s per policy on one core).
+        suites: the suites run, by name in :data:`SUITES` (a suite whose env is not
+            registered is skipped and reported as such).
+        episodes_per_object: per object and target mode.
         seed: base seed of every episode.
         max_steps: refinement budget (TacRefineNet v2: 5).
         baselines: policies run beside the learned one.
         robust_threshold: (mm, deg) pair reported for the noisy + randomised condition.
+        version: 2 = suites (jaw and hand), the 5mm/10deg pair, per-class results.
     """
 
+    suites: tuple[str, ...] = ("jaw", "hand")
     episodes_per_object: int = 10
     seed: int = 20250929
     max_steps: int = 5
     baselines: tuple[str, ...] = BASELINE_SPECS
     robust_threshold: tuple[float, float] = (2.0, 2.0)
-    version: int = 1
+    version: int = 2
 
-    def eval_config(self, *, noisy: bool = False, episodes_per_object: int | None = None,
+    def __post_init__(self) -> None:
+        for name in self.suites:
+            require_choice("protocol.suites[]", name, tuple(SUITES))
+        object.__setattr__(self, "suites", tuple(self.suites))
+
+    def eval_config(self, suite: str = "jaw", *, noisy: bool = False, episodes_per_object: int | None = None,
                     progress: bool = True, plots: bool = True) -> EvalConfig:
-        """The evaluation of one condition: clean, or noisy + domain-randomised."""
+        """The evaluation of one suite and condition: clean, or noisy + domain-randomised."""
+        require_choice("suite", suite, tuple(SUITES))
+        s = SUITES[suite]
         return EvalConfig(
-            objects=_default_objects(), episodes_per_object=episodes_per_object or self.episodes_per_object,
+            objects=s.object_names(), env_id=s.env_id,
+            episodes_per_object=episodes_per_object or self.episodes_per_object,
             target_modes=TARGET_MODES, max_steps=self.max_steps, seed=self.seed, noise=noisy,
-            domain_randomization=noisy, env_kwargs={}, progress=progress, plots=plots,
+            domain_randomization=noisy, env_kwargs=dict(s.env_kwargs), progress=progress, plots=plots,
         )
 
 
 PRECISION_PROTOCOL = PrecisionProtocol()
 
 __all__ = [
-    "BASELINE_SPECS", "EvalConfig", "PAPER_LABELS", "PAPER_V2_SIM_SUCCESS", "PRECISION_PROTOCOL",
-    "PrecisionProtocol", "SUCCESS_THRESHOLDS", "TARGET_MODES", "episode_seed", "threshold_key",
-    "threshold_keys",
+    "BASELINE_SPECS", "EvalConfig", "PAPER_LABELS", "PAPER_V2_REAL_SUCCESS", "PAPER_V2_REAL_UNSEEN_SUCCESS",
+    "PAPER_V2_SIM_SUCCESS", "PRECISION_PROTOCOL", "PrecisionProtocol", "SUCCESS_THRESHOLDS", "SUITES",
+    "Suite", "TARGET_MODES", "episode_seed", "threshold_key", "threshold_keys",
 ]

@@ -95,7 +95,7 @@ def make_env(cfg: EvalConfig, target_mode: str) -> Any:
     kwargs.update(objects=list(cfg.objects), target_mode=target_mode, noise=cfg.noise,
                   domain_randomization=cfg.domain_randomization,
                   render_mode="rgb_array" if cfg.render else None)
-    return gym.make(ENV_ID, max_episode_steps=cfg.max_steps, **kwargs)
+    return gym.make(cfg.env_id, max_episode_steps=cfg.max_steps, **kwargs)
 
 
 def build_policy(spec: str, env: Any, seed: int) -> Any:
@@ -203,7 +203,7 @@ def _env_info(env: Any, cfg: EvalConfig) -> dict[str, Any]:
     base = env.unwrapped
     dofs = list(base.refined_dofs)
     return {
-        "id": ENV_ID,
+        "id": cfg.env_id,
         "kwargs": to_dict(cfg.env_kwargs),
         "objects": list(cfg.objects),
         "target_modes": list(cfg.target_modes),
@@ -344,32 +344,11 @@ def run_evaluation(cfg: EvalConfig, specs: Sequence[str], out: str | Path) -> di
     return report
 
 
-def run_precision_benchmark(learned: str | None, out: str | Path, *, protocol: Any = None,
-                            episodes_per_object: int | None = None, progress: bool = True,
-                            plots: bool = True, noisy: bool = True) -> dict[str, Any]:
-    """The grip-precision benchmark: the learned policy (if any) and every baseline under the
-    fixed protocol, plus the learned policy under sensor noise and domain randomisation.
+def run_precision_benchmark(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The grip-precision benchmark; see :func:`tacrefine.evaluation.precision.run_precision_benchmark`."""
+    from tacrefine.evaluation.precision import run_precision_benchmark as run
 
-    Writes ``out/clean/`` and ``out/noisy_dr/`` (full evaluation reports) and
-    ``out/precision.json``; returns the content of the latter. ``episodes_per_object``
-    other than the protocol's marks the result ``off_protocol``.
-    """
-    from tacrefine.evaluation.protocol import PRECISION_PROTOCOL
-    from tacrefine.evaluation.report import precision_summary, write_json
-
-    protocol = protocol or PRECISION_PROTOCOL
-    out = Path(out)
-    specs = ([learned] if learned else []) + [s for s in protocol.baselines if s != learned]
-    clean_cfg = protocol.eval_config(episodes_per_object=episodes_per_object, progress=progress, plots=plots)
-    clean = run_evaluation(clean_cfg, specs, out / "clean")
-    noisy_report = None
-    if learned and noisy:
-        noisy_cfg = protocol.eval_config(noisy=True, episodes_per_object=episodes_per_object,
-                                         progress=progress, plots=plots)
-        noisy_report = run_evaluation(noisy_cfg, [learned], out / "noisy_dr")
-    summary = precision_summary(protocol, clean, noisy_report, learned, out)
-    write_json(summary, out / "precision.json")
-    return summary
+    return run(*args, **kwargs)
 
 
 __all__ = [
