@@ -1,6 +1,7 @@
 """tacrefine: tactile-only grasp refinement in simulation, modelled on TacRefineNet.
 
-Importing the package registers the Gymnasium environments (``tacrefine/GripRefine-v0``).
+Importing the package registers the Gymnasium environments (``tacrefine/GripRefine-v0``, the
+parallel-jaw task, and ``tacrefine/GripRefineHand-v0``, the paper's three-finger task).
 """
 
 from __future__ import annotations
@@ -11,12 +12,18 @@ from gymnasium.envs.registration import register, registry
 
 __version__ = "0.1.0"
 
-ENV_IDS = ("tacrefine/GripRefine-v0",)
+ENV_IDS = ("tacrefine/GripRefine-v0", "tacrefine/GripRefineHand-v0")
 
 if "tacrefine/GripRefine-v0" not in registry:
     register(
         id="tacrefine/GripRefine-v0",
         entry_point="tacrefine.envs.grip_refine:GripRefineEnv",
+        max_episode_steps=10,
+    )
+if "tacrefine/GripRefineHand-v0" not in registry:
+    register(
+        id="tacrefine/GripRefineHand-v0",
+        entry_point="tacrefine.envs.grip_refine_hand:GripRefineHandEnv",
         max_episode_steps=10,
     )
 

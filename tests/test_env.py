@@ -130,7 +130,8 @@ def test_servo_reduces_error_and_beats_noop():
 def test_observation_is_touch_and_proprioception_only():
     env = gym.make("tacrefine/GripRefine-v0", **FAST)
     obs, _ = env.reset(seed=0)
-    assert set(obs) == {"tactile", "target_tactile", "proprio"}
+    assert set(obs) == {"tactile", "target_tactile", "proprio", "dof_mask"}  # dof_mask: the class, not the pose
+    assert obs["dof_mask"].tolist() == [1.0, 1.0, 1.0]
     assert obs["proprio"].shape == (4,)
     env.close()
 

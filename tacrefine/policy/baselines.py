@@ -73,10 +73,14 @@ def image_moments(image: np.ndarray) -> tuple[float, float, float, float] | None
 class TactileServoPolicy(Policy):
     """Moves the wrist to cancel the difference between current and target contact images.
 
-    For every pad it compares the pressure centroid (-> y, z shift) and the principal axis
-    (-> roll) of the normal channel; the pads' estimates are averaged. No learning, no
-    ground truth: a classical visual-servo style baseline. A centroid understates shifts
-    of contacts clipped by the pad edge, so the servo converges gradually, not in one step.
+    For every pad it compares the pressure centroid (-> a shift in the pad plane) and the
+    principal axis (-> a turn about the pad normal) of the normal channel, turns them into
+    wrist motion with the pad's own frame (its row and column axes in the wrist frame,
+    from the hand), and averages the pads' estimates of y, z and roll. Pitch is not
+    estimated (a tilt shows as a pressure gradient, not as a shift). Components the
+    observation's ``dof_mask`` switches off are 0. No learning, no ground truth: a
+    classical visual-servo style baseline. A centroid understates shifts of contacts
+    clipped by the pad edge, so the servo converges gradually, not in one step.
     """
 
     name = "baseline:servo"
@@ -87,24 +91,32 @@ class TactileServoPolicy(Policy):
         self.scale = np.asarray(base.action_scale, dtype=float)
         self.pitch = base.sensor_config.pitch_mm
         self.gain = gain
+        # (P, 3, 3): normal, row axis, column axis of every pad in the wrist frame
+        self.pad_axes = np.asarray(base.cell.hand.pad_axes_in_wrist(), dtype=float)
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         estimates = []
-        for cur, tgt in zip(obs["tactile"][:, 0], obs["target_tactile"][:, 0]):
+        for axes, cur, tgt in zip(self.pad_axes, obs["tactile"][:, 0], obs["target_tactile"][:, 0]):
             mc, mt = image_moments(cur), image_moments(tgt)
             if mc is None or mt is None:
                 continue
+            _normal, row_axis, col_axis = axes
+            shift = ((mc[0] - mt[0]) * row_axis + (mc[1] - mt[1]) * col_axis) * self.pitch  # mm, wrist frame
+            # the image angle runs from the column axis toward the row axis: a turn about col x row
+            turn_axis = np.cross(col_axis, row_axis)
             d_angle = (mc[2] - mt[2] + np.pi / 2) % np.pi - np.pi / 2
             trust = min(mc[3], mt[3])
             estimates.append({
-                "y": (mc[1] - mt[1]) * self.pitch,
-                "z": (mc[0] - mt[0]) * self.pitch,
-                "roll": np.degrees(d_angle) if trust > 0.2 else 0.0,
+                "y": shift[1],
+                "z": shift[2],
+                "roll": np.degrees(d_angle) * turn_axis[0] if trust > 0.2 else 0.0,
             })
         increment = np.zeros(len(self.dofs))
         if estimates:
             for i, dof in enumerate(self.dofs):
                 increment[i] = np.mean([e.get(dof, 0.0) for e in estimates])
+        if "dof_mask" in obs:
+            increment = increment * np.asarray(obs["dof_mask"], dtype=float)
         return np.clip(self.gain * increment / self.scale, -1, 1).astype(np.float32)
 
 
