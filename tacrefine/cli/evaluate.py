@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--noise", action="store_true", default=None, help="tactile sensor noise")
     parser.add_argument("--domain-randomization", action="store_true", default=None,
                         help="per-episode friction, mass, pad stiffness and sensor randomisation")
+    parser.add_argument("--sensor", metavar="NAME|PATH",
+                        help="sensor profile of the env: a built-in name (default, piezo_11x9, real_like) or a "
+                             "YAML file (docs/sensors.md)")
+    parser.add_argument("--sensor-mismatch", choices=("refuse", "warn"),
+                        help="a learned policy trained with another sensor: refuse (default) or warn")
     parser.add_argument("--no-plots", action="store_true", help="write report.json and report.md only")
     parser.add_argument("--no-render", action="store_true", help="leave the scene render out of the GIF")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -75,6 +80,10 @@ def config_from_args(args: argparse.Namespace):
         changes["objects"] = tuple(args.objects)
     if args.target_mode:
         changes["target_modes"] = TARGET_MODES if args.target_mode == "both" else (args.target_mode,)
+    if args.sensor:
+        changes["env_kwargs"] = {**cfg.env_kwargs, "sensor": args.sensor}
+    if args.sensor_mismatch:
+        changes["sensor_mismatch"] = args.sensor_mismatch
     if args.no_plots:
         changes["plots"] = False
     if args.no_render:

@@ -137,6 +137,8 @@ class EvalConfig:
         render: add the rendered scene (``rgb_array``; never observed) to the GIF.
         plots: write the plots and tactile panels.
         progress: show a progress bar over episodes.
+        sensor_mismatch: a learned policy in an env whose sensor differs from its training
+            sensor is refused (``"refuse"``) or only warned about (``"warn"``).
     """
 
     objects: tuple[str, ...] = field(default_factory=_default_objects)
@@ -152,10 +154,12 @@ class EvalConfig:
     render: bool = True
     plots: bool = True
     progress: bool = True
+    sensor_mismatch: str = "refuse"
 
     def __post_init__(self) -> None:
         from tacrefine.sim.objects import validate_object_names
 
+        require_choice("evaluation.sensor_mismatch", self.sensor_mismatch, ("refuse", "warn"))
         object.__setattr__(self, "objects", validate_object_names("evaluation.objects", self.objects))
         require(isinstance(self.env_id, str) and bool(self.env_id), "evaluation.env_id",
                 "a registered env id such as tacrefine/GripRefine-v0", self.env_id)

@@ -98,11 +98,11 @@ def make_env(cfg: EvalConfig, target_mode: str) -> Any:
     return gym.make(cfg.env_id, max_episode_steps=cfg.max_steps, **kwargs)
 
 
-def build_policy(spec: str, env: Any, seed: int) -> Any:
+def build_policy(spec: str, env: Any, seed: int, sensor_mismatch: str = "refuse") -> Any:
     """The policy named by ``spec`` bound to ``env`` (:func:`tacrefine.load_policy`)."""
     import tacrefine
 
-    return tacrefine.load_policy(spec, env=env, seed=seed)
+    return tacrefine.load_policy(spec, env=env, seed=seed, sensor_mismatch=sensor_mismatch)
 
 
 def _errors_of(step: int, info: dict[str, Any]) -> dict[str, Any]:
@@ -285,7 +285,7 @@ def evaluate_policies(cfg: EvalConfig, specs: Sequence[str]) -> EvaluationRun:
             for mode in cfg.target_modes:
                 env = make_env(cfg, mode)
                 try:
-                    policy = build_policy(spec, env, cfg.seed)
+                    policy = build_policy(spec, env, cfg.seed, cfg.sensor_mismatch)
                     if not env_info:
                         env_info = _env_info(env, cfg)
                     if mode == cfg.target_modes[0]:

@@ -34,6 +34,7 @@ import torch
 from tacrefine.policy.baselines import Policy
 from tacrefine.policy.fit import check_fit
 from tacrefine.policy.model import tactile_to_tensor
+from tacrefine.sim.sensor_profiles import check_sensor_match
 from tacrefine.training.checkpoint import load_model
 
 
@@ -46,6 +47,9 @@ class LearnedPolicy(Policy):
             ``{dof: value}`` (extra DoF ignored) or a sequence in the checkpoint's DoF order.
             Optional: :meth:`bind_env` sets it from the env; :meth:`act` needs one of the two.
         num_threads: torch intra-op threads to use (``None`` leaves torch's setting alone).
+        sensor_mismatch: what :meth:`bind_env` does when the env's sensor differs from the one
+            the checkpoint was trained with: ``"refuse"`` (raise, listing the differences) or
+            ``"warn"``.
 
     Raises:
         tacrefine.training.checkpoint.CheckpointError: unreadable or invalid checkpoint.
@@ -56,7 +60,7 @@ class LearnedPolicy(Policy):
 
     def __init__(self, checkpoint_path: str | Path,
                  action_scale: Mapping[str, float] | Sequence[float] | None = None,
-                 num_threads: int | None = None) -> None:
+                 num_threads: int | None = None, sensor_mismatch: str = "refuse") -> None:
         if num_threads is not None:
             torch.set_num_threads(num_threads)
         self.checkpoint_path = Path(checkpoint_path)
@@ -69,6 +73,7 @@ class LearnedPolicy(Policy):
         self.action_dofs: tuple[str, ...] = self.refined_dofs
         self._action_index = np.arange(len(self.refined_dofs))
         self.action_scale: np.ndarray | None = None
+        self.sensor_mismatch = sensor_mismatch
         if action_scale is not None:
             self.action_scale = self._scale_from(action_scale)
 
@@ -104,6 +109,9 @@ class LearnedPolicy(Policy):
         """
         base = getattr(env, "unwrapped", env)
         check_fit(self.checkpoint, env, self._where)
+        if getattr(base, "sensor_config", None) is not None:  # the sensor travels with the policy
+            check_sensor_match(self.checkpoint.get("sensor"), base.sensor_config, self.sensor_mismatch,
+                               f"checkpoint {self._where}")
         self.action_dofs = tuple(base.refined_dofs)
         self._action_index = np.array([self.refined_dofs.index(d) for d in self.action_dofs], dtype=np.int64)
         self.action_scale = self._scale_from(np.asarray(base.action_scale, dtype=np.float64))

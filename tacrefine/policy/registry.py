@@ -58,9 +58,13 @@ def select_pretrained(env: Any) -> Path:
                      + "\ntrain one for it (scripts/main.py, or scripts/generate_data.py + scripts/train.py)")
 
 
-def load_policy(spec: str, env: Any = None, seed: int | None = 0) -> Policy:
+def load_policy(spec: str, env: Any = None, seed: int | None = 0, sensor_mismatch: str = "refuse") -> Policy:
     """Build the policy named by ``spec`` for ``env`` (needed by every policy: it fixes the
-    action scale and refined DoF; the oracle also reads its ground truth)."""
+    action scale and refined DoF; the oracle also reads its ground truth).
+
+    A learned policy is refused in an env whose sensor differs from the one it was trained
+    with (the error lists the differing fields), or only warned about with
+    ``sensor_mismatch="warn"``."""
     if not isinstance(spec, (str, Path)):
         raise ValueError(f"policy spec must be a string; got {spec!r}")
     spec = str(spec)
@@ -80,4 +84,4 @@ def load_policy(spec: str, env: Any = None, seed: int | None = 0) -> Policy:
         )
     from tacrefine.policy.learned import LearnedPolicy
 
-    return LearnedPolicy(path).bind_env(env)
+    return LearnedPolicy(path, sensor_mismatch=sensor_mismatch).bind_env(env)

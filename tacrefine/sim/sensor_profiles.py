@@ -116,6 +116,34 @@ def sensor_differences(trained: SensorConfig, used: SensorConfig) -> list[str]:
     return [f"{k}: {a[k]!r} != {b[k]!r}" for k in a if k not in _NOT_COMPARED and a[k] != b[k]]
 
 
+#: What loading a policy into an env with another sensor does.
+MISMATCH_MODES = ("refuse", "warn")
+
+
+def check_sensor_match(recorded: Mapping[str, Any] | None, used: SensorConfig, mode: str = "refuse",
+                       where: str = "the policy") -> list[str]:
+    """Compare the sensor ``where`` was trained with (as recorded) to the one in use.
+
+    ``mode="refuse"`` raises :class:`ValueError` listing the fields that differ, ``"warn"``
+    issues a warning instead. Returns the differences (empty when the sensors match or when
+    nothing was recorded, as in datasets imported without a sensor profile).
+    """
+    require(mode in MISMATCH_MODES, "sensor_mismatch", f"one of {list(MISMATCH_MODES)}", mode)
+    trained = sensor_from_record(recorded)
+    if trained is None:
+        return []
+    diffs = sensor_differences(trained, used)
+    if diffs:
+        text = (f"{where} was trained with sensor {trained.name!r}, the env uses {used.name!r}; they differ in "
+                + "; ".join(diffs))
+        if mode == "refuse":
+            raise ValueError(text + " (pass sensor_mismatch='warn' to use it anyway)")
+        import warnings
+
+        warnings.warn(text, stacklevel=3)
+    return diffs
+
+
 def save_profile(config: SensorConfig, path: str | Path) -> None:
     """Write a sensor as a YAML profile that :func:`resolve_sensor` reads back unchanged."""
     from tacrefine.config import save_config
