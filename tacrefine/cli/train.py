@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import sys
@@ -20,7 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
                "  python scripts/train.py --config configs/smoke.yaml\n"
                "  python scripts/train.py --config configs/default.yaml \\\n"
                "      --set train.epochs=5 data.path=data/mine\n"
-               "  python scripts/train.py --resume runs/default",
+               "  python scripts/train.py --resume runs/default\n"
+               "  python scripts/train.py --init tacrefine/policy/pretrained/tacrefinenet.pt \\\n"
+               "      --set data.path=data/real train.out_dir=runs/finetuned finetune.freeze_encoder=true",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", help="YAML run configuration (defaults of RunConfig if omitted)")
@@ -30,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", metavar="RUN_DIR",
                         help="continue the run in RUN_DIR from last.pt (only train.epochs, "
                              "train.progress and data.path may be overridden)")
+    parser.add_argument("--init", metavar="CHECKPOINT",
+                        help="fine-tune: start from this trained policy's weights and normaliser (refused, "
+                             "with what differs, if it does not fit the model); see also finetune.mix and "
+                             "finetune.freeze_encoder")
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh in an out_dir that already holds a run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -47,11 +54,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = list(args.overrides) + (["train.progress=false"] if args.no_progress else [])
     try:
         if args.resume:
+            if args.init:
+                raise ConfigError("--init: not used with --resume (the run continues from its last.pt)")
             if args.config:
                 raise ConfigError("--config: not used with --resume (the run's own config.yaml is)")
             result = resume_run(args.resume, overrides)
         else:
-            result = train(load_run_config(args.config, overrides), overwrite=args.overwrite)
+            cfg = load_run_config(args.config, overrides)
+            if args.init:
+                cfg = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, init=args.init))
+            result = train(cfg, overwrite=args.overwrite)
     except (ConfigError, CheckpointError, DatasetError, FileExistsError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ from tacrefine.config import ConfigError, load_config, require, require_choice, 
 from tacrefine.data.augment import AugmentConfig
 from tacrefine.geometry import DOF_NAMES, validate_dofs
 from tacrefine.policy.model import ModelConfig
+from tacrefine.training.finetune import FinetuneConfig
 
 
 def _is_number(value: object) -> bool:
@@ -153,6 +154,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
 
 def load_run_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:

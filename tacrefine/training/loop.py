@@ -37,6 +37,7 @@ from tacrefine.geometry import ROTATION_DOFS, TRANSLATION_DOFS, validate_dofs
 from tacrefine.policy.model import ModelConfig, Normalizer, TacRefineNet, count_parameters, tactile_to_tensor
 from tacrefine.training.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
 from tacrefine.training.config import RunConfig, load_run_config
+from tacrefine.training.finetune import freeze_encoder, init_from_checkpoint, mixed_sampler
 
 logger = logging.getLogger(__name__)
 
@@ -292,14 +293,20 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
     train_idx, val_idx = split_by_sample(samples, cfg.data.val_fraction, cfg.data.split_seed)
     require(len(train_idx) >= 2 and len(val_idx) >= 2, "data.val_fraction",
             f"a fraction leaving >= 2 samples on each side ({len(samples)} samples)", cfg.data.val_fraction)
-    train_sampler = PairSampler(samples, train_idx, dofs)
+    train_sampler = mixed_sampler(cfg, PairSampler(samples, train_idx, dofs), dofs, tactile_shape)
     val_rng = np.random.default_rng([cfg.data.split_seed, 2])
     val_pairs = PairSampler(samples, val_idx, dofs).fixed_pairs(cfg.data.val_pairs, val_rng)
 
     # --- model, optimiser, state ---
     torch.manual_seed(cfg.train.seed)
     model = TacRefineNet(model_cfg)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    init_normalizer = None
+    if cfg.finetune.init and not resume:  # fine-tuning starts from a trained policy
+        init_normalizer, _ = init_from_checkpoint(model, to_dict(model_cfg), cfg.finetune.init)
+    if cfg.finetune.freeze_encoder:
+        freeze_encoder(model)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
+                                  weight_decay=cfg.optim.weight_decay)
     history: list[dict[str, float]] = []
     best_val, best_epoch, start_epoch = math.inf, -1, 0
     if resume:
@@ -323,8 +330,8 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
         if (run_dir / "last.pt").exists() and not overwrite:
             raise FileExistsError(f"{run_dir} already holds a run; resume it (--resume {run_dir}), "
                                   "choose another train.out_dir, or pass --overwrite")
-        normalizer = fit_normalizer(samples, train_idx, train_sampler, cfg.data.norm_pairs,
-                                    np.random.default_rng([cfg.train.seed, 1]))
+        normalizer = init_normalizer or fit_normalizer(samples, train_idx, train_sampler, cfg.data.norm_pairs,
+                                                       np.random.default_rng([cfg.train.seed, 1]))
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
 
