@@ -83,22 +83,27 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def tactile_frames_per_s(rows: int, cols: int, pitch_mm: float, min_seconds: float) -> dict[str, Any]:
-    """``TactileSensor.read`` on a settled grasp; frames counted per pad."""
+def tactile_frames_per_s(rows: int, cols: int, pitch_mm: float, min_seconds: float,
+                         profile: str | None = None) -> dict[str, Any]:
+    """``TactileSensor.read`` on a settled grasp; frames counted per pad. ``profile``: a named
+    sensor profile instead of the ideal grid (its whole read-out chain is timed)."""
     from tacrefine.sim.cell import CellConfig, GraspCell
+    from tacrefine.sim.sensor_profiles import resolve_sensor
     from tacrefine.sim.tactile import SensorConfig
 
-    cell = GraspCell(CellConfig(sensor=SensorConfig(rows=rows, cols=cols, pitch_mm=pitch_mm)))
+    sensor = resolve_sensor(profile) if profile else SensorConfig(rows=rows, cols=cols, pitch_mm=pitch_mm)
+    cell = GraspCell(CellConfig(sensor=sensor))
+    rng = np.random.default_rng(0)
     try:
         cell.load_object(SPEED_OBJECT)
         cell.place_object(None)
-        grasp = cell.grasp_offset(np.zeros(6))
+        grasp = cell.grasp_offset(np.zeros(6), rng=rng)
         if not grasp.ok:
             raise RuntimeError(f"speed benchmark: the nominal grasp of {SPEED_OBJECT} failed "
                                f"({grasp.failure})")
         obj = cell.object
         pads = len(cell.sensor.pads)
-        reads, _, _ = _rate(lambda: cell.sensor.read(obj), min_seconds)
+        reads, _, _ = _rate(lambda: cell.sensor.read(obj, rng=rng), min_seconds)
         return {"frames_per_s": reads * pads, "reads_per_s": reads, "pads": pads, "rows": rows, "cols": cols,
                 "pitch_mm": pitch_mm, "taxels_lit": int((grasp.tactile[:, 0] > 0).sum())}
     finally:
@@ -233,6 +238,11 @@ def run_speed(cfg: SpeedConfig | None = None) -> dict[str, Any]:
             say(f"speed: tactile read {rows}x{cols} ...", flush=True)
             details[key] = tactile_frames_per_s(rows, cols, pitch, cfg.min_seconds)
             result[key] = details[key]["frames_per_s"]
+        for profile in ("piezo_11x9", "real_like"):  # same grid: the cost of a real sensor's read-out
+            say(f"speed: tactile read, profile {profile} ...", flush=True)
+            key = f"tactile_pad_frames_per_s_{profile}"
+            details[key] = tactile_frames_per_s(11, 9, 1.1, cfg.min_seconds, profile=profile)
+            result[key] = details[key]["frames_per_s"]
         say("speed: re-grasps ...", flush=True)
         result["regrasps_per_s"] = regrasps_per_s(cfg.min_seconds)
         say("speed: env episodes ...", flush=True)
@@ -262,6 +272,8 @@ SPEED_ROWS = (
     ("tactile_pad_frames_per_s", "tactile frames/s per pad, 14x12 @ 1.1 mm (default)"),
     ("tactile_pad_frames_per_s_32x32", "tactile frames/s per pad, 32x32 @ 0.5 mm"),
     ("tactile_pad_frames_per_s_64x64", "tactile frames/s per pad, 64x64 @ 0.25 mm"),
+    ("tactile_pad_frames_per_s_piezo_11x9", "tactile frames/s per pad, profile piezo_11x9 (ideal)"),
+    ("tactile_pad_frames_per_s_real_like", "tactile frames/s per pad, profile real_like (11x9, full read-out)"),
     ("regrasps_per_s", "re-grasps/s (open-move-close-settle-read)"),
     ("env_steps_per_s", "env steps/s"),
     ("episodes_per_s", "5-step episodes/s (with reset)"),
