@@ -177,4 +177,4 @@ def test_real_like_env_is_reproducible_and_differs_from_the_ideal_array():
     real = first_obs("real_like")
     assert np.array_equal(real, first_obs("real_like"))
     assert not np.array_equal(real, first_obs("piezo_11x9"))
-    assert real.max() <= 230, "real_like saturates at 230 counts"
+    assert real.max() <= 210, "real_like saturates at 210 counts"

@@ -30,10 +30,12 @@ from tacrefine.sim.sensor_config import NoiseConfig, SensorConfig
 BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
     "default": {},
     "piezo_11x9": {"rows": 11, "cols": 9, "pitch_mm": 1.1},
+    # The paper's array as a real unit reads it, calibrated more sensitively than the simulator
+    # (full scale at 1.0 mm instead of 1.5 mm): the calibration gap a sim-trained policy meets.
     "real_like": {
-        "rows": 11, "cols": 9, "pitch_mm": 1.1,
-        "spread_mm": 0.8, "gain_map_std": 0.2, "offset_map_counts": 4.0, "map_seed": 7,
-        "saturation_counts": 230.0, "hysteresis": 0.15, "lag": 0.05,
+        "rows": 11, "cols": 9, "pitch_mm": 1.1, "full_scale_depth_mm": 1.0,
+        "spread_mm": 1.1, "gain_map_std": 0.3, "offset_map_counts": 4.0, "map_seed": 7,
+        "saturation_counts": 210.0, "hysteresis": 0.25, "lag": 0.05,
         "noise": {"enabled": True, "gain_std": 0.08, "gaussian_std": 4.0, "dead_taxel_prob": 0.01},
     },
 }
