@@ -108,3 +108,11 @@ def test_cli_init_and_mix_from_disk(pretrained, tmp_path, capsys):
     assert "finetune.mix[0].path" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="finetune.mix\\[\\].ratio"):
         helpers.smoke_cfg(tmp_path / "x", "finetune.mix=[{path: a, ratio: -1}]")
+
+
+def test_transfer_benchmark_keeps_real_like_data_within_1000_samples():
+    from tacrefine.evaluation.transfer import TransferConfig
+
+    assert len(TransferConfig().objects) * TransferConfig().real_per_object <= 1000
+    with pytest.raises(ConfigError, match="transfer.real_per_object"):
+        TransferConfig(real_per_object=300)

@@ -39,7 +39,7 @@ THRESHOLD = (2.0, 2.0)  # mm, deg
 
 @dataclass(frozen=True)
 class TransferConfig:
-    """Sizes of the transfer benchmark (defaults: about 10 min on one busy CPU core).
+    """Sizes of the transfer benchmark (defaults: about 8 min on one CPU core).
 
     Attributes:
         objects: objects of every dataset and of the closed-loop episodes.
@@ -49,18 +49,21 @@ class TransferConfig:
         test_per_object: held-out real-like grasps per object for the pair residuals.
         pretrain_steps: optimiser steps of ``sim_only`` and ``real_only``.
         finetune_steps: optimiser steps of fine-tuning.
+        finetune_sim_ratio: share of simulated pairs in fine-tuning batches, relative to the
+            real-like ones (``finetune.mix``; 0 fine-tunes on real-like pairs alone).
         episodes_per_object: closed-loop episodes per object and policy.
         max_steps: re-grasps per episode.
         seed: root seed (data, training, episodes).
     """
 
     objects: tuple[str, ...] = ("rod_r4", "plate_w6", "box_8x8", "t_shape")
-    sim_per_object: int = 750
-    real_per_object: int = 125
+    sim_per_object: int = 1000
+    real_per_object: int = 250
     test_per_object: int = 100
-    pretrain_steps: int = 1200
-    finetune_steps: int = 400
-    episodes_per_object: int = 10
+    pretrain_steps: int = 3000
+    finetune_steps: int = 1000
+    finetune_sim_ratio: float = 0.5
+    episodes_per_object: int = 25
     max_steps: int = 5
     seed: int = 0
 
@@ -69,6 +72,8 @@ class TransferConfig:
                      "episodes_per_object", "max_steps"):
             require_int(f"transfer.{name}", getattr(self, name), 1)
         require_int("transfer.seed", self.seed, 0)
+        require(isinstance(self.finetune_sim_ratio, (int, float)) and 0 <= self.finetune_sim_ratio < 100,
+                "transfer.finetune_sim_ratio", "a number in [0, 100)", self.finetune_sim_ratio)
         n_real = len(self.objects) * self.real_per_object
         require(n_real <= 1000, "transfer.real_per_object", "at most 1000 real-like samples in all "
                 f"({len(self.objects)} objects)", self.real_per_object)
@@ -91,7 +96,8 @@ def _generate(out: Path, sensor: str, cfg: TransferConfig, per_object: int, seed
     return out
 
 
-def _train(data: Path, out: Path, steps: int, seed: int, init: Path | None = None, lr: float = 2e-3) -> Path:
+def _train(data: Path, out: Path, steps: int, seed: int, init: Path | None = None, lr: float = 2e-3,
+           mix: Path | None = None, mix_ratio: float = 0.5) -> Path:
     from tacrefine.training.config import load_run_config
     from tacrefine.training.loop import train
 
@@ -103,6 +109,8 @@ def _train(data: Path, out: Path, steps: int, seed: int, init: Path | None = Non
     overrides += [f"model.{k}={json.dumps(v)}" for k, v in SMALL_MODEL.items()]
     if init is not None:
         overrides.append(f"finetune.init={init}")
+    if mix is not None:  # keep rehearsing simulation while adapting: 500-1000 grasps alone overfit
+        overrides.append(f"finetune.mix=[{{path: '{mix}', ratio: {mix_ratio!r}}}]")
     train(load_run_config(None, overrides))
     return out / "best.pt"
 
@@ -204,7 +212,8 @@ def run_transfer(cfg: TransferConfig | None = None, out: str | Path | None = Non
         ckpts = {"sim_only": timed("train sim_only", _train, sim, root / "sim_only", cfg.pretrain_steps, cfg.seed)}
         ckpts["real_only"] = timed("train real_only", _train, real, root / "real_only", cfg.pretrain_steps, cfg.seed)
         ckpts["finetuned"] = timed("fine-tune", _train, real, root / "finetuned", cfg.finetune_steps, cfg.seed,
-                                   init=ckpts["sim_only"], lr=1e-3)
+                                   init=ckpts["sim_only"], lr=1e-3, mix=sim if cfg.finetune_sim_ratio > 0 else None,
+                                   mix_ratio=cfg.finetune_sim_ratio)
         rows = {}
         for name in POLICIES:
             rows[name] = {**timed(f"pairs {name}", pair_residuals, ckpts[name], test, seed=cfg.seed),
