@@ -25,7 +25,8 @@ def synthetic(n: int, rng: np.random.Generator, names: list[str]) -> GraspSample
     return GraspSamples(tactile=rng.integers(0, 256, (n, *SHAPE), dtype=np.uint8),
                         joints=rng.uniform(0.001, 0.01, (n, SHAPE[0])).astype(np.float32),
                         grasp=np.stack([geometry.vector_to_pose(v) for v in vecs]), offset=vecs,
-                        object_id=(np.arange(n) % len(names)).astype(np.int32), object_names=list(names))
+                        object_id=(np.arange(n) % len(names)).astype(np.int32), object_names=list(names),
+                        dof_mask=rng.random((n, 6)) < 0.5, object_classes=[n.split("_")[0] for n in names])
 
 
 @pytest.fixture
@@ -69,7 +70,9 @@ def test_export_has_lerobots_layout_and_import_gives_the_same_arrays(ours, tmp_p
     for name in ("tactile", "joints", "grasp", "offset", "object_id"):
         assert getattr(a, name).dtype == getattr(b, name).dtype
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
-    assert a.object_names == b.object_names
+    assert a.object_names == b.object_names and a.object_classes == b.object_classes
+    assert np.array_equal(a.dof_mask, b.dof_mask)
+    assert feats["label.dof_mask"] == {"dtype": "bool", "shape": [6], "names": ["x", "y", "z", "roll", "pitch", "yaw"]}
     assert meta_b["metadata"]["sensor"] == meta_a["metadata"]["sensor"], "the sensor travels with the data"
     assert meta_b["metadata"]["refined_dofs"] == ["y", "z", "roll"]
     capsys.readouterr()

@@ -45,6 +45,7 @@ TACTILE_PREFIX = "observation.tactile.finger"
 STATE = "observation.state"
 OFFSET = "wrist.offset"
 GRASP = "label.grasp"
+DOF_MASK = "label.dof_mask"
 SIDECAR = "meta/tacrefine.json"
 DEFAULT_FEATURES = {
     "timestamp": {"dtype": "float32", "shape": [1], "names": None},
@@ -63,7 +64,7 @@ def _pa():
     return pa, pq
 
 
-def features_for(tactile_shape: Sequence[int]) -> dict[str, dict[str, Any]]:
+def features_for(tactile_shape: Sequence[int], dof_mask: bool = False) -> dict[str, dict[str, Any]]:
     """LeRobot feature descriptions of our samples (``tactile_shape`` = F, C, H, W)."""
     n_fingers, channels, rows, cols = (int(s) for s in tactile_shape)
     feats: dict[str, dict[str, Any]] = {}
@@ -73,6 +74,8 @@ def features_for(tactile_shape: Sequence[int]) -> dict[str, dict[str, Any]]:
     feats[STATE] = {"dtype": "float32", "shape": [n_fingers], "names": [f"finger{f}_m" for f in range(n_fingers)]}
     feats[OFFSET] = {"dtype": "float64", "shape": [6], "names": DOF_NAMES}
     feats[GRASP] = {"dtype": "float64", "shape": [4, 4], "names": ["row", "col"]}
+    if dof_mask:
+        feats[DOF_MASK] = {"dtype": "bool", "shape": [6], "names": DOF_NAMES}
     return {**feats, **DEFAULT_FEATURES}
 
 
@@ -84,7 +87,8 @@ def _stats(values: np.ndarray) -> dict[str, Any]:
 
 def _column(pa, array: np.ndarray, dtype: str):
     """A parquet column of fixed-shape arrays as nested lists (how LeRobot stores ArrayND / sequences)."""
-    arrow_type = {"uint8": pa.uint8(), "float32": pa.float32(), "float64": pa.float64(), "int64": pa.int64()}[dtype]
+    arrow_type = {"bool": pa.bool_(), "uint8": pa.uint8(), "float32": pa.float32(), "float64": pa.float64(),
+                  "int64": pa.int64()}[dtype]
     flat = pa.array(np.ascontiguousarray(array).reshape(-1), type=arrow_type)
     for size in reversed(array.shape[1:]):
         fixed = pa.FixedSizeListArray.from_arrays(flat, int(size))
@@ -128,7 +132,9 @@ def export_lerobot(src: str | Path, out: str | Path, fps: int = 10, robot_type: 
     entries = sorted(manifest["shards"], key=lambda e: e["index"])
     shards = [read_shard(src / e["file"]) for e in entries]
     shape = shards[0].tactile.shape[1:]
-    features = features_for(shape)
+    with_mask = all(s.dof_mask is not None for s in shards)
+    features = features_for(shape, dof_mask=with_mask)
+    classes = {n: c for s in shards for n, c in zip(s.object_names, s.object_classes)}
     tasks = sorted({n for s in shards for n in s.object_names})
     task_of = {n: i for i, n in enumerate(tasks)}
 
@@ -151,6 +157,8 @@ def export_lerobot(src: str | Path, out: str | Path, fps: int = 10, robot_type: 
         cols[STATE] = samples.joints.astype(np.float32)
         cols[OFFSET] = samples.offset.astype(np.float64)
         cols[GRASP] = samples.grasp.astype(np.float64)
+        if with_mask:
+            cols[DOF_MASK] = samples.dof_mask.astype(bool)
         cols["frame_index"] = np.arange(n, dtype=np.int64)
         cols["timestamp"] = (cols["frame_index"] / fps).astype(np.float32)
         cols["episode_index"] = np.full(n, ep, dtype=np.int64)
@@ -183,7 +191,8 @@ def export_lerobot(src: str | Path, out: str | Path, fps: int = 10, robot_type: 
         "features": features,
     }
     for name, payload in (("meta/info.json", info), ("meta/stats.json", stats),
-                          (SIDECAR, {"format": "tacrefine-grasps", "metadata": manifest.get("metadata", {})})):
+                          (SIDECAR, {"format": "tacrefine-grasps", "metadata": manifest.get("metadata", {}),
+                                     "object_classes": classes})):
         atomic_write_bytes(out / name, (json.dumps(payload, indent=2) + "\n").encode())
     return info
 
@@ -252,7 +261,10 @@ def import_lerobot(src: str | Path, out: str | Path, refined_dofs: Sequence[str]
     tactile = np.stack([c if c.ndim == 4 else c[:, None] for c in (cols[k] for k in fingers)], axis=1)
     order = np.lexsort((table.column("frame_index").to_numpy() if "frame_index" in table.column_names
                         else np.arange(n), cols["episode_index"]))
-    sidecar = json.loads((src / SIDECAR).read_text()).get("metadata", {}) if (src / SIDECAR).is_file() else {}
+    extra = json.loads((src / SIDECAR).read_text()) if (src / SIDECAR).is_file() else {}
+    sidecar, classes = extra.get("metadata", {}), extra.get("object_classes", {})
+    mask = _array(table.column(DOF_MASK), features[DOF_MASK], DOF_MASK).astype(bool) if DOF_MASK in features \
+        else None
     metadata = dict(sidecar)
     metadata.update(source=sidecar.get("source", "lerobot"), imported_from=str(src), lerobot_version=version,
                     tactile_shape=list(tactile.shape[1:]), fps=info.get("fps"), robot_type=info.get("robot_type"))
@@ -268,7 +280,9 @@ def import_lerobot(src: str | Path, out: str | Path, refined_dofs: Sequence[str]
         samples = GraspSamples(tactile=tactile[rows], joints=cols[STATE][rows].astype(np.float32),
                                grasp=cols[GRASP][rows], offset=offset[rows].astype(np.float64),
                                object_id=np.array([local[int(t)] for t in task_ids], dtype=np.int32),
-                               object_names=names)
+                               object_names=names, dof_mask=None if mask is None else mask[rows],
+                               object_classes=[classes[n] for n in names] if all(n in classes for n in names)
+                               else [])
         record_shard(out, write_shard(out, shard, samples, extra={"episode_index": int(ep)}))
     return read_manifest(out)
 
