@@ -90,8 +90,8 @@ def _generate(out: Path, sensor: str, cfg: TransferConfig, per_object: int, seed
     from tacrefine.sim.sensor_profiles import resolve_sensor
 
     data = DataConfig(objects=cfg.objects, samples_per_object=per_object, shard_size=per_object, seed=seed,
-                      workers=1, offset_range_mm=(0.0, 5.0, 5.0), offset_range_deg=(10.0, 0.0, 0.0),
-                      refined_dofs=("y", "z", "roll"), cell=CellConfig(sensor=resolve_sensor(sensor)))
+                      workers=1, offset_range=dict(ENV_KWARGS["offset_range"]), refined_dofs=ENV_KWARGS["refined_dofs"],
+                      cell=CellConfig(sensor=resolve_sensor(sensor)))
     generate_dataset(data, out, progress=progress)
     return out
 
