@@ -138,7 +138,7 @@ def test_unreadable_file_with_matching_checksum_is_reported(dataset):
     path.write_bytes(path.read_bytes()[:300])  # truncated, but manifest updated to match: not HDF5 anymore
     manifest = read_manifest(root)
     manifest["shards"][2]["sha256"] = storage.sha256_file(path)
-    storage._write_manifest(root, manifest)
+    storage.write_manifest(root, manifest)
     with pytest.raises(DatasetError, match=r"shard 00002.*unreadable"):
         load_dataset(root)
     assert any(p.startswith("shard 00002") and "unreadable" in p for p in validate_dataset(root))
@@ -149,7 +149,7 @@ def test_missing_file_and_count_mismatch_are_reported(dataset):
     (root / "shard-00000.h5").unlink()
     manifest = read_manifest(root)
     manifest["shards"][1]["n_samples"] = 99
-    storage._write_manifest(root, manifest)
+    storage.write_manifest(root, manifest)
     problems = validate_dataset(root)
     assert any(p.startswith("shard 00000") and "missing" in p for p in problems)
     assert any(p.startswith("shard 00001") and "manifest says 99" in p for p in problems)

@@ -96,3 +96,17 @@ def test_episode_is_the_same_whatever_the_env_ran_before(kwargs):
             _assert_same_episode(_episode(used, seed), expected)
     finally:
         used.close()
+
+
+def test_evaluation_records_do_not_depend_on_the_number_of_workers():
+    from tacrefine.evaluation.protocol import EvalConfig
+    from tacrefine.evaluation.runner import evaluate_policies
+
+    cfg = EvalConfig(objects=("wedge", "rod_r4"), episodes_per_object=2, max_steps=2, target_modes=("fixed",),
+                     plots=False, render=False, progress=False)
+    one = evaluate_policies(cfg, ["baseline:random"], workers=1)
+    two = evaluate_policies(cfg, ["baseline:random"], workers=2)
+    timing = ("seconds", "decision_ms")
+    assert [{k: v for k, v in r.items() if k not in timing} for r in two.episodes] == \
+           [{k: v for k, v in r.items() if k not in timing} for r in one.episodes]
+    assert len(one.episodes) == 4 and one.policy_info[0]["episodes"] == two.policy_info[0]["episodes"] == 4

@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "YAML file (docs/sensors.md)")
     parser.add_argument("--sensor-mismatch", choices=("refuse", "warn"),
                         help="a learned policy trained with another sensor: refuse (default) or warn")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="local worker processes (default 1; 0 = one per CPU core)")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local",
+                        help="where episodes run: local processes (default) or Ray")
+    parser.add_argument("--ray-address", metavar="ADDRESS",
+                        help="Ray cluster for --backend ray (e.g. auto, HEAD_IP:6379); default: a local Ray")
     parser.add_argument("--no-plots", action="store_true", help="write report.json and report.md only")
     parser.add_argument("--no-render", action="store_true", help="leave the scene render out of the GIF")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -97,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from tacrefine.evaluation.report import console_summary
     from tacrefine.evaluation.runner import run_evaluation
+    from tacrefine.parallel import TaskError
 
     try:
         from tacrefine.training.checkpoint import CheckpointError
@@ -109,8 +116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"({len(cfg.objects)} objects x {len(cfg.target_modes)} target modes x "
               f"{cfg.episodes_per_object}), "
               f"at most {cfg.max_steps} steps each", flush=True)
-        report = run_evaluation(cfg, specs, args.out)
-    except (ConfigError, CheckpointError, FileNotFoundError) as exc:
+        if args.ray_address and args.backend != "ray":
+            raise ConfigError("--ray-address: given without --backend ray; allowed: use it with --backend ray")
+        report = run_evaluation(cfg, specs, args.out, backend=args.backend, workers=args.workers,
+                                ray_address=args.ray_address)
+    except (ConfigError, CheckpointError, FileNotFoundError, TaskError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:  # e.g. a checkpoint that does not fit the env

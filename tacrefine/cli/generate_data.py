@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  python scripts/generate_data.py generate --out data/tiny --set samples_per_object=50 "
                "objects=[rod_r4,plate_w6]\n"
                "  python scripts/generate_data.py generate --out data/default  # resumes if interrupted\n"
+               "  python scripts/generate_data.py generate --out /shared/data --backend ray --ray-address auto\n"
                "  python scripts/generate_data.py validate data/default",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -34,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="FIELD=VALUE",
                      help="overrides, e.g. samples_per_object=200 offset_range={y:5,z:5,roll:10} "
                           "cell.sensor.shear=true")
+    gen.add_argument("--backend", choices=("local", "ray"), default="local",
+                     help="where shards run: local worker processes (default) or Ray")
+    gen.add_argument("--ray-address", metavar="ADDRESS",
+                     help="Ray cluster to use with --backend ray (e.g. auto, HEAD_IP:6379); default: start a "
+                          "local Ray. With several machines, --out must be on storage they all write")
     gen.add_argument("--max-shards", type=int, help="stop after this many new shards (rerun to continue)")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     val = sub.add_parser("validate", help="check every shard of a dataset",
@@ -48,7 +54,10 @@ def _generate(args: argparse.Namespace) -> int:
 
     overrides = list(args.overrides) + ([f"workers={args.workers}"] if args.workers is not None else [])
     cfg = load_config(DataConfig, args.config, overrides)
-    summary = generate_dataset(cfg, args.out, max_shards=args.max_shards, progress=not args.no_progress)
+    if args.ray_address and args.backend != "ray":
+        raise ConfigError("--ray-address: given without --backend ray; allowed: use it with --backend ray")
+    summary = generate_dataset(cfg, args.out, max_shards=args.max_shards, progress=not args.no_progress,
+                               backend=args.backend, ray_address=args.ray_address)
     print(f"dataset: {summary.out}")
     print(f"this run: {summary.samples} samples in {summary.shards_generated} shards "
           f"({summary.shards_skipped} already done), {summary.rejected} rejected grasps, "
@@ -89,10 +98,11 @@ def _validate(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from tacrefine.data.storage import DatasetError
+    from tacrefine.parallel import TaskError
 
     try:
         return _generate(args) if args.command == "generate" else _validate(args)
-    except (ConfigError, DatasetError) as exc:
+    except (ConfigError, DatasetError, TaskError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

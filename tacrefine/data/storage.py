@@ -5,7 +5,8 @@ Layout of a dataset directory (full schema in ``docs/dataset.md``)::
     manifest.json          schema version, metadata, one entry per finished shard
     config.yaml            resolved generation config (simulated datasets only)
     shard-00000.h5         GraspSamples fields as HDF5 datasets
-    shard-00001.h5 ...
+    shard-00000.json       the shard's record (its manifest entry), written by the worker that
+    shard-00001.h5 ...     made it (simulated datasets; see tacrefine.data.records)
 
 Why shards plus a manifest: generation runs in parallel and can be killed at any time.
 A shard file appears only when complete (temp file + ``os.replace``), and it counts only
@@ -221,7 +222,8 @@ def manifest_path(root: str | Path) -> Path:
     return Path(root) / MANIFEST_NAME
 
 
-def _write_manifest(root: Path, manifest: dict[str, Any]) -> None:
+def write_manifest(root: Path, manifest: dict[str, Any]) -> None:
+    """Rewrite ``manifest.json`` atomically (entries sorted by index, sample count updated)."""
     manifest["shards"] = sorted(manifest["shards"], key=lambda e: e["index"])
     manifest["n_samples"] = int(sum(e["n_samples"] for e in manifest["shards"]))
     payload = json.dumps(manifest, indent=2, sort_keys=False) + "\n"
@@ -250,7 +252,7 @@ def init_manifest(root: str | Path, metadata: dict[str, Any], n_shards_planned: 
         "shards": [],
     }
     root.mkdir(parents=True, exist_ok=True)
-    _write_manifest(root, manifest)
+    write_manifest(root, manifest)
     return manifest
 
 
@@ -280,10 +282,16 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
 
 def record_shard(root: str | Path, entry: dict[str, Any]) -> dict[str, Any]:
     """Add (or replace, by index) a shard entry in the manifest; atomic rewrite."""
+    return record_shards(root, [entry])
+
+
+def record_shards(root: str | Path, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Add (or replace, by index) several shard entries in one atomic rewrite of the manifest."""
     root = Path(root)
     manifest = read_manifest(root)
-    manifest["shards"] = [e for e in manifest["shards"] if e["index"] != entry["index"]] + [dict(entry)]
-    _write_manifest(root, manifest)
+    new = {e["index"] for e in entries}
+    manifest["shards"] = [e for e in manifest["shards"] if e["index"] not in new] + [dict(e) for e in entries]
+    write_manifest(root, manifest)
     return manifest
 
 
@@ -293,7 +301,7 @@ def drop_shards(root: str | Path, indices: list[int]) -> dict[str, Any]:
     manifest = read_manifest(root)
     drop = set(indices)
     manifest["shards"] = [e for e in manifest["shards"] if e["index"] not in drop]
-    _write_manifest(root, manifest)
+    write_manifest(root, manifest)
     return manifest
 
 

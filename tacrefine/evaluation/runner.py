@@ -199,7 +199,7 @@ def run_episode(env: Any, policy: Any, *, spec: str, object_name: str, target_mo
     return record, cap
 
 
-def _env_info(env: Any, cfg: EvalConfig) -> dict[str, Any]:
+def env_info(env: Any, cfg: EvalConfig) -> dict[str, Any]:
     base = env.unwrapped
     dofs = list(base.refined_dofs)
     return {
@@ -220,7 +220,7 @@ def _env_info(env: Any, cfg: EvalConfig) -> dict[str, Any]:
     }
 
 
-def _policy_info(spec: str, policy: Any, seed: int) -> dict[str, Any]:
+def policy_info(spec: str, policy: Any, seed: int) -> dict[str, Any]:
     checkpoint = getattr(policy, "checkpoint_path", None)
     return {"spec": spec, "label": policy_label(spec), "slug": policy_slug(spec),
             "class": type(policy).__name__, "seed": seed,
@@ -230,10 +230,8 @@ def _policy_info(spec: str, policy: Any, seed: int) -> dict[str, Any]:
 def _episode_order(cfg: EvalConfig) -> list[tuple[int, str]]:
     """``(episode, object)`` pairs, episode-major: rod 0, box 0, rod 1, box 1, ...
 
-    Why: GripRefine-v0 keeps the object's body when two consecutive resets use the same
-    object, and PyBullet's cached contact state then carries a trace of the previous
-    episode's end into the next start grasp. Alternating objects makes each reset build the
-    body afresh, so an episode's start depends on its seed alone (with two or more objects).
+    The order of the records in the report (an episode does not depend on the ones before
+    it: each reset starts from a brand-new physics world).
     """
     return [(ep, name) for ep in range(cfg.episodes_per_object) for name in cfg.objects]
 
@@ -265,76 +263,75 @@ def _single_thread_torch(specs: Sequence[str]) -> int | None:
     return old
 
 
-def evaluate_policies(cfg: EvalConfig, specs: Sequence[str]) -> EvaluationRun:
-    """Run every policy on every episode of ``cfg``; nothing is written here."""
+def evaluate_policies(cfg: EvalConfig, specs: Sequence[str], *, backend: str = "local", workers: int = 1,
+                      ray_address: str | None = None) -> EvaluationRun:
+    """Run every policy on every episode of ``cfg``; nothing is written here.
+
+    The episodes run as jobs on an executor (``backend`` ``local`` with ``workers``
+    processes, or ``ray``); records come back in episode order and are the same whatever
+    the backend and the number of workers (only the timing fields differ).
+    """
+    from tacrefine.evaluation.jobs import EpisodeJob, cut, run_episodes
+    from tacrefine.parallel import Job, make_executor
+
     specs = list(dict.fromkeys(str(s) for s in specs))
     if not specs:
         raise ValueError("evaluate_policies: give at least one policy spec")
     shown = panel_objects(cfg.objects, cfg.panel_episodes)
-    capture_keys = {(cfg.target_modes[0], name, 0) for name in shown}
+    capture_keys = frozenset((cfg.target_modes[0], name, 0) for name in shown)
     gif_key = (cfg.target_modes[0], shown[0], 0) if shown else None
+    t_start = time.perf_counter()
+    executor = make_executor(backend, workers, ray_address)
+    pieces = 1 if executor.workers <= 1 else 2 * executor.workers
+    jobs = []
+    for spec in specs:
+        for mode in cfg.target_modes:
+            for items in cut(_episode_order(cfg), pieces):
+                work = EpisodeJob(spec, mode, items, capture_keys, gif_key)
+                first = items[0]
+                jobs.append(Job(args=(cfg, work), weight=len(items),
+                                label=f"evaluation of {spec} ({mode} target), object {first[1]!r}, "
+                                      f"seed {episode_seed(cfg.seed, first[1], mode, first[0])}"))
     episodes: list[dict[str, Any]] = []
     captures: list[Capture] = []
-    policy_info: list[dict[str, Any]] = []
-    env_info: dict[str, Any] = {}
-    t_start = time.perf_counter()
+    policy_info_: dict[str, dict[str, Any]] = {}
+    env_info_: dict[str, Any] = {}
     old_threads = _single_thread_torch(specs)
     bar = progress_bar(cfg.n_episodes * len(specs), "evaluate", cfg.progress)
     try:
-        for spec in specs:
-            for mode in cfg.target_modes:
-                env = make_env(cfg, mode)
-                try:
-                    policy = build_policy(spec, env, cfg.seed, cfg.sensor_mismatch)
-                    if not env_info:
-                        env_info = _env_info(env, cfg)
-                    if mode == cfg.target_modes[0]:
-                        policy_info.append(_policy_info(spec, policy, cfg.seed))
-                    t_mode = time.perf_counter()
-                    n_mode = 0
-                    # Objects alternate (episode-major order): consecutive resets then load a
-                    # different object, so no physics state of one episode reaches the next
-                    # one and every policy meets the same start grasps (see _episode_order).
-                    for ep, name in _episode_order(cfg):
-                        key = (mode, name, ep)
-                        record, cap = run_episode(
-                            env, policy, spec=spec, object_name=name, target_mode=mode,
-                            seed=episode_seed(cfg.seed, name, mode, ep), episode=ep,
-                            max_steps=cfg.max_steps, capture=key in capture_keys,
-                            render=cfg.render and key == gif_key)
-                        episodes.append(record)
-                        n_mode += 1
-                        if cap is not None:
-                            captures.append(cap)
-                        bar.set_postfix_str(f"{policy_slug(spec)} {mode}", refresh=False)
-                        bar.update(1)
-                    info = next(p for p in policy_info if p["spec"] == spec)
-                    info.setdefault("seconds", 0.0)
-                    info["seconds"] += time.perf_counter() - t_mode
-                    info.setdefault("episodes", 0)
-                    info["episodes"] += n_mode
-                finally:
-                    env.close()
+        for job, result in zip(jobs, executor.run(run_episodes, jobs, bar.update)):
+            work = job.args[1]
+            episodes += result["records"]
+            captures += result["captures"]
+            env_info_ = env_info_ or result["env_info"]
+            info = policy_info_.setdefault(work.spec, {**result["policy_info"], "seconds": 0.0, "episodes": 0})
+            info["seconds"] += result["seconds"]
+            info["episodes"] += len(result["records"])
+            bar.set_postfix_str(f"{policy_slug(work.spec)} {work.mode}", refresh=False)
     finally:
         bar.close()
+        executor.close()
         if old_threads is not None:
             import torch
 
             torch.set_num_threads(old_threads)
-    return EvaluationRun(config=cfg, specs=specs, episodes=episodes, captures=captures, env_info=env_info,
-                         policy_info=policy_info, seconds=time.perf_counter() - t_start)
+    return EvaluationRun(config=cfg, specs=specs, episodes=episodes, captures=captures, env_info=env_info_,
+                         policy_info=[policy_info_[s] for s in specs if s in policy_info_],
+                         seconds=time.perf_counter() - t_start)
 
 
-def run_evaluation(cfg: EvalConfig, specs: Sequence[str], out: str | Path) -> dict[str, Any]:
+def run_evaluation(cfg: EvalConfig, specs: Sequence[str], out: str | Path, *, backend: str = "local",
+                   workers: int = 1, ray_address: str | None = None) -> dict[str, Any]:
     """Evaluate ``specs`` and write ``report.json``, ``report.md`` and the plots into ``out``.
 
-    Returns the report (the content of ``report.json``).
+    Returns the report (the content of ``report.json``). ``backend`` / ``workers`` /
+    ``ray_address``: where the episodes run (see :func:`evaluate_policies`).
     """
     from tacrefine.evaluation.report import build_report, write_report
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    run = evaluate_policies(cfg, specs)
+    run = evaluate_policies(cfg, specs, backend=backend, workers=workers, ray_address=ray_address)
     report = build_report(run)
     if cfg.plots:
         from tacrefine.evaluation.plots import write_plots

@@ -16,8 +16,8 @@ class Policy:
 
     name = "policy"
 
-    def reset(self) -> None:
-        """Called at the start of every episode."""
+    def reset(self, seed: int | None = None) -> None:
+        """Called at the start of every episode (with the episode's seed by the evaluation)."""
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
@@ -42,7 +42,14 @@ class RandomPolicy(Policy):
 
     def __init__(self, env: Any, seed: int | None = 0) -> None:
         self.shape = env.action_space.shape
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Given the episode's seed, the actions depend on the episode alone (not on how many
+        episodes this policy played before: evaluation splits episodes across workers)."""
+        if seed is not None:
+            self.rng = np.random.default_rng([self.seed or 0, seed])
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         return self.rng.uniform(-1.0, 1.0, self.shape).astype(np.float32)
