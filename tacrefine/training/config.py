@@ -120,7 +120,8 @@ class TrainConfig:
         batch_size: pairs per step.
         val_batch_size: pairs per forward pass during validation.
         seed: seeds model initialisation and the per-epoch batch generators.
-        num_threads: torch intra-op threads (the project targets 2-core CPUs).
+        num_threads: torch intra-op threads per machine (shared by its processes under torchrun).
+        device: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``mps``.
         out_dir: the run directory (config, metrics, curves, checkpoints).
         progress: show tqdm progress bars.
     """
@@ -133,6 +134,7 @@ class TrainConfig:
     num_threads: int = 2
     out_dir: str = "runs/tacrefinenet"
     progress: bool = True
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         require_int("train.epochs", self.epochs, 1)
@@ -141,6 +143,7 @@ class TrainConfig:
         require_int("train.val_batch_size", self.val_batch_size, 1)
         require_int("train.seed", self.seed, 0)
         require_int("train.num_threads", self.num_threads, 1)
+        require_choice("train.device", self.device, ("auto", "cpu", "cuda", "mps"))
         require(isinstance(self.out_dir, str) and bool(self.out_dir), "train.out_dir",
                 "a non-empty directory path", self.out_dir)
 

@@ -12,10 +12,8 @@ the uninterrupted run would have made, bit for bit (same thread count assumed).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
-import io
 import json
 import logging
 import math
@@ -26,23 +24,22 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn.functional import mse_loss
 from tqdm import tqdm
 
-from tacrefine.config import ConfigError, atomic_write_bytes, require, save_config, to_dict
+from tacrefine.config import ConfigError, require, save_config, to_dict
 from tacrefine.data.augment import augment
 from tacrefine.data.pairs import PairSampler, split_by_sample
 from tacrefine.data.samples import GraspSamples
 from tacrefine.geometry import ROTATION_DOFS, TRANSLATION_DOFS, validate_dofs
-from tacrefine.policy.model import ModelConfig, Normalizer, TacRefineNet, count_parameters, tactile_to_tensor
+from tacrefine.policy.model import Normalizer, TacRefineNet, count_parameters, tactile_to_tensor
 from tacrefine.training.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
 from tacrefine.training.config import RunConfig, load_run_config
+from tacrefine.training.distributed import Placement, mean_across, setup, teardown, wrap
 from tacrefine.training.finetune import freeze_encoder, init_from_checkpoint, mixed_sampler
+from tacrefine.training.reporting import METRIC_COLUMNS, plot_curves, write_metrics
+from tacrefine.training.throughput import measure_training_throughput
 
 logger = logging.getLogger(__name__)
-
-METRIC_COLUMNS = ("epoch", "step", "lr", "train_loss", "val_loss", "val_pos_median_mm", "val_pos_p90_mm",
-                  "val_rot_median_deg", "val_rot_p90_deg", "samples_per_s", "epoch_time_s")
 
 #: Overrides accepted by :func:`resume_run`; anything else would change the replayed run.
 RESUME_OVERRIDABLE = ("train.epochs", "train.progress", "data.path")
@@ -77,9 +74,9 @@ class Batch:
     mask: torch.Tensor  # 1 where the pair's object refines the DoF
 
 
-def to_tensors(batch: dict[str, np.ndarray], normalizer: Normalizer) -> Batch:
-    """Pair-sampler dict -> network inputs: images / 255, standardised joints and labels."""
-    return Batch(
+def to_tensors(batch: dict[str, np.ndarray], normalizer: Normalizer, device: torch.device | None = None) -> Batch:
+    """Pair-sampler dict -> network inputs: images / 255, standardised joints and labels (on ``device``)."""
+    b = Batch(
         cur=tactile_to_tensor(batch["cur_tactile"]),
         tgt=tactile_to_tensor(batch["tgt_tactile"]),
         proprio=torch.from_numpy(normalizer.proprio(batch["cur_joints"], batch["tgt_joints"])),
@@ -87,6 +84,10 @@ def to_tensors(batch: dict[str, np.ndarray], normalizer: Normalizer) -> Batch:
         label_phys=np.asarray(batch["label"], dtype=np.float32),
         mask=torch.from_numpy(np.asarray(batch.get("dof_mask", np.ones_like(batch["label"])), np.float32)),
     )
+    if device is not None and device.type != "cpu":
+        b = Batch(cur=b.cur.to(device), tgt=b.tgt.to(device), proprio=b.proprio.to(device),
+                  label=b.label.to(device), label_phys=b.label_phys, mask=b.mask.to(device))
+    return b
 
 
 def masked_loss(pred: torch.Tensor, b: Batch, weights: torch.Tensor) -> torch.Tensor:
@@ -149,16 +150,17 @@ def evaluate(model: TacRefineNet, normalizer: Normalizer, pairs: dict[str, np.nd
              dofs: tuple[str, ...], batch_size: int = 1024) -> dict[str, float]:
     """Validation loss (normalised MSE) and error statistics on a fixed pair set."""
     was_training = model.training
+    device = next(model.parameters()).device
     model.eval()
     n = len(pairs["label"])
     preds, sq_sum, active = [], 0.0, 0.0
     for start in range(0, n, batch_size):
         part = {k: v[start:start + batch_size] for k, v in pairs.items()}
-        b = to_tensors(part, normalizer)
+        b = to_tensors(part, normalizer, device)
         pred = model(b.cur, b.tgt, b.proprio, b.mask)
         sq_sum += float(((pred - b.label).square() * b.mask).sum())
         active += float(b.mask.sum())
-        preds.append(pred.numpy())
+        preds.append(pred.cpu().numpy())
     model.train(was_training)
     pred_phys = normalizer.denormalize_label(np.concatenate(preds))
     mask = pairs.get("dof_mask")
@@ -211,49 +213,6 @@ def resolve_dofs(cfg: RunConfig, manifest: dict[str, Any]) -> tuple[str, ...]:
         raise ConfigError(str(exc)) from None
 
 
-def _write_metrics(run_dir: Path, history: list[dict[str, float]]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(METRIC_COLUMNS), extrasaction="ignore")
-    writer.writeheader()
-    for row in history:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    atomic_write_bytes(run_dir / "metrics.csv", buf.getvalue().encode("utf-8"))
-
-
-def plot_curves(history: list[dict[str, float]], path: Path) -> None:
-    """Loss and error curves as a PNG (Agg canvas: no display, no global backend switch)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    epochs = [r["epoch"] for r in history]
-    fig = Figure(figsize=(10, 4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax_loss, ax_err = fig.subplots(1, 2)
-    ax_loss.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
-    ax_loss.plot(epochs, [r["val_loss"] for r in history], "s-", label="validation")
-    ax_loss.set_yscale("log")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("MSE (normalised)")
-    ax_loss.legend()
-    ax_loss.grid(alpha=0.3)
-    for key, style, label in (("val_pos_median_mm", "o-", "position median [mm]"),
-                              ("val_pos_p90_mm", "o--", "position p90 [mm]"),
-                              ("val_rot_median_deg", "s-", "rotation median [deg]"),
-                              ("val_rot_p90_deg", "s--", "rotation p90 [deg]")):
-        values = [r[key] for r in history]
-        if not all(math.isnan(v) for v in values):
-            ax_err.plot(epochs, values, style, label=label)
-    ax_err.set_yscale("log")
-    ax_err.set_xlabel("epoch")
-    ax_err.set_ylabel("single-step validation error")
-    ax_err.legend()
-    ax_err.grid(alpha=0.3)
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.12, top=0.95, wspace=0.3)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    atomic_write_bytes(path, buf.getvalue())
-
-
 def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
           data: tuple[GraspSamples, dict[str, Any]] | None = None) -> TrainResult:
     """Train TacRefineNet as configured; with ``resume`` continue from ``out_dir/last.pt``.
@@ -265,19 +224,23 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
         data: ``(samples, manifest)`` to use instead of loading ``cfg.data.path`` (tests,
             notebooks); its hash is then taken over the manifest.
 
-    torch's intra-op thread count is set to ``train.num_threads`` for the run and restored
+    Runs on ``train.device``; launched by ``torchrun`` it trains data-parallel across the
+    processes (:mod:`tacrefine.training.distributed`). torch's intra-op thread count is
+    set to ``train.num_threads`` shared by the processes of one machine, and restored
     afterwards.
     """
+    place = setup(cfg.train.device)
     old_threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.train.num_threads)
+    torch.set_num_threads(max(1, cfg.train.num_threads // place.local_world_size))
     try:
-        return _train(cfg, resume, overwrite, data)
+        return _train(cfg, resume, overwrite, data, place)
     finally:
         torch.set_num_threads(old_threads)
+        teardown(place)
 
 
 def _train(cfg: RunConfig, resume: bool, overwrite: bool,
-           data: tuple[GraspSamples, dict[str, Any]] | None) -> TrainResult:
+           data: tuple[GraspSamples, dict[str, Any]] | None, place: Placement) -> TrainResult:
     run_dir = Path(cfg.train.out_dir)
     if data is None:
         samples, manifest, dataset_hash = load_data(cfg)
@@ -299,7 +262,7 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
 
     # --- model, optimiser, state ---
     torch.manual_seed(cfg.train.seed)
-    model = TacRefineNet(model_cfg)
+    model = TacRefineNet(model_cfg).to(place.device)
     init_normalizer = None
     if cfg.finetune.init and not resume:  # fine-tuning starts from a trained policy
         init_normalizer, _ = init_from_checkpoint(model, to_dict(model_cfg), cfg.finetune.init)
@@ -332,8 +295,10 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
                                   "choose another train.out_dir, or pass --overwrite")
         normalizer = init_normalizer or fit_normalizer(samples, train_idx, train_sampler, cfg.data.norm_pairs,
                                                        np.random.default_rng([cfg.train.seed, 1]))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
+    if place.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+    net = wrap(model, place)  # DDP: starts from rank 0's weights, averages gradients
 
     initial = error_stats(np.zeros_like(val_pairs["label"]), val_pairs["label"], dofs, val_pairs["dof_mask"])
     n_params = count_parameters(model)
@@ -342,21 +307,25 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
                 tactile_shape, {k: round(v, 3) for k, v in initial.items()})
 
     spe, total_steps = cfg.train.steps_per_epoch, cfg.train.epochs * cfg.train.steps_per_epoch
-    weights = dof_weights(dofs, cfg.optim.rotation_weight, cfg.optim.dof_weights)
+    weights = dof_weights(dofs, cfg.optim.rotation_weight, cfg.optim.dof_weights).to(place.device)
     meta = {
         "model_config": to_dict(model_cfg), "refined_dofs": list(dofs), "tactile_shape": list(tactile_shape),
         "normalizer": normalizer.to_dict(), "sensor": plain(manifest_meta(manifest, "sensor")),
         "gripper": plain(manifest_meta(manifest, "gripper")), "object_names": list(samples.object_names),
         "object_classes": list(samples.object_classes),
         "object_dofs": plain(manifest_meta(manifest, "object_dofs")),
-        "dataset_hash": dataset_hash, "train_config": to_dict(cfg),
+        "dataset_hash": dataset_hash, "train_config": to_dict(cfg), "world_size": place.world_size,
     }
     for epoch in range(start_epoch, cfg.train.epochs):
-        rng = np.random.default_rng([cfg.train.seed, 0, epoch])
+        # Each process draws its own batches; a function of (seed, epoch, rank) so that resuming
+        # replays them exactly.
+        rng = np.random.default_rng([cfg.train.seed, 0, epoch, *([place.rank] if place.distributed else [])])
+        if place.distributed:  # per-rank dropout streams, also replayed exactly on resume
+            torch.manual_seed(int(np.random.SeedSequence([cfg.train.seed, 4, epoch, place.rank]).generate_state(1)[0]))
         model.train()
         t0, loss_sum = time.perf_counter(), 0.0
-        bar = tqdm(range(spe), desc=f"epoch {epoch + 1}/{cfg.train.epochs}", disable=not cfg.train.progress,
-                   leave=False, dynamic_ncols=True)
+        bar = tqdm(range(spe), desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
+                   disable=not (cfg.train.progress and place.is_main), leave=False, dynamic_ncols=True)
         lr = cfg.optim.lr
         for step in bar:
             lr = learning_rate(epoch * spe + step, total_steps, cfg.optim.lr, cfg.optim.warmup_steps,
@@ -364,8 +333,8 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
             for group in optimizer.param_groups:
                 group["lr"] = lr
             batch = augment(train_sampler.sample(cfg.train.batch_size, rng), cfg.augment, rng)
-            b = to_tensors(batch, normalizer)
-            loss = masked_loss(model(b.cur, b.tgt, b.proprio, b.mask), b, weights)
+            b = to_tensors(batch, normalizer, place.device)
+            loss = masked_loss(net(b.cur, b.tgt, b.proprio, b.mask), b, weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.optim.grad_clip > 0:
@@ -376,9 +345,9 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
                 bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
         elapsed = time.perf_counter() - t0
         row: dict[str, float] = {"epoch": epoch + 1, "step": (epoch + 1) * spe, "lr": lr,
-                                 "train_loss": loss_sum / spe,
+                                 "train_loss": mean_across(loss_sum / spe, place),
                                  **evaluate(model, normalizer, val_pairs, dofs, cfg.train.val_batch_size),
-                                 "samples_per_s": spe * cfg.train.batch_size / elapsed,
+                                 "samples_per_s": spe * cfg.train.batch_size * place.world_size / elapsed,
                                  "epoch_time_s": elapsed}
         history.append(row)
         if row["val_loss"] < best_val:
@@ -386,10 +355,12 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
         ckpt = {**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
                 "torch_rng_state": torch.get_rng_state(), "epoch": epoch + 1, "history": history,
                 "best_val_loss": best_val, "best_epoch": best_epoch}
+        if not place.is_main:
+            continue  # rank 0 alone writes the run directory
         save_checkpoint(run_dir / "last.pt", ckpt)
         if best_epoch == epoch + 1:
             save_checkpoint(run_dir / "best.pt", ckpt)
-        _write_metrics(run_dir, history)
+        write_metrics(run_dir, history)
         plot_curves(history, run_dir / "curves.png")
         logger.info("epoch %d/%d  train %.4f  val %.4f  pos %.3f/%.3f mm  rot %.3f/%.3f deg (median/p90)  "
                     "%.0f samples/s", epoch + 1, cfg.train.epochs, row["train_loss"], row["val_loss"],
@@ -421,34 +392,6 @@ def resume_run(run_dir: str | Path, overrides: tuple[str, ...] | list[str] = (),
     return train(cfg, resume=True, data=data)
 
 
-def measure_training_throughput(model_cfg: ModelConfig, tactile_shape: tuple[int, int, int, int],
-                                batch_size: int = 256, steps: int = 10, warmup: int = 3,
-                                num_threads: int = 2) -> float:
-    """Optimiser steps on synthetic batches; returns training samples (pairs) per second.
-
-    Measures the network (forward, backward, AdamW) alone; the per-epoch ``samples_per_s``
-    in ``metrics.csv`` includes pair sampling and augmentation as well.
-    """
-    nf, ch, rows, cols = tactile_shape
-    model_cfg = model_cfg.resolved(model_cfg.dofs or ("y", "z", "roll", "pitch"), nf, ch)
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(num_threads)
-    try:
-        gen = torch.Generator().manual_seed(0)
-        model = TacRefineNet(model_cfg)
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        cur = torch.rand(batch_size, nf, ch, rows, cols, generator=gen)
-        tgt = torch.rand(batch_size, nf, ch, rows, cols, generator=gen)
-        proprio = torch.randn(batch_size, 2 * nf, generator=gen)
-        label = torch.randn(batch_size, model.n_dofs, generator=gen)
-        t0 = 0.0
-        for i in range(warmup + steps):
-            if i == warmup:
-                t0 = time.perf_counter()
-            loss = mse_loss(model(cur, tgt, proprio), label)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        return steps * batch_size / (time.perf_counter() - t0)
-    finally:
-        torch.set_num_threads(old_threads)
+__all__ = ["METRIC_COLUMNS", "Batch", "TrainResult", "dof_weights", "error_stats", "evaluate", "learning_rate",
+           "load_data", "masked_loss", "measure_training_throughput", "plot_curves", "resume_run", "to_tensors",
+           "train"]
