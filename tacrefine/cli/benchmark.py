@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
                "--out runs/bench\n"
                "  python scripts/benchmark.py ablation --out runs/ablation   # two small training runs\n"
                "  python scripts/benchmark.py speed --out runs/bench\n"
+               "  python scripts/benchmark.py scale --out runs/bench    # workers, Ray, training memory\n"
                "  python scripts/benchmark.py all --out runs/bench\n"
                "  python scripts/benchmark.py transfer --out runs/bench    # sim -> real-like fine-tuning",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -52,6 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--no-progress", action="store_true", help="no progress bars")
         if name != "precision":
             p.add_argument("--quick", action="store_true", help="shorter speed timings (less precise)")
+    sc = sub.add_parser("scale", help="grasps/s on 1 and 2 local workers and on Ray, training pairs/s, training "
+                                      "peak memory vs dataset size",
+                        description="Scale-out figures: the same generation job on 1 and 2 local workers and a "
+                                    "local Ray (2 CPUs; shards compared), training throughput, and training peak "
+                                    "RSS on 10k vs 100k samples. Writes scale.json.")
+    sc.add_argument("--out", required=True, help="output directory (scale.json)")
+    sc.add_argument("--quick", action="store_true", help="a smaller job and 2k / 20k samples (less precise)")
+    sc.add_argument("--no-ray", action="store_true", help="leave out the Ray run")
+    sc.add_argument("--no-progress", action="store_true", help="no progress lines")
     tr = sub.add_parser("transfer", help="sim-only vs real-like-only vs pre-trained + fine-tuned on a real-like "
                                          "sensor domain (docs/sensors.md)",
                         description="Generate simulated (piezo_11x9) and real-like data, train three small "
@@ -152,6 +162,22 @@ def speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def scale(args: argparse.Namespace) -> int:
+    from tacrefine.evaluation.scale import ScaleConfig, run_scale, scale_table, write_scale
+
+    cfg = ScaleConfig(ray=not args.no_ray, progress=not args.no_progress)
+    if args.quick:
+        cfg = ScaleConfig(samples_per_object=100, shard_size=25, rss_sizes=(2_000, 20_000), ray=cfg.ray,
+                          progress=cfg.progress)
+    result = run_scale(cfg)
+    path = write_scale(result, args.out)
+    print()
+    print("scale benchmark (wall times include worker start-up; load average in the JSON)")
+    print(scale_table(result))
+    print(f"\nwritten: {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -172,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return speed(args)
         if args.command == "transfer":
             return transfer(args)
+        if args.command == "scale":
+            return scale(args)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

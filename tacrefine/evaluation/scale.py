@@ -1,0 +1,221 @@
+"""Scale benchmark: generation grasps/s on 1 and 2 local workers and on a local Ray, training
+pairs/s, and training peak memory against dataset size.
+
+Why these numbers: a dataset must be the same whatever runs it (the three generation runs
+produce the same job; their shards are compared), the second worker should nearly double
+throughput, and training memory should not grow with the dataset beyond the samples
+themselves. Wall times include worker start-up; the start-up of a spawned worker is
+measured on its own. Figures depend on what else runs on the machine (load recorded).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tacrefine.config import atomic_write_bytes
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    """Sizes of the scale measurements.
+
+    Attributes:
+        objects: objects of the generation job.
+        samples_per_object: grasps per object (the job is the same for every backend).
+        shard_size: grasps per shard (the unit of work).
+        ray: include the local-Ray run (needs the ``ray`` extra).
+        rss_sizes: dataset sizes (samples) whose training peak RSS is compared.
+        progress: print a line per measurement.
+    """
+
+    objects: tuple[str, ...] = ("rod_r4", "plate_w6", "wedge", "t_shape")
+    samples_per_object: int = 300
+    shard_size: int = 50
+    ray: bool = True
+    rss_sizes: tuple[int, ...] = (10_000, 100_000)
+    progress: bool = True
+
+
+def _say(cfg: ScaleConfig, text: str) -> None:
+    if cfg.progress:
+        print(text, flush=True)
+
+
+def _shard_hashes(root: Path) -> list[str]:
+    from tacrefine.data import storage
+
+    return [e["sha256"] for e in storage.read_manifest(root)["shards"]]
+
+
+def worker_startup_s() -> float:
+    """Seconds until a freshly spawned worker has imported the shard job and run a no-op."""
+    from tacrefine.parallel import Job
+    from tacrefine.parallel.local import LocalExecutor
+
+    t0 = time.perf_counter()
+    list(LocalExecutor(2).run(_warm, [Job((), "warm-up"), Job((), "warm-up")], lambda n: None))
+    return time.perf_counter() - t0
+
+
+def _warm(report: Any) -> int:
+    import tacrefine.data.shard  # noqa: F401  (what a generation worker imports)
+
+    return 0
+
+
+def generation(cfg: ScaleConfig) -> dict[str, Any]:
+    """The same job on local 1, local 2 and (optionally) Ray with 2 CPUs; shards compared."""
+    from tacrefine.data import storage
+    from tacrefine.data.generate import DataConfig, generate_dataset
+
+    runs: dict[str, Any] = {}
+    hashes: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory(prefix="tacrefine-scale-") as tmp:
+        plan = [("local_1", "local", 1), ("local_2", "local", 2)] + ([("ray_2", "ray", 2)] if cfg.ray else [])
+        for name, backend, workers in plan:
+            data = DataConfig(objects=cfg.objects, samples_per_object=cfg.samples_per_object,
+                              shard_size=cfg.shard_size, seed=0, workers=workers)
+            out = Path(tmp) / name
+            if backend == "ray":
+                import ray
+
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+                try:
+                    summary = generate_dataset(data, out, progress=False, backend="ray")
+                finally:
+                    ray.shutdown()
+            else:
+                summary = generate_dataset(data, out, progress=False)
+            busy = sum(e.get("seconds", 0.0) for e in storage.read_manifest(out)["shards"])
+            runs[name] = {"backend": backend, "workers": workers, "grasps_per_s": summary.samples_per_s,
+                          "seconds": summary.seconds, "grasps": summary.samples,
+                          "busy_shard_seconds": round(busy, 3),
+                          "efficiency": round(busy / (workers * summary.seconds), 3) if summary.seconds else None}
+            hashes[name] = _shard_hashes(out)
+            _say(cfg, f"generation {name}: {summary.samples_per_s:.0f} grasps/s ({summary.seconds:.1f} s)")
+    base = runs["local_1"]["grasps_per_s"]
+    return {
+        "job": {"objects": list(cfg.objects), "samples_per_object": cfg.samples_per_object,
+                "shard_size": cfg.shard_size, "shards": len(hashes["local_1"])},
+        "runs": runs,
+        "speedup_local_2": round(runs["local_2"]["grasps_per_s"] / base, 3),
+        "speedup_ray_2": round(runs["ray_2"]["grasps_per_s"] / base, 3) if "ray_2" in runs else None,
+        "identical_shards": all(h == hashes["local_1"] for h in hashes.values()),
+        "worker_startup_s": round(worker_startup_s(), 3),
+    }
+
+
+def write_synthetic_dataset(root: Path, n_samples: int, shard_size: int = 5000, seed: int = 0) -> None:
+    """A dataset of ``n_samples`` random (valid) grasps in the default sensor's shape, for memory
+    measurements only (training on it learns nothing)."""
+    from scipy.spatial.transform import Rotation
+
+    from tacrefine.data import storage
+    from tacrefine.data.samples import GraspSamples
+
+    rng = np.random.default_rng(seed)
+    storage.init_manifest(root, {"refined_dofs": ["y", "z", "roll"], "tactile_shape": [2, 1, 14, 12],
+                                 "source": "synthetic"}, n_shards_planned=-(-n_samples // shard_size))
+    for index, start in enumerate(range(0, n_samples, shard_size)):
+        n = min(shard_size, n_samples - start)
+        offset = np.zeros((n, 6))
+        offset[:, 1:4] = rng.uniform(-1, 1, (n, 3)) * [0.005, 0.005, 0.17]
+        grasp = np.tile(np.eye(4), (n, 1, 1))
+        grasp[:, :3, :3] = Rotation.from_rotvec(offset[:, 3:]).as_matrix()
+        grasp[:, :3, 3] = offset[:, :3]
+        samples = GraspSamples(tactile=rng.integers(0, 256, (n, 2, 1, 14, 12), dtype=np.uint8),
+                               joints=rng.uniform(0.002, 0.004, (n, 2)).astype(np.float32), grasp=grasp,
+                               offset=offset, object_id=np.full(n, index % 4, np.int32),
+                               object_names=["a", "b", "c", "d"])
+        storage.record_shard(root, storage.write_shard(root, index, samples, compression="lzf"))
+
+
+_RSS_CHILD = """
+import json, resource, sys
+from tacrefine.training.config import load_run_config
+from tacrefine.training.loop import train
+cfg = load_run_config(sys.argv[1], sys.argv[2:])
+result = train(cfg)
+print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "samples_per_s": result.last["samples_per_s"]}))
+"""
+
+
+def training_memory(cfg: ScaleConfig) -> dict[str, Any]:
+    """Peak RSS of a short training run (fresh process each) per dataset size."""
+    smoke = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="tacrefine-rss-") as tmp:
+        for n in cfg.rss_sizes:
+            data = Path(tmp) / f"data{n}"
+            write_synthetic_dataset(data, n)
+            args = [sys.executable, "-c", _RSS_CHILD, str(smoke), f"data.path={data}",
+                    f"train.out_dir={Path(tmp) / f'run{n}'}", "train.progress=false", "train.epochs=1",
+                    "train.steps_per_epoch=20", "train.device=cpu"]
+            proc = subprocess.run(args, capture_output=True, text=True, timeout=900,
+                                  env={**os.environ, "OMP_NUM_THREADS": "1"})
+            if proc.returncode != 0:
+                raise RuntimeError(f"training-memory run on {n} samples failed:\n{proc.stderr[-2000:]}")
+            out[str(n)] = json.loads(proc.stdout.strip().splitlines()[-1])
+            _say(cfg, f"training on {n} samples: peak RSS {out[str(n)]['peak_rss_mb']:.0f} MB")
+    sizes = [str(n) for n in cfg.rss_sizes]
+    ratio = out[sizes[-1]]["peak_rss_mb"] / out[sizes[0]]["peak_rss_mb"]
+    return {"peak_rss_mb": {k: round(v["peak_rss_mb"], 1) for k, v in out.items()},
+            "rss_ratio_largest_to_smallest": round(ratio, 3), "bytes_per_sample_in_memory": _bytes_per_sample()}
+
+
+def _bytes_per_sample() -> int:
+    """What one default-sensor sample occupies once loaded (tactile, joints, grasp, offset, ids, mask)."""
+    return 2 * 1 * 14 * 12 + 2 * 4 + 16 * 8 + 6 * 8 + 4 + 6
+
+
+def training_rate() -> dict[str, Any]:
+    from tacrefine.policy.model import ModelConfig
+    from tacrefine.training.throughput import measure_training_throughput
+
+    shape = (2, 1, 14, 12)
+    rate = measure_training_throughput(ModelConfig(), shape, batch_size=256, steps=8, warmup=2, num_threads=2)
+    return {"pairs_per_s": round(rate, 1), "batch_size": 256, "torch_threads": 2, "model": "default"}
+
+
+def run_scale(cfg: ScaleConfig | None = None) -> dict[str, Any]:
+    from tacrefine.evaluation.speed import machine_info
+
+    cfg = cfg or ScaleConfig()
+    result: dict[str, Any] = {"machine": machine_info(), "generation": generation(cfg)}
+    result["training"] = training_rate()
+    _say(cfg, f"training: {result['training']['pairs_per_s']:.0f} pairs/s")
+    result["training_memory"] = training_memory(cfg)
+    result["machine_after"] = {"load_average_1_5_15": list(os.getloadavg())}
+    return result
+
+
+def scale_table(result: dict[str, Any]) -> str:
+    g, t, m = result["generation"], result["training"], result["training_memory"]
+    rows = [(f"generation, {r['backend']} x{r['workers']}", f"{r['grasps_per_s']:.0f} grasps/s",
+             f"{r['seconds']:.1f} s wall, efficiency {r['efficiency']}") for r in g["runs"].values()]
+    rows += [("speed-up 1 -> 2 local workers", f"{g['speedup_local_2']:.2f}x", "same job, wall time"),
+             ("speed-up 1 local -> Ray 2 CPUs", f"{g['speedup_ray_2']:.2f}x" if g["speedup_ray_2"] else "-", ""),
+             ("identical shards (all runs)", str(g["identical_shards"]), f"{g['job']['shards']} shards"),
+             ("worker start-up", f"{g['worker_startup_s']:.2f} s", "spawn + imports, 2 workers in parallel"),
+             ("training", f"{t['pairs_per_s']:.0f} pairs/s", f"batch {t['batch_size']}, {t['torch_threads']} threads")]
+    rows += [(f"training peak RSS, {int(k):,} samples", f"{v:.0f} MB", "") for k, v in m["peak_rss_mb"].items()]
+    rows.append(("RSS ratio largest / smallest", f"{m['rss_ratio_largest_to_smallest']:.2f}x", "target <= 1.2x"))
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{a:<{width}}  {b:>16}  {c}" for a, b, c in rows)
+
+
+def write_scale(result: dict[str, Any], out: str | Path) -> Path:
+    path = Path(out) / "scale.json"
+    atomic_write_bytes(path, (json.dumps(result, indent=2) + "\n").encode("utf-8"))
+    return path
