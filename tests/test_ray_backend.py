@@ -44,7 +44,7 @@ def test_ray_generation_gives_the_local_shards_and_resumes(local_ray, tmp_path):
 
 
 def test_a_remote_failure_names_object_and_seed(local_ray, tmp_path):
-    hopeless = tiny(objects=("rod_r4",), offset_range_mm=(0.0, 40.0, 0.0), max_rejects=2)
+    hopeless = tiny(objects=("rod_r4",), offset_range={"y": 40.0, "z": 40.0, "roll": 10.0}, max_rejects=2)
     with pytest.raises(TaskError, match=r"shard 00000 .*object 'rod_r4', seed 5 failed: DatasetError: .*rejected"):
         generate_dataset(hopeless, tmp_path / "bad", progress=False, backend="ray")
 

@@ -82,16 +82,32 @@ def make_executor(backend: str = "local", workers: int = 0, ray_address: str | N
 
 
 class OrderedResults:
-    """Buffers results that finish early so they are handed out in job order."""
+    """Buffers results that finish early so they are handed out in job order.
+
+    A failure is handed out in job order too (raised when its turn comes), so which error a
+    user sees never depends on scheduling; ``failed`` tells the executor to submit no more.
+    """
 
     def __init__(self) -> None:
         self._done: dict[int, Any] = {}
+        self._errors: dict[int, TaskError] = {}
         self.next = 0
+
+    @property
+    def failed(self) -> bool:
+        return bool(self._errors)
 
     def add(self, index: int, result: Any) -> None:
         self._done[index] = result
 
+    def fail(self, index: int, error: TaskError) -> None:
+        self._errors[index] = error
+
     def ready(self) -> Iterator[Any]:
-        while self.next in self._done:
+        while True:
+            if self.next in self._errors:
+                raise self._errors[self.next]
+            if self.next not in self._done:
+                return
             yield self._done.pop(self.next)
             self.next += 1

@@ -127,21 +127,26 @@ class LocalExecutor:
                 try:
                     result = future.result()
                 except Exception as exc:  # the worker's exception (or a dead worker), named by job
-                    raise task_error(jobs[index], exc) from exc
+                    error = task_error(jobs[index], exc)
+                    error.__cause__ = exc
+                    ordered.fail(index, error)
+                    continue
                 drain()
                 complete(index)
                 ordered.add(index, result)
 
         try:
-            while next_job < len(jobs) or running:
+            while (next_job < len(jobs) and not ordered.failed) or running:
                 with _environment(SINGLE_THREAD_ENV):  # workers spawn on submit
-                    while next_job < len(jobs) and len(running) < n_processes * (1 + _QUEUED_PER_PROCESS):
+                    while (next_job < len(jobs) and not ordered.failed
+                           and len(running) < n_processes * (1 + _QUEUED_PER_PROCESS)):
                         running[pool.submit(_run_in_worker, fn, next_job, jobs[next_job].args)] = next_job
                         next_job += 1
                 drain()
                 done, _ = wait(set(running), timeout=0.1, return_when=FIRST_COMPLETED)
                 collect(done)
                 yield from ordered.ready()
+            yield from ordered.ready()  # raises the first failure in job order, if any
             drain()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -33,6 +33,12 @@ def _call(fn: Callable[..., Any], args: tuple) -> Any:
     return fn(*args, None)
 
 
+def _named(job: Job, cause: BaseException, raised: BaseException) -> Exception:
+    error = task_error(job, cause)
+    error.__cause__ = raised
+    return error
+
+
 class RayExecutor:
     """Jobs as Ray tasks. ``address``: a running cluster (``auto``, ``HOST:6379``,
     ``ray://HOST:10001``); None starts a local Ray with ``workers`` CPUs (0 = all cores).
@@ -69,8 +75,8 @@ class RayExecutor:
         limit = self.workers * _IN_FLIGHT_PER_CPU
         fn_ref = ray.put(fn)
         try:
-            while next_job < len(jobs) or running:
-                while next_job < len(jobs) and len(running) < limit:
+            while (next_job < len(jobs) and not ordered.failed) or running:
+                while next_job < len(jobs) and not ordered.failed and len(running) < limit:
                     running[self._remote.remote(fn_ref, jobs[next_job].args)] = next_job
                     next_job += 1
                 done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
@@ -79,13 +85,15 @@ class RayExecutor:
                     try:
                         result = ray.get(ref)
                     except ray.exceptions.RayTaskError as exc:
-                        cause = getattr(exc, "cause", None) or exc
-                        raise task_error(jobs[index], cause) from exc
+                        ordered.fail(index, _named(jobs[index], getattr(exc, "cause", None) or exc, exc))
+                        continue
                     except ray.exceptions.RayError as exc:  # worker died, node lost, ...
-                        raise task_error(jobs[index], exc) from exc
+                        ordered.fail(index, _named(jobs[index], exc, exc))
+                        continue
                     progress(jobs[index].weight)
                     ordered.add(index, result)
                 yield from ordered.ready()
+            yield from ordered.ready()  # raises the first failure in job order, if any
         finally:
             for ref in running:  # interrupted or failed: do not leave work running on the cluster
                 ray.cancel(ref, force=True)
