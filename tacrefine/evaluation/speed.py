@@ -28,6 +28,8 @@ import numpy as np
 from tacrefine.config import atomic_write_bytes
 
 SPEED_OBJECT = "box_8x8"
+#: the three-finger hand is timed on one object of each of the paper's classes, in turn
+HAND_SPEED_OBJECTS = ("rod_d8_l100", "plate_t3_w50", "disc_d40_t4")
 
 
 @dataclass(frozen=True)
@@ -110,33 +112,41 @@ def tactile_frames_per_s(rows: int, cols: int, pitch_mm: float, min_seconds: flo
         cell.close()
 
 
-def regrasps_per_s(min_seconds: float) -> float:
-    """Full open-move-close-settle-read cycles with small random offsets (1 mm, 2 deg)."""
-    from tacrefine.sim.cell import GraspCell
+def regrasps_per_s(min_seconds: float, hand: str = "parallel_jaw",
+                   objects: tuple[str, ...] = (SPEED_OBJECT,)) -> float:
+    """Full open-move-close-settle-read cycles of ``hand`` with small random offsets (1 mm,
+    2 deg), each object timed for ``min_seconds`` in turn (the rate over all of them)."""
+    from tacrefine.sim.cell import CellConfig, GraspCell
+    from tacrefine.sim.hands import HANDS, hand_config
+    from tacrefine.sim.sensor_profiles import resolve_sensor
 
-    cell = GraspCell()
+    sensor = resolve_sensor(HANDS.get(hand).default_sensor)
+    cell = GraspCell(CellConfig(gripper=hand_config(hand), sensor=sensor))
     rng = np.random.default_rng(0)
+    reps, seconds = 0, 0.0
     try:
-        cell.load_object(SPEED_OBJECT)
-        cell.place_object(None)
+        for name in objects:
+            cell.load_object(name)
+            cell.place_object(None)
 
-        def regrasp() -> None:
-            offset = np.concatenate([rng.uniform(-1, 1, 3) * 1e-3, np.radians(rng.uniform(-2, 2, 3))])
-            cell.grasp_offset(offset, rng=rng)
+            def regrasp() -> None:
+                offset = np.concatenate([rng.uniform(-1, 1, 3) * 1e-3, np.radians(rng.uniform(-2, 2, 3))])
+                cell.grasp_offset(offset, rng=rng)
 
-        rate, _, _ = _rate(regrasp, min_seconds)
-        return rate
+            _, n, elapsed = _rate(regrasp, min_seconds)
+            reps, seconds = reps + n, seconds + elapsed
+        return reps / seconds
     finally:
         cell.close()
 
 
-def env_rates(episodes: int, min_seconds: float) -> dict[str, float]:
-    """GripRefine-v0 with a no-op policy: env steps/s (step only) and 5-step episodes/s (with reset)."""
+def env_rates(episodes: int, min_seconds: float, env_id: str = "tacrefine/GripRefine-v0") -> dict[str, float]:
+    """``env_id`` with a no-op policy: env steps/s (step only) and 5-step episodes/s (with reset)."""
     import gymnasium as gym
 
     import tacrefine  # noqa: F401
 
-    env = gym.make("tacrefine/GripRefine-v0", max_episode_steps=5)
+    env = gym.make(env_id, max_episode_steps=5)
     action = np.zeros(env.action_space.shape, dtype=np.float32)
     try:
         env.reset(seed=0)  # warm-up: object shapes are built once per env
@@ -243,12 +253,20 @@ def run_speed(cfg: SpeedConfig | None = None) -> dict[str, Any]:
             key = f"tactile_pad_frames_per_s_{profile}"
             details[key] = tactile_frames_per_s(11, 9, 1.1, cfg.min_seconds, profile=profile)
             result[key] = details[key]["frames_per_s"]
-        say("speed: re-grasps ...", flush=True)
+        say("speed: re-grasps (parallel jaw, three-finger hand) ...", flush=True)
         result["regrasps_per_s"] = regrasps_per_s(cfg.min_seconds)
+        result["regrasps_per_s_hand"] = regrasps_per_s(cfg.min_seconds / len(HAND_SPEED_OBJECTS) * 2,
+                                                       "three_finger", HAND_SPEED_OBJECTS)
+        result["hand_to_jaw_regrasp_ratio"] = result["regrasps_per_s_hand"] / result["regrasps_per_s"]
+        details["regrasps"] = {"jaw_object": SPEED_OBJECT, "hand_objects": list(HAND_SPEED_OBJECTS),
+                               "target_ratio": 0.6}
         say("speed: env episodes ...", flush=True)
         details["env"] = env_rates(cfg.env_episodes, cfg.min_seconds)
         result["env_steps_per_s"] = details["env"]["env_steps_per_s"]
         result["episodes_per_s"] = details["env"]["episodes_per_s"]
+        details["env_hand"] = env_rates(cfg.env_episodes, cfg.min_seconds, "tacrefine/GripRefineHand-v0")
+        result["env_steps_per_s_hand"] = details["env_hand"]["env_steps_per_s"]
+        result["episodes_per_s_hand"] = details["env_hand"]["episodes_per_s"]
         for workers in (1, 2):
             say(f"speed: data generation, {workers} worker(s) ...", flush=True)
             gen = generation_rate(workers, cfg.generation_samples_per_object)
@@ -274,9 +292,13 @@ SPEED_ROWS = (
     ("tactile_pad_frames_per_s_64x64", "tactile frames/s per pad, 64x64 @ 0.25 mm"),
     ("tactile_pad_frames_per_s_piezo_11x9", "tactile frames/s per pad, profile piezo_11x9 (ideal)"),
     ("tactile_pad_frames_per_s_real_like", "tactile frames/s per pad, profile real_like (11x9, full read-out)"),
-    ("regrasps_per_s", "re-grasps/s (open-move-close-settle-read)"),
-    ("env_steps_per_s", "env steps/s"),
-    ("episodes_per_s", "5-step episodes/s (with reset)"),
+    ("regrasps_per_s", "re-grasps/s, parallel jaw (open-move-close-settle-read)"),
+    ("regrasps_per_s_hand", "re-grasps/s, three-finger hand (rod, plate, disc)"),
+    ("hand_to_jaw_regrasp_ratio", "hand / jaw re-grasp rate (target >= 0.6)"),
+    ("env_steps_per_s", "env steps/s, GripRefine-v0"),
+    ("episodes_per_s", "5-step episodes/s (with reset), GripRefine-v0"),
+    ("env_steps_per_s_hand", "env steps/s, GripRefineHand-v0"),
+    ("episodes_per_s_hand", "5-step episodes/s (with reset), GripRefineHand-v0"),
     ("samples_per_s_1_worker", "dataset samples/s, 1 worker"),
     ("samples_per_s_2_workers", "dataset samples/s, 2 workers"),
     ("training_samples_per_s", "training pairs/s (1 thread)"),
@@ -290,7 +312,12 @@ def speed_table(result: dict[str, Any]) -> str:
     """The speed figures as a terminal table, with the published references below it."""
     from tacrefine.evaluation.report import text_table
 
-    rows = [[label, "n/a" if result.get(key) is None else f"{result[key]:,.1f}"] for key, label in SPEED_ROWS]
+    def value(key: str) -> str:
+        if result.get(key) is None:
+            return "n/a"
+        return f"{result[key]:.2f}" if key.endswith("ratio") else f"{result[key]:,.1f}"
+
+    rows = [[label, value(key)] for key, label in SPEED_ROWS]
     machine = result.get("machine", {})
     load = machine.get("load_average_1_5_15")
     load_text = "/".join(f"{x:.1f}" for x in load) if load else "n/a"
