@@ -8,7 +8,7 @@ import pytest
 import yaml
 from gymnasium.utils.env_checker import check_env
 
-import tacrefine  # noqa: F401  (registers the envs)
+import tacrefine
 from tacrefine.config import ConfigError
 from tacrefine.sim.sensor_config import NoiseConfig, SensorConfig
 from tacrefine.sim.sensor_profiles import BUILTIN_PROFILES, resolve_sensor, save_profile, sensor_differences
@@ -178,3 +178,15 @@ def test_real_like_env_is_reproducible_and_differs_from_the_ideal_array():
     assert np.array_equal(real, first_obs("real_like"))
     assert not np.array_equal(real, first_obs("piezo_11x9"))
     assert real.max() <= 210, "real_like saturates at 210 counts"
+
+
+@pytest.mark.parametrize("env_id", tacrefine.ENV_IDS)
+def test_every_env_takes_a_sensor_profile_by_name(env_id):
+    env = gym.make(env_id, sensor="real_like")
+    fingers = env.observation_space["tactile"].shape[0]
+    assert env.observation_space["tactile"].shape == (fingers, 1, 11, 9)
+    obs, _ = env.reset(seed=2)
+    assert obs["tactile"].shape == (fingers, 1, 11, 9) and env.observation_space.contains(obs)
+    env.close()
+    with pytest.raises(ConfigError, match="sensor.spread_mm"):
+        gym.make(env_id, sensor={"spread_mm": "wide"})
