@@ -146,8 +146,9 @@ from tacrefine.training.config import load_run_config
 from tacrefine.training.loop import train
 cfg = load_run_config(sys.argv[1], sys.argv[2:])
 result = train(cfg)
+rss_end = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS")) / 1024
 print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "samples_per_s": result.last["samples_per_s"]}))
+                  "rss_at_end_mb": rss_end, "samples_per_s": result.last["samples_per_s"]}))
 """
 
 
@@ -171,6 +172,9 @@ def training_memory(cfg: ScaleConfig) -> dict[str, Any]:
     sizes = [str(n) for n in cfg.rss_sizes]
     ratio = out[sizes[-1]]["peak_rss_mb"] / out[sizes[0]]["peak_rss_mb"]
     return {"peak_rss_mb": {k: round(v["peak_rss_mb"], 1) for k, v in out.items()},
+            "rss_at_end_mb": {k: round(v["rss_at_end_mb"], 1) for k, v in out.items()},
+            "note": "peak = ru_maxrss (includes the import-time peak of torch); at end = VmRSS after training, "
+                    "dataset still loaded",
             "rss_ratio_largest_to_smallest": round(ratio, 3), "bytes_per_sample_in_memory": _bytes_per_sample()}
 
 
@@ -209,7 +213,8 @@ def scale_table(result: dict[str, Any]) -> str:
              ("identical shards (all runs)", str(g["identical_shards"]), f"{g['job']['shards']} shards"),
              ("worker start-up", f"{g['worker_startup_s']:.2f} s", "spawn + imports, 2 workers in parallel"),
              ("training", f"{t['pairs_per_s']:.0f} pairs/s", f"batch {t['batch_size']}, {t['torch_threads']} threads")]
-    rows += [(f"training peak RSS, {int(k):,} samples", f"{v:.0f} MB", "") for k, v in m["peak_rss_mb"].items()]
+    rows += [(f"training peak RSS, {int(k):,} samples", f"{v:.0f} MB",
+              f"RSS at the end {m['rss_at_end_mb'][k]:.0f} MB") for k, v in m["peak_rss_mb"].items()]
     rows.append(("RSS ratio largest / smallest", f"{m['rss_ratio_largest_to_smallest']:.2f}x", "target <= 1.2x"))
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{a:<{width}}  {b:>16}  {c}" for a, b, c in rows)
