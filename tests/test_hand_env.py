@@ -159,3 +159,21 @@ def test_refined_dofs_are_felt_and_the_others_are_not():
 
 def test_paper_objects_are_the_hand_envs_default():
     assert set(gym.make(HAND).unwrapped.object_specs[i].name for i in range(15)) == set(PAPER_OBJECT_SET)
+
+
+def test_servo_reads_each_pads_frame_and_corrects_pitch():
+    from tacrefine.policy.baselines import TactileServoPolicy
+
+    env = gym.make(HAND, objects=["plate_t4_w60", "disc_d40_t4"])
+    servo = TactileServoPolicy(env)
+    start, end = [], []
+    for seed in range(6):
+        obs, info = env.reset(seed=seed)
+        start.append(abs(info["per_dof_error"]["pitch"]))
+        for _ in range(4):
+            obs, _, terminated, _, info = env.step(servo.act(obs))
+            if terminated:
+                break
+        end.append(abs(info["per_dof_error"]["pitch"]))
+    assert np.median(end) < 0.5 * np.median(start), (start, end)
+    env.close()

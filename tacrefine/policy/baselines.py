@@ -83,8 +83,11 @@ class TactileServoPolicy(Policy):
     For every pad it compares the pressure centroid (-> a shift in the pad plane) and the
     principal axis (-> a turn about the pad normal) of the normal channel, turns them into
     wrist motion with the pad's own frame (its row and column axes in the wrist frame,
-    from the hand), and averages the pads' estimates of y, z and roll. Pitch is not
-    estimated (a tilt shows as a pressure gradient, not as a shift). Components the
+    from the hand), and averages the pads' estimates of y, z and roll, each side of the
+    closing axis weighing alike (a thumb as much as the two fingers facing it). Pitch (a
+    turn about the wrist y axis) moves the contacts of the two sides along z in opposite
+    directions; the servo turns their difference into a pitch step with a fixed gain
+    (``pitch_gain``, deg per mm, measured once on a plate). Components the
     observation's ``dof_mask`` switches off are 0. No learning, no ground truth: a
     classical visual-servo style baseline. A centroid understates shifts of contacts
     clipped by the pad edge, so the servo converges gradually, not in one step.
@@ -92,8 +95,9 @@ class TactileServoPolicy(Policy):
 
     name = "baseline:servo"
 
-    def __init__(self, env: Any, gain: float = 1.0) -> None:
+    def __init__(self, env: Any, gain: float = 1.0, pitch_gain: float = 3.0) -> None:
         base = env.unwrapped
+        self.pitch_gain = pitch_gain
         self.dofs = base.refined_dofs
         self.scale = np.asarray(base.action_scale, dtype=float)
         self.pitch = base.sensor_config.pitch_mm
@@ -114,14 +118,22 @@ class TactileServoPolicy(Policy):
             d_angle = (mc[2] - mt[2] + np.pi / 2) % np.pi - np.pi / 2
             trust = min(mc[3], mt[3])
             estimates.append({
+                "side": float(np.sign(_normal[0])),
                 "y": shift[1],
                 "z": shift[2],
                 "roll": np.degrees(d_angle) * turn_axis[0] if trust > 0.2 else 0.0,
             })
         increment = np.zeros(len(self.dofs))
         if estimates:
+            sides = {e["side"] for e in estimates}
+            means = {side: {k: np.mean([e[k] for e in estimates if e["side"] == side]) for k in ("y", "z", "roll")}
+                     for side in sides}
+            est = {k: np.mean([m[k] for m in means.values()]) for k in ("y", "z", "roll")}
+            # both sides touching: their z shifts in opposite directions measure pitch
+            est["pitch"] = (-self.pitch_gain * np.mean([side * m["z"] for side, m in means.items()])
+                            if sides == {-1.0, 1.0} else 0.0)
             for i, dof in enumerate(self.dofs):
-                increment[i] = np.mean([e.get(dof, 0.0) for e in estimates])
+                increment[i] = est.get(dof, 0.0)
         if "dof_mask" in obs:
             increment = increment * np.asarray(obs["dof_mask"], dtype=float)
         return np.clip(self.gain * increment / self.scale, -1, 1).astype(np.float32)
