@@ -51,8 +51,10 @@ def resolve_objects(objects: Any, default: Sequence[str]) -> list[ObjectSpec]:
         objects = default
     if isinstance(objects, (str, ObjectSpec, Mapping)):
         objects = [objects]
+    from tacrefine.sim.families import expand_object_list
+
     specs: list[ObjectSpec] = []
-    for item in objects:
+    for item in expand_object_list(objects):  # family:NAME[:A-B] specs become their parts
         if isinstance(item, (Mapping, ObjectSpec)):
             spec = object_from_dict(dict(item)) if isinstance(item, Mapping) else item
             if spec.name in OBJECTS and spec != OBJECTS[spec.name]:

@@ -226,13 +226,21 @@ def get_object(name: str | ObjectSpec, extra: dict[str, ObjectSpec] | None = Non
         return name
     known = {**OBJECTS, **(extra or {})}
     if name not in known:
-        raise ConfigError(f"object {name!r} is unknown; known objects: {sorted(known)}")
+        from tacrefine.sim.families import FAMILIES, part_from_name  # families build on this module
+
+        part = part_from_name(name) if isinstance(name, str) else None
+        if part is not None:
+            return part
+        raise ConfigError(f"object {name!r} is unknown; known objects: {sorted(known)}, or a family part "
+                          f"<family>-<seed> with family among {sorted(FAMILIES)}")
     return known[name]
 
 
 def validate_object_names(field: str, names: Sequence[str]) -> tuple[str, ...]:
     """A non-empty tuple of distinct known object names (unknown ones are refused by name)."""
-    names = tuple(names)
+    from tacrefine.sim.families import expand_object_list
+
+    names = tuple(expand_object_list(names))  # family:NAME[:A-B] specs become their parts' names
     require(len(names) > 0 and len(set(names)) == len(names), field, "a non-empty list of distinct object names",
             list(names))
     for name in names:
