@@ -12,7 +12,7 @@ from tacrefine import geometry
 from tacrefine.config import ConfigError
 from tacrefine.dofs import per_dof, to_si, union
 from tacrefine.sim.cell import GraspResult
-from tacrefine.sim.objects import OBJECTS, ObjectSpec, get_object, object_from_dict
+from tacrefine.sim.objects import OBJECTS, ObjectSpec, get_object
 
 #: ``refined_dofs`` value that refines each object's own (class) DoF within one env
 PER_CLASS = "per_class"
@@ -52,11 +52,12 @@ def resolve_objects(objects: Any, default: Sequence[str]) -> list[ObjectSpec]:
     if isinstance(objects, (str, ObjectSpec, Mapping)):
         objects = [objects]
     from tacrefine.sim.families import expand_object_list
+    from tacrefine.sim.object_lists import user_spec
 
     specs: list[ObjectSpec] = []
     for item in expand_object_list(objects):  # family:NAME[:A-B] specs become their parts
         if isinstance(item, (Mapping, ObjectSpec)):
-            spec = object_from_dict(dict(item)) if isinstance(item, Mapping) else item
+            spec = user_spec(item) if isinstance(item, Mapping) else item  # checked once per process
             if spec.name in OBJECTS and spec != OBJECTS[spec.name]:
                 raise ConfigError(f"objects.{spec.name}: a user object may not take the name of a built-in "
                                   f"one; allowed: a name not among {sorted(OBJECTS)}")

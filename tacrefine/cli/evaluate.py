@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="EvalConfig overrides, e.g. episodes_per_object=20 env_kwargs.max_step.y=3")
     parser.add_argument("--episodes-per-object", type=int, help="episodes per object and target mode (10)")
     parser.add_argument("--objects", nargs="+", help="object names (default: the default object set)")
+    parser.add_argument("--object", dest="object_paths", action="append", default=[], metavar="PATH",
+                        help="a part file (.urdf, .obj, .stl) to evaluate on; repeat for several. Joins the objects "
+                             "of --objects or of the config; replaces the default objects")
     parser.add_argument("--target-mode", choices=("fixed", "random", "both"), help="target modes (both)")
     parser.add_argument("--max-steps", type=int, help="refinement steps per episode (5)")
     parser.add_argument("--seed", type=int, help="base seed of the episode seeds (0)")
@@ -82,8 +85,15 @@ def config_from_args(args: argparse.Namespace):
         value = getattr(args, name)
         if value is not None:
             changes[name] = value
-    if args.objects:
-        changes["objects"] = tuple(args.objects)
+    if args.objects or args.object_paths:
+        from tacrefine.evaluation.protocol import EvalConfig
+        from tacrefine.sim.object_lists import part_mapping
+
+        base: tuple = tuple(args.objects or ())
+        if not args.objects and args.object_paths and cfg.objects != EvalConfig().objects:
+            base = tuple(cfg.env_objects())  # the config chose objects: the part files join them
+        changes["objects"] = (*base, *(part_mapping(p) for p in args.object_paths))
+        changes["user_objects"] = ()
     if args.target_mode:
         changes["target_modes"] = TARGET_MODES if args.target_mode == "both" else (args.target_mode,)
     if args.sensor:

@@ -6,6 +6,7 @@ The work is in :mod:`tacrefine.data.generate` and :mod:`tacrefine.data.storage`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
                "objects=[rod_r4,plate_w6]\n"
                "  python scripts/generate_data.py generate --out data/default  # resumes if interrupted\n"
                "  python scripts/generate_data.py generate --out /shared/data --backend ray --ray-address auto\n"
+               "  python scripts/generate_data.py generate --out data/mine --object parts/bracket.urdf\n"
                "  python scripts/generate_data.py validate data/default",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -40,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--ray-address", metavar="ADDRESS",
                      help="Ray cluster to use with --backend ray (e.g. auto, HEAD_IP:6379); default: start a "
                           "local Ray. With several machines, --out must be on storage they all write")
+    gen.add_argument("--object", dest="object_paths", action="append", default=[], metavar="PATH",
+                     help="a part file (.urdf, .obj, .stl) to generate data for; repeat for several. Replaces "
+                          "the config's objects; the grasp is inferred from the geometry (docs/user_parts.md)")
     gen.add_argument("--max-shards", type=int, help="stop after this many new shards (rerun to continue)")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     val = sub.add_parser("validate", help="check every shard of a dataset",
@@ -54,6 +59,10 @@ def _generate(args: argparse.Namespace) -> int:
 
     overrides = list(args.overrides) + ([f"workers={args.workers}"] if args.workers is not None else [])
     cfg = load_config(DataConfig, args.config, overrides)
+    if args.object_paths:
+        from tacrefine.sim.object_lists import part_mapping
+
+        cfg = dataclasses.replace(cfg, objects=tuple(part_mapping(p) for p in args.object_paths), user_objects=())
     if args.ray_address and args.backend != "ray":
         raise ConfigError("--ray-address: given without --backend ray; allowed: use it with --backend ray")
     summary = generate_dataset(cfg, args.out, max_shards=args.max_shards, progress=not args.no_progress,

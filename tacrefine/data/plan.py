@@ -51,7 +51,10 @@ class DataConfig:
     object's DoF mask and class, so training learns each DoF from the objects that refine it.
 
     Attributes:
-        objects: names of built-in objects (default: the simulator's default object set).
+        objects: object names, family specs (``family:plates:0-99``) and user parts as
+            mappings (``{name, urdf | mesh, ...}``); default: the simulator's default object set.
+            Stored as names, with the user parts' mappings moved to ``user_objects``.
+        user_objects: the user part mappings that names in ``objects`` refer to.
         samples_per_object: accepted grasps per object.
         shard_size: samples per shard file (the unit of parallel work and of resuming).
         seed: root seed; shard ``i`` uses ``SeedSequence([seed, i])``.
@@ -66,7 +69,8 @@ class DataConfig:
         cell: the simulated hand, sensor and world.
     """
 
-    objects: tuple[str, ...] = field(default_factory=_default_objects)
+    objects: tuple[str | dict, ...] = field(default_factory=_default_objects)
+    user_objects: tuple[dict, ...] = ()
     samples_per_object: int = 1000
     shard_size: int = 250
     seed: int = 0
@@ -79,9 +83,11 @@ class DataConfig:
     cell: CellConfig = field(default_factory=CellConfig)
 
     def __post_init__(self) -> None:
-        from tacrefine.sim.objects import validate_object_names
+        from tacrefine.sim.object_lists import normalise_object_list
 
-        object.__setattr__(self, "objects", validate_object_names("data.objects", self.objects))
+        names, users = normalise_object_list("data.objects", self.objects, self.user_objects)
+        object.__setattr__(self, "objects", names)
+        object.__setattr__(self, "user_objects", users)
         for name in ("samples_per_object", "shard_size", "grasps_per_placement", "max_rejects"):
             require_int(f"data.{name}", getattr(self, name), 1)
         for name in ("seed", "workers"):
@@ -106,18 +112,28 @@ class DataConfig:
         object.__setattr__(self, "class_dofs", {str(k): list(_dof_list(v, f"data.class_dofs.{k}"))
                                                 for k, v in self.class_dofs.items()})
         require(isinstance(self.cell, CellConfig), "data.cell", "a cell config mapping", self.cell)
+        from tacrefine.sim.user_parts import check_fits
+
+        for name in self.objects:  # a part the open hand cannot clear is refused now, by name
+            check_fits(self.object_spec(name), self.cell.gripper.max_opening_mm,
+                       self.cell.gripper.release_clearance_mm)
         for name in self.objects:
             missing = [d for d in self.object_dofs(name) if d not in self.offset_range]
             require(not missing, "data.offset_range", f"a range for every DoF object {name!r} refines "
                     f"({list(self.object_dofs(name))}); missing {missing}", self.offset_range)
 
+    def object_spec(self, name: str) -> Any:
+        """The :class:`ObjectSpec` of ``name`` (built-in, family part or user part)."""
+        from tacrefine.sim.object_lists import user_specs
+        from tacrefine.sim.objects import get_object
+
+        return get_object(name, user_specs("data.user_objects", self.user_objects))
+
     def object_dofs(self, name: str) -> tuple[str, ...]:
         """DoF refined for object ``name``: ``refined_dofs``, else ``class_dofs``, else its own."""
         if self.refined_dofs is not None:
             return self.refined_dofs
-        from tacrefine.sim.objects import get_object
-
-        spec = get_object(name)
+        spec = self.object_spec(name)
         if spec.category in self.class_dofs:
             return tuple(self.class_dofs[spec.category])
         return tuple(getattr(spec, "dofs", None) or FALLBACK_DOFS)
@@ -165,7 +181,6 @@ def plan_shards(cfg: DataConfig) -> list[ShardSpec]:
 
 def generation_metadata(cfg: DataConfig) -> dict[str, Any]:
     """What the manifest records about a simulated dataset (everything that shaped the data)."""
-    from tacrefine.sim.objects import get_object
 
     generation = {k: v for k, v in to_dict(cfg).items() if k not in _RUNTIME_FIELDS}
     sensor = cfg.cell.sensor
@@ -179,7 +194,7 @@ def generation_metadata(cfg: DataConfig) -> dict[str, Any]:
         "tactile_shape": [cfg.cell.gripper.n_fingers, sensor.channels, sensor.rows, sensor.cols],
         "sensor": to_dict(sensor),
         "gripper": to_dict(cfg.cell.gripper),
-        "object_categories": {n: get_object(n).category for n in cfg.objects},
+        "object_categories": {n: cfg.object_spec(n).category for n in cfg.objects},
         "units": {
             "joints": "m",
             "grasp": "4x4 object pose in the wrist frame, m",

@@ -58,7 +58,7 @@ def generate_shard(
     try:
         if not own:
             cell.reset()
-        cell.load_object(spec.object_name)
+        cell.load_object(cfg.object_spec(spec.object_name))
         cell.place_object(rng)
         since_placed = 0
         while len(tactile) < spec.n_samples:

@@ -83,7 +83,8 @@ def plot_final_error_distribution(report: Mapping[str, Any], path: str | Path) -
         lost = sum(bool(e["lost"]) for e in eps)
         name = labels.get(spec, spec) + (f" ({lost} lost)" if lost else "")
         for ax, key in zip(axes, ("final_position_error_mm", "final_rotation_error_deg")):
-            values = np.sort(np.maximum([e[key] for e in eps], FLOOR))
+            # a part that could not be grasped at reset has no error: drawn off the scale (1 m / 1000 deg)
+            values = np.sort(np.maximum([1e3 if e[key] is None else e[key] for e in eps], FLOOR))
             frac = np.arange(0, len(values) + 1) / len(values)
             ax.step(np.r_[values[0], values], frac, where="post", color=color, label=name, lw=1.6)
     for ax, key, unit in zip(axes, ("position", "rotation"), ("mm", "deg")):

@@ -120,7 +120,10 @@ class EvalConfig:
     """A closed-loop evaluation.
 
     Attributes:
-        objects: object names; each gets ``episodes_per_object`` episodes per target mode.
+        objects: object names, family specs (``family:plates:heldout``) and user parts as
+            mappings (``{name, urdf | mesh, ...}``); each gets ``episodes_per_object`` episodes
+            per target mode. Stored as names, the mappings moved to ``user_objects``.
+        user_objects: the user part mappings that names in ``objects`` refer to.
         env_id: the registered env to evaluate in (``tacrefine/GripRefine-v0``,
             ``tacrefine/GripRefineHand-v0``, ...).
         episodes_per_object: episodes per object and target mode.
@@ -141,7 +144,8 @@ class EvalConfig:
             sensor is refused (``"refuse"``) or only warned about (``"warn"``).
     """
 
-    objects: tuple[str, ...] = field(default_factory=_default_objects)
+    objects: tuple[str | dict, ...] = field(default_factory=_default_objects)
+    user_objects: tuple[dict, ...] = ()
     env_id: str = "tacrefine/GripRefine-v0"
     episodes_per_object: int = 10
     target_modes: tuple[str, ...] = TARGET_MODES
@@ -157,10 +161,12 @@ class EvalConfig:
     sensor_mismatch: str = "refuse"
 
     def __post_init__(self) -> None:
-        from tacrefine.sim.objects import validate_object_names
+        from tacrefine.sim.object_lists import normalise_object_list
 
         require_choice("evaluation.sensor_mismatch", self.sensor_mismatch, ("refuse", "warn"))
-        object.__setattr__(self, "objects", validate_object_names("evaluation.objects", self.objects))
+        names, users = normalise_object_list("evaluation.objects", self.objects, self.user_objects)
+        object.__setattr__(self, "objects", names)
+        object.__setattr__(self, "user_objects", users)
         require(isinstance(self.env_id, str) and bool(self.env_id), "evaluation.env_id",
                 "a registered env id such as tacrefine/GripRefine-v0", self.env_id)
         modes = tuple(self.target_modes)
@@ -180,6 +186,18 @@ class EvalConfig:
             raise ConfigError(f"evaluation.env_kwargs.{reserved[0]}: set by the evaluation itself; use the "
                               "evaluation fields objects / target_modes / noise / domain_randomization")
         object.__setattr__(self, "env_kwargs", dict(self.env_kwargs))
+
+    def object_spec(self, name: str) -> Any:
+        """The :class:`ObjectSpec` of ``name`` (built-in, family part or user part)."""
+        from tacrefine.sim.object_lists import user_specs
+        from tacrefine.sim.objects import get_object
+
+        return get_object(name, user_specs("evaluation.user_objects", self.user_objects))
+
+    def env_objects(self) -> list[Any]:
+        """The ``objects`` argument of the env: names, with user parts as their mappings."""
+        users = {m["name"]: m for m in self.user_objects}
+        return [users.get(name, name) for name in self.objects]
 
     @property
     def n_episodes(self) -> int:

@@ -21,9 +21,17 @@ from typing import Any
 import numpy as np
 
 from tacrefine.config import to_dict
-from tacrefine.evaluation.protocol import SUCCESS_THRESHOLDS, EvalConfig, episode_seed, threshold_key
+from tacrefine.evaluation.protocol import (
+    SUCCESS_THRESHOLDS,
+    EvalConfig,
+    episode_seed,
+    threshold_key,
+    threshold_keys,
+)
 
 ENV_ID = "tacrefine/GripRefine-v0"
+#: ``failure`` of an episode whose reset could not grasp the part
+RESET_FAILED = "reset_failed"
 
 
 @dataclass
@@ -92,10 +100,12 @@ def make_env(cfg: EvalConfig, target_mode: str) -> Any:
     import tacrefine  # noqa: F401  (registers the env ids)
 
     kwargs = dict(cfg.env_kwargs)
-    kwargs.update(objects=list(cfg.objects), target_mode=target_mode, noise=cfg.noise,
+    kwargs.update(objects=cfg.env_objects(), target_mode=target_mode, noise=cfg.noise,
                   domain_randomization=cfg.domain_randomization,
                   render_mode="rgb_array" if cfg.render else None)
-    return gym.make(cfg.env_id, max_episode_steps=cfg.max_steps, **kwargs)
+    # no passive checker: it breaks on the step after a reset that raised (a part that cannot be
+    # grasped is recorded and the evaluation goes on); the env itself is checked by the tests
+    return gym.make(cfg.env_id, max_episode_steps=cfg.max_steps, disable_env_checker=True, **kwargs)
 
 
 def build_policy(spec: str, env: Any, seed: int, sensor_mismatch: str = "refuse") -> Any:
@@ -140,8 +150,13 @@ def run_episode(env: Any, policy: Any, *, spec: str, object_name: str, target_mo
                 episode: int, max_steps: int, capture: bool = False,
                 render: bool = False) -> tuple[dict[str, Any], Capture | None]:
     """One closed-loop episode; returns its record and (when asked) its tactile capture."""
+    from tacrefine.envs.grip_refine import UngraspableObjectError
+
     t0 = time.perf_counter()
-    obs, info = env.reset(seed=seed, options={"object": object_name})
+    try:
+        obs, info = env.reset(seed=seed, options={"object": object_name})
+    except UngraspableObjectError as exc:  # a failure of this part; the evaluation goes on
+        return _reset_failure(env, spec, object_name, target_mode, seed, episode, str(exc), t0), None
     policy.reset()
     errors = [_errors_of(0, info)]
     cap = None
@@ -199,6 +214,24 @@ def run_episode(env: Any, policy: Any, *, spec: str, object_name: str, target_mo
     return record, cap
 
 
+def _reset_failure(env: Any, spec: str, object_name: str, target_mode: str, seed: int, episode: int,
+                   message: str, t0: float) -> dict[str, Any]:
+    """The record of an episode whose reset could not grasp the part: a failure at every
+    threshold, with no error to report (None) and the reason kept."""
+    specs = {s.name: s for s in env.unwrapped.object_specs}
+    start = {"step": 0, "position_error_mm": None, "rotation_error_deg": None, "full_position_error_mm": None,
+             "full_rotation_error_deg": None, "per_dof_error": {}, "is_success": False, "failure": RESET_FAILED}
+    return {
+        "policy": spec, "object": object_name, "object_class": specs[object_name].category,
+        "target_mode": target_mode, "episode": episode, "seed": seed, "steps": 0, "errors": [start],
+        "final_position_error_mm": None, "final_rotation_error_deg": None, "final_full_position_error_mm": None,
+        "final_full_rotation_error_deg": None, "success": dict.fromkeys(threshold_keys(), False),
+        "env_success": False, "steps_to_converge": None, "failure": RESET_FAILED, "lost": True,
+        "reset_error": message, "terminated": True, "truncated": False, "return": 0.0, "decision_ms": 0.0,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
 def env_info(env: Any, cfg: EvalConfig) -> dict[str, Any]:
     base = env.unwrapped
     dofs = list(base.refined_dofs)
@@ -236,14 +269,16 @@ def _episode_order(cfg: EvalConfig) -> list[tuple[int, str]]:
     return [(ep, name) for ep in range(cfg.episodes_per_object) for name in cfg.objects]
 
 
-def panel_objects(objects: Sequence[str], n: int) -> list[str]:
-    """``n`` objects for the tactile panels, one per object class first (variety over order)."""
+def panel_objects(objects: Sequence[str], n: int, spec_of: Any = None) -> list[str]:
+    """``n`` objects for the tactile panels, one per object class first (variety over order);
+    ``spec_of(name)`` resolves names (default: built-in and family objects)."""
     from tacrefine.sim.objects import get_object
 
+    spec_of = spec_of or get_object
     chosen: list[str] = []
     classes: set[str] = set()
     for name in objects:
-        category = get_object(name).category
+        category = spec_of(name).category
         if category not in classes and len(chosen) < n:
             chosen.append(name)
             classes.add(category)
@@ -277,7 +312,7 @@ def evaluate_policies(cfg: EvalConfig, specs: Sequence[str], *, backend: str = "
     specs = list(dict.fromkeys(str(s) for s in specs))
     if not specs:
         raise ValueError("evaluate_policies: give at least one policy spec")
-    shown = panel_objects(cfg.objects, cfg.panel_episodes)
+    shown = panel_objects(cfg.objects, cfg.panel_episodes, cfg.object_spec)
     capture_keys = frozenset((cfg.target_modes[0], name, 0) for name in shown)
     gif_key = (cfg.target_modes[0], shown[0], 0) if shown else None
     t_start = time.perf_counter()

@@ -48,13 +48,13 @@ AGGREGATE: dict[str, Any] = {
 }
 CONVERGE: dict[str, Any] = {"converged": int, "rate": _NUM, "mean": _OPT_NUM, "median": _OPT_NUM}
 STEP_ERRORS: dict[str, Any] = {
-    "step": int, "position_error_mm": _NUM, "rotation_error_deg": _NUM, "full_position_error_mm": _NUM,
-    "full_rotation_error_deg": _NUM, "per_dof_error": dict, "is_success": bool, "failure": _OPT_STR,
+    "step": int, "position_error_mm": _OPT_NUM, "rotation_error_deg": _OPT_NUM, "full_position_error_mm": _OPT_NUM,
+    "full_rotation_error_deg": _OPT_NUM, "per_dof_error": dict, "is_success": bool, "failure": _OPT_STR,
 }
 EPISODE: dict[str, Any] = {
     "policy": str, "object": str, "object_class": str, "target_mode": str, "episode": int, "seed": int,
-    "steps": int, "errors": list, "final_position_error_mm": _NUM, "final_rotation_error_deg": _NUM,
-    "final_full_position_error_mm": _NUM, "final_full_rotation_error_deg": _NUM, "success": dict,
+    "steps": int, "errors": list, "final_position_error_mm": _OPT_NUM, "final_rotation_error_deg": _OPT_NUM,
+    "final_full_position_error_mm": _OPT_NUM, "final_full_rotation_error_deg": _OPT_NUM, "success": dict,
     "env_success": bool, "steps_to_converge": (int, type(None)), "failure": _OPT_STR, "lost": bool,
     "terminated": bool, "truncated": bool, "return": _NUM, "decision_ms": _NUM, "seconds": _NUM,
 }

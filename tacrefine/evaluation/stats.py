@@ -31,10 +31,12 @@ def stats(values: Iterable[float]) -> dict[str, float | None]:
             "p90": float(np.percentile(arr, 90))}
 
 
-def error_at(record: Mapping[str, Any], step: int, key: str) -> float:
-    """Error ``key`` of ``record`` after ``step`` steps (the last value once the episode ended)."""
+def error_at(record: Mapping[str, Any], step: int, key: str) -> float | None:
+    """Error ``key`` of ``record`` after ``step`` steps (the last value once the episode ended;
+    None for a part that could not be grasped at reset)."""
     errors = record["errors"]
-    return float(errors[min(step, len(errors) - 1)][key])
+    value = errors[min(step, len(errors) - 1)][key]
+    return None if value is None else float(value)
 
 
 def aggregate(records: Sequence[Mapping[str, Any]], max_steps: int) -> dict[str, Any]:
@@ -52,7 +54,7 @@ def aggregate(records: Sequence[Mapping[str, Any]], max_steps: int) -> dict[str,
         "failures": dict(sorted(failures.items())),
         "success": {k: counts[k] / n if n else 0.0 for k in keys},
         "success_count": counts,
-        "final": {k: stats(float(r["errors"][-1][k]) for r in records) for k in FINAL_KEYS},
+        "final": {k: stats(error_at(r, len(r["errors"]) - 1, k) for r in records) for k in FINAL_KEYS},
         "per_step": [{"step": s, **{k: stats(error_at(r, s, k) for r in records) for k in ERROR_KEYS}}
                      for s in range(max_steps + 1)],
         "steps_to_converge": {

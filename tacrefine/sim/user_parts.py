@@ -17,7 +17,9 @@ pictures in words):
    fits when the open hand clears it (:func:`check_fits`).
 5. **Class** (``category``): ``rod`` when the section is round, ``disc`` when the part seen
    along the closing axis is round at the top, ``plate`` when the section is at least twice
-   as wide as thick, ``custom`` otherwise.
+   as wide as thick, ``custom`` otherwise. **Refined DoF** (``refined_dofs``): a part no wider
+   than the pads (:data:`PAD_WIDTH_MM`) has its sideways position felt, so it refines the
+   jaw's ``y, z, roll`` like the built-in features; a wider one refines its class's DoF.
 
 Lengths the user gives (``grasp_height_mm``, ``thickness_mm``, the translation of
 ``frame_in_file``) are measured on the file as it is and scaled with ``mesh_scale``, like
@@ -38,7 +40,7 @@ from scipy.spatial.transform import Rotation
 
 from tacrefine import geometry
 from tacrefine.config import ConfigError, require
-from tacrefine.sim.objects import ObjectSpec, build_object
+from tacrefine.sim.objects import JAW_DOFS, ObjectSpec, build_object
 from tacrefine.sim.world import World
 
 MESH_SUFFIXES = (".obj", ".stl")
@@ -46,6 +48,8 @@ MESH_SUFFIXES = (".obj", ".stl")
 MIN_GRASP_HEIGHT_MM = 14.0
 #: the tool centre sits this far below the part's top
 TOP_MARGIN_MM = 1.0
+#: the pads' width: a part narrower than this has its sideways position felt
+PAD_WIDTH_MM = 16.0
 #: half the pads' height (the band of the part they can touch)
 PAD_HALF_MM = 8.0
 #: taller than this, a part would reach the palm at the grasp height
@@ -273,4 +277,6 @@ def resolve_user_part(data: Mapping[str, Any]) -> ObjectSpec:
         fields["category"] = given["category"]
     elif measured is not None:
         fields["category"] = measured.category
+        if measured.width_mm < PAD_WIDTH_MM and "refined_dofs" not in data:
+            fields["refined_dofs"] = JAW_DOFS
     return ObjectSpec(**{**data, "category": "custom", **fields})
