@@ -48,6 +48,8 @@ MESH_SUFFIXES = (".obj", ".stl")
 MIN_GRASP_HEIGHT_MM = 14.0
 #: the tool centre sits this far below the part's top
 TOP_MARGIN_MM = 1.0
+#: the part's top: points this close below its highest point
+TOP_BAND_MM = 1.5
 #: the pads' width: a part narrower than this has its sideways position felt
 PAD_WIDTH_MM = 16.0
 #: half the pads' height (the band of the part they can touch)
@@ -182,15 +184,23 @@ def measure(spec: ObjectSpec, grasp_height_mm: float | None = None) -> PartGeome
     if len(pad_zone) < 8:
         raise ConfigError(f"objects.{spec.name}: {_source(spec)!r} is {height_mm:.1f} mm tall; nothing of it lies "
                           f"at the grasp height {grasp_height_mm:.1f} mm; give grasp_height_mm")
+    # centre on the part's top (what the pads meet first, 1 mm below it), not on the middle of
+    # a wide band: a slanted or saddle-shaped top may lie far from the band's middle
+    zone_top = pad_zone[:, 2].max()  # the part's top, or the pads' upper edge on a taller part
+    near_top = pad_zone[pad_zone[:, 2] >= zone_top - TOP_BAND_MM / 1000][:, :2]
+    top_centre = (near_top.min(axis=0) + near_top.max(axis=0)) / 2
     xy = pad_zone[:, :2]
-    centre = (xy.min(axis=0) + xy.max(axis=0)) / 2
-    eigval, eigvec = np.linalg.eigh(np.cov((xy - centre).T) + 1e-12 * np.eye(2))
+    eigval, eigvec = np.linalg.eigh(np.cov(xy.T) + 1e-12 * np.eye(2))
     closing = eigvec[:, 0]  # the thinner principal direction
     yaw = float(np.arctan2(closing[1], closing[0]))
     yaw = (yaw + np.pi / 2) % np.pi - np.pi / 2  # the axis, not its sign: stay near the file's x
     rot = Rotation.from_euler("z", yaw).as_matrix()[:2, :2]
-    local = (xy - centre) @ rot  # columns: along the closing axis, across it
-    centre = centre + rot @ ((local.min(axis=0) + local.max(axis=0)) / 2)
+    top_local = (near_top - top_centre) @ rot
+    local = (xy - top_centre) @ rot  # columns: along the closing axis, across it
+    across = (top_local[:, 1].min() + top_local[:, 1].max()) / 2
+    under_pads = local[np.abs(local[:, 1] - across) <= PAD_WIDTH_MM / 2000]
+    along = (under_pads[:, 0].min() + under_pads[:, 0].max()) / 2 if len(under_pads) else 0.0
+    centre = top_centre + rot @ np.array([along, across])
     local = (xy - centre) @ rot
     width_mm = float(np.ptp(local[:, 1]) * 1000)
     # the opening must clear everything the fingers sweep: their width plus a sideways offset,
