@@ -57,6 +57,8 @@ def run_episodes(cfg: EvalConfig, job: EpisodeJob, report: Callable[[int], None]
                 env, _SeededPolicy(policy, seed), spec=job.spec, object_name=name, target_mode=job.mode,
                 seed=seed, episode=ep, max_steps=cfg.max_steps, capture=key in job.capture,
                 render=cfg.render and key == job.render_key)
+            if cfg.splits:  # e.g. seen / unseen parts, aggregated per split
+                record["split"] = cfg.splits.get(name, "seen")
             records.append(record)
             if cap is not None:
                 captures.append(cap)

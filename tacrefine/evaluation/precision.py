@@ -71,6 +71,22 @@ def _by_class_and_mode(report: Mapping[str, Any], spec: str) -> dict[str, dict[s
     return out
 
 
+def _by_split_and_mode(report: Mapping[str, Any], spec: str) -> dict[str, dict[str, Any]]:
+    """``{split: {"episodes": n, "success_<mode>": {...}}}`` for records that carry a split."""
+    max_steps = report["config"]["max_steps"]
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for ep in report["episodes"]:
+        if ep["policy"] == spec and "split" in ep:
+            groups.setdefault((str(ep["split"]), ep["target_mode"]), []).append(ep)
+    out: dict[str, dict[str, Any]] = {}
+    for (split, mode), eps in sorted(groups.items()):
+        agg = aggregate(eps, max_steps)
+        entry = out.setdefault(split, {"episodes": 0, "objects": sorted({e["object"] for e in eps})})
+        entry["episodes"] += agg["episodes"]
+        entry[f"success_{mode}"] = agg["success"]
+    return out
+
+
 def policy_summary(report: Mapping[str, Any], spec: str) -> dict[str, Any]:
     """One policy's figures in one suite: overall, per target mode, per class (and split)."""
     res = report["results"][spec]
@@ -90,7 +106,7 @@ def policy_summary(report: Mapping[str, Any], spec: str) -> dict[str, Any]:
         "by_class": _by_class_and_mode(report, spec),
     }
     if res.get("by_split"):
-        out["by_split"] = {name: agg["success"] for name, agg in res["by_split"].items()}
+        out["by_split"] = _by_split_and_mode(report, spec)
     return out
 
 
@@ -105,6 +121,7 @@ def suite_summary(suite: str, clean: Mapping[str, Any], noisy: Mapping[str, Any]
             "policy": learned, "condition": "sensor noise + domain randomisation", "threshold": key,
             "clean": clean["results"][learned]["overall"]["success"][key], "noisy_dr": agg["success"][key],
             "noisy_dr_success": agg["success"], "noisy_dr_lost": agg["lost"], "episodes": agg["episodes"],
+            "noisy_dr_by_split": _by_split_and_mode(noisy, learned),
         }
     return {
         "env_id": clean["env"]["id"], "description": SUITES[suite].description if suite in SUITES else "",
@@ -175,12 +192,34 @@ def suite_table(name: str, suite: Mapping[str, Any]) -> str:
                               "random 5/5"], cls_rows)]
     elif suite.get("learned_note"):
         lines.append(f"no learned policy in this suite: {suite['learned_note'].splitlines()[0]}")
+    if learned and suite["policies"].get(learned, {}).get("by_split"):
+        lines += [f"learned policy on parts seen in training and never seen ({suite['policies'][learned]['label']}):",
+                  split_table(suite)]
     rob = suite.get("robustness")
     if rob:
         label = suite["policies"].get(rob["policy"], {}).get("label", rob["policy"])
         lines.append(f"robustness ({rob['condition']}): {label} success at {rob['threshold']} "
                      f"{_pct(rob['clean'])}% clean -> {_pct(rob['noisy_dr'])}% noisy ({rob['noisy_dr_lost']} lost)")
     return "\n".join(lines)
+
+
+def split_table(suite: Mapping[str, Any]) -> str:
+    """Seen / unseen parts side by side for the learned policy: clean fixed and random targets,
+    and (when run) noise + domain randomisation."""
+    learned = suite["learned_policy"]
+    splits = suite["policies"][learned]["by_split"]
+    noisy = (suite.get("robustness") or {}).get("noisy_dr_by_split") or {}
+    keys = [threshold_key(5, 5), threshold_key(2, 2), threshold_key(1, 1)]
+    header = ["split", "parts", "eps", *[f"fixed {_short(k)}" for k in keys], *[f"random {_short(k)}" for k in keys],
+              *[f"noisy+DR {m} 2/2" for m in ("fixed", "random")]]
+    rows = []
+    for split, v in splits.items():
+        fixed, rand = v.get("success_fixed") or {}, v.get("success_random") or {}
+        nz = noisy.get(split) or {}
+        rows.append([split, str(len(v["objects"])), str(v["episodes"]), *[_pct(fixed.get(k)) for k in keys],
+                     *[_pct(rand.get(k)) for k in keys],
+                     *[_pct((nz.get(f"success_{m}") or {}).get(threshold_key(2, 2))) for m in ("fixed", "random")]])
+    return text_table(header, rows)
 
 
 def precision_table(summary: Mapping[str, Any]) -> str:
@@ -246,4 +285,4 @@ def run_precision_benchmark(learned: str | None, out: str | Path, *, protocol: A
 
 
 __all__ = ["PRECISION_SCHEMA", "learned_for_suite", "policy_summary", "precision_summary", "precision_table",
-           "run_precision_benchmark", "suite_summary", "suite_table"]
+           "run_precision_benchmark", "split_table", "suite_summary", "suite_table"]

@@ -62,6 +62,8 @@ class Suite:
         description: what the suite measures.
         objects: object names; empty = the env's own default object set.
         env_kwargs: further keyword arguments of the env.
+        unseen: parts no shipped training run uses (held-out family seeds, held-out shapes),
+            scored beside ``objects`` as the ``unseen`` split (``objects`` are ``seen``).
     """
 
     name: str
@@ -69,6 +71,13 @@ class Suite:
     description: str
     objects: tuple[str, ...] = ()
     env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    unseen: tuple[str, ...] = ()
+
+    def unseen_names(self) -> tuple[str, ...]:
+        """:attr:`unseen` with family specs expanded to part names."""
+        from tacrefine.sim.families import expand_object_list
+
+        return tuple(expand_object_list(self.unseen))
 
     def available(self) -> bool:
         """True when the env id is registered (a suite whose env is missing is skipped)."""
@@ -93,11 +102,21 @@ class Suite:
 
 #: The benchmark's suites: the parallel-jaw task and the paper's task (three-finger hand,
 #: rods / plates / discs with their own DoF). Add one with ``SUITES[name] = Suite(...)``.
+#: Parts of the jaw suite that the shipped jaw checkpoint was trained on (its data config,
+#: configs/jaw_families_data.yaml, holds these shapes and family seeds 0-149).
+JAW_SEEN = ("rod_r3", "rod_r4", "rod_r5", "plate_w6", "plate_w10", "box_8x8", "prism_tri", "t_shape",
+            "jaw_rods-0", "jaw_plates-0", "edges-0", "prisms-0", "convex-0", "compound-0")
+#: Parts no shipped training run uses: held-out family seeds (>= 100000) and shapes.
+JAW_UNSEEN = ("wedge", "hexagon", "l_shape", *(f"family:{f}:100000-100001" for f in
+                                               ("jaw_rods", "jaw_plates", "edges", "prisms", "convex", "compound")))
+HAND_UNSEEN = tuple(f"family:{f}:100000-100001" for f in ("rods", "plates", "discs"))
+
 SUITES: dict[str, Suite] = {
     "jaw": Suite("jaw", "tacrefine/GripRefine-v0",
-                 "parallel jaw, feature-on-base objects, refined y, z, roll"),
+                 "parallel jaw, feature-on-base objects, refined y, z, roll", objects=JAW_SEEN, unseen=JAW_UNSEEN),
     "hand": Suite("hand", "tacrefine/GripRefineHand-v0",
-                  "three-finger hand, the paper's rods {z, roll}, plates {z, roll, pitch}, discs {y, z, pitch}"),
+                  "three-finger hand, the paper's rods {z, roll}, plates {z, roll, pitch}, discs {y, z, pitch}",
+                  unseen=HAND_UNSEEN),
 }
 
 
@@ -124,6 +143,8 @@ class EvalConfig:
             mappings (``{name, urdf | mesh, ...}``); each gets ``episodes_per_object`` episodes
             per target mode. Stored as names, the mappings moved to ``user_objects``.
         user_objects: the user part mappings that names in ``objects`` refer to.
+        splits: ``{object: split}`` (``seen`` / ``unseen``); each episode record then carries
+            its object's split (``seen`` when unlisted) and reports aggregate per split.
         env_id: the registered env to evaluate in (``tacrefine/GripRefine-v0``,
             ``tacrefine/GripRefineHand-v0``, ...).
         episodes_per_object: episodes per object and target mode.
@@ -146,6 +167,7 @@ class EvalConfig:
 
     objects: tuple[str | dict, ...] = field(default_factory=_default_objects)
     user_objects: tuple[dict, ...] = ()
+    splits: dict[str, str] = field(default_factory=dict)
     env_id: str = "tacrefine/GripRefine-v0"
     episodes_per_object: int = 10
     target_modes: tuple[str, ...] = TARGET_MODES
@@ -238,8 +260,10 @@ class PrecisionProtocol:
         """The evaluation of one suite and condition: clean, or noisy + domain-randomised."""
         require_choice("suite", suite, tuple(SUITES))
         s = SUITES[suite]
+        unseen = s.unseen_names()
         return EvalConfig(
-            objects=s.object_names(), env_id=s.env_id,
+            objects=(*s.object_names(), *unseen), env_id=s.env_id,
+            splits={**dict.fromkeys(s.object_names(), "seen"), **dict.fromkeys(unseen, "unseen")},
             episodes_per_object=episodes_per_object or self.episodes_per_object,
             target_modes=TARGET_MODES, max_steps=self.max_steps, seed=self.seed, noise=noisy,
             domain_randomization=noisy, env_kwargs=dict(s.env_kwargs), progress=progress, plots=plots,
