@@ -83,3 +83,15 @@ def test_user_part_through_generate_with_two_workers_validate_and_evaluate(tmp_p
     assert by_object["bracket"]["success"]["5mm_5deg"] == 1.0
     assert "bracket" in (report_dir / "report.md").read_text()
     assert any("ghost" in e.get("reset_error", "") for e in report["episodes"])
+
+
+def test_main_job_takes_object_paths(tmp_path, monkeypatch):
+    from tacrefine.cli import main_job
+
+    part = write_part(tmp_path)
+    seen = {}
+    monkeypatch.setattr(main_job, "run_main", lambda cfg: seen.setdefault("cfg", cfg))
+    assert main_job.main(["--smoke", "--object", str(part), "--out", str(tmp_path / "run")]) == 0
+    cfg = seen["cfg"]
+    assert cfg.data.objects[-1] == "bracket" and cfg.data.user_objects[0]["urdf"] == str(part.resolve())
+    assert cfg.data.object_spec("bracket").thickness_mm > 0

@@ -243,6 +243,22 @@ def stage_benchmark(cfg: MainConfig, out: Path) -> dict[str, Any]:
                                    noisy=cfg.evaluation.noisy)
 
 
+def stage_parts(cfg: MainConfig, out: Path) -> dict[str, Any]:
+    """The trained policy (and the noop and oracle baselines) on the user's own parts."""
+    from tacrefine.evaluation.protocol import EvalConfig
+    from tacrefine.evaluation.runner import run_evaluation
+
+    checkpoint = out / "train" / cfg.evaluation.checkpoint
+    hand = getattr(cfg.data.cell.gripper, "kind", "parallel_jaw")
+    env_id = "tacrefine/GripRefineHand-v0" if hand == "three_finger" else "tacrefine/GripRefine-v0"
+    eval_cfg = EvalConfig(objects=tuple(cfg.data.user_objects), env_id=env_id,
+                          episodes_per_object=cfg.evaluation.episodes_per_object, progress=cfg.progress,
+                          plots=cfg.evaluation.plots)
+    specs = [str(checkpoint), "baseline:noop", "baseline:oracle"]
+    report = run_evaluation(eval_cfg, specs, out / "parts")
+    return {spec: report["results"][spec]["overall"]["success"] for spec in specs}
+
+
 def run_main(cfg: MainConfig) -> dict[str, Any]:
     """Run (or resume) the three stages; returns the job summary (also ``OUT/summary.json``)."""
     from tacrefine.evaluation.report import precision_table, write_json
@@ -254,6 +270,8 @@ def run_main(cfg: MainConfig) -> dict[str, Any]:
     t_job = time.perf_counter()
     stages = (("data", "dataset", stage_data), ("training", "training", stage_train),
               ("benchmark", "benchmark", stage_benchmark))
+    if cfg.data.user_objects:  # --object PATH / user parts in data.objects: scored on their own too
+        stages += (("parts", "your parts", stage_parts),)
     for i, (key, title, fn) in enumerate(stages, 1):
         print(f"\n=== [{i}/{len(stages)}] {title} ({out / ('train' if key == 'training' else key)}) ===",
               flush=True)
@@ -274,6 +292,8 @@ def run_main(cfg: MainConfig) -> dict[str, Any]:
               f"episode_*.gif); report: {plots / 'report.md'}")
     if bench.get("plots"):
         print(f"overview: {out / 'benchmark' / 'precision.png'}")
+    if "parts" in summary["stages"]:
+        print(f"your parts: {out / 'parts' / 'report.md'}")
     print(f"training curves: {out / 'train' / 'curves.png'}; summary: {out / 'summary.json'}; "
           f"total {summary['seconds']:.0f} s")
     return summary
@@ -298,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="overrides, e.g. data.samples_per_object=400 training.train.epochs=5")
     parser.add_argument("--out", help="output directory (default: the config's out, runs/main)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: a pipeline check in ~1 minute")
+    parser.add_argument("--object", dest="object_paths", action="append", default=[], metavar="PATH",
+                        help="a part file (.urdf, .obj, .stl) to add to the data and to score the trained "
+                             "policy on (OUT/parts/); repeat for several")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -315,6 +338,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides.append("progress=false")
     try:
         cfg = load_main_config(args.config, overrides, smoke=args.smoke)
+        if args.object_paths:
+            from tacrefine.sim.object_lists import part_mapping
+
+            parts = tuple(part_mapping(p) for p in args.object_paths)
+            cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, objects=(*cfg.data.objects, *parts)))
         print(f"main job -> {cfg.out}: {len(cfg.data.objects)} objects x "
               f"{cfg.data.samples_per_object} grasps; "
               f"{cfg.training.train.epochs} epochs x {cfg.training.train.steps_per_epoch} steps x "
