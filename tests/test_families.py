@@ -76,3 +76,23 @@ def test_every_family_part_is_grasped_and_felt_by_every_pad(hand, families):
                 assert felt.min() >= 2, (name, seed, felt)
     finally:
         cell.close()
+
+
+def test_an_exported_part_given_by_path_is_grasped_like_the_part(tmp_path):
+    from tacrefine.sim.objects import object_from_dict
+    from tacrefine.sim.urdf_export import export_urdf
+
+    spec = make_part("edges", HELD_OUT_START)
+    path = export_urdf(spec, tmp_path)
+    by_path = object_from_dict({"name": "file_edge", "urdf": str(path)})
+    assert by_path.thickness_mm == pytest.approx(spec.thickness_mm, abs=0.3)  # box primitives: exact
+    assert by_path.grasp_height_mm == pytest.approx(spec.grasp_height_mm, abs=0.3)
+    env = gym.make("tacrefine/GripRefine-v0", objects=[{"name": "file_edge", "urdf": str(path)}])
+    obs, info = env.reset(seed=0)
+    for _ in range(5):
+        increment = env.unwrapped.oracle_increment() / env.unwrapped.action_scale
+        obs, _, terminated, _, info = env.step(np.clip(increment, -1, 1))
+        if terminated:
+            break
+    assert info["is_success"]
+    env.close()

@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  python scripts/benchmark.py ablation --out runs/ablation   # two small training runs\n"
                "  python scripts/benchmark.py speed --out runs/bench\n"
                "  python scripts/benchmark.py scale --out runs/bench    # workers, Ray, training memory\n"
+               "  python scripts/benchmark.py parts --out runs/parts    # unseen parts by path, random_urdfs\n"
                "  python scripts/benchmark.py all --out runs/bench\n"
                "  python scripts/benchmark.py transfer --out runs/bench    # sim -> real-like fine-tuning",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("precision", "success and errors of the learned policy and all baselines"),
                        ("ablation", "2 vs 3 fingers of touch: same hand data, same training budget"),
                        ("speed", "frames, re-grasps, env steps, data generation, training, latency"),
+                       ("parts", "parts never seen, by path only: held-out parts, PyBullet's random_urdfs"),
                        ("all", "precision, ablation, then speed")):
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--out", required=True, help="output directory")
@@ -51,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="override the protocol's episodes per object (marks the result off-protocol)")
             p.add_argument("--no-plots", action="store_true", help="reports without plots")
             p.add_argument("--no-progress", action="store_true", help="no progress bars")
-        if name != "precision":
+        if name == "parts":
+            p.add_argument("--per-family", type=int, default=2, help="held-out seeds per jaw family (2)")
+            p.add_argument("--random-urdfs", type=int, default=20, help="PyBullet random_urdfs to try (20)")
+        if name not in ("precision", "parts"):
             p.add_argument("--quick", action="store_true", help="shorter speed timings (less precise)")
     sc = sub.add_parser("scale", help="grasps/s on 1 and 2 local workers and on Ray, training pairs/s, training "
                                       "peak memory vs dataset size",
@@ -148,6 +153,21 @@ def ablation(args: argparse.Namespace) -> int:
     return 0
 
 
+def parts(args: argparse.Namespace) -> int:
+    from tacrefine.evaluation.parts_bench import parts_table, run_parts_benchmark
+
+    learned, why = resolve_learned(args.policy)
+    if learned is None:
+        raise FileNotFoundError(f"benchmark parts needs a learned policy: {why}")
+    summary = run_parts_benchmark(args.out, policy=learned, per_family=args.per_family,
+                                  episodes=args.episodes_per_object or 10, random_urdfs=args.random_urdfs,
+                                  progress=not args.no_progress, plots=not args.no_plots)
+    print()
+    print(parts_table(summary))
+    print(f"\nwritten: {Path(args.out) / 'parts.json'}; report: {Path(args.out) / 'held_out_by_path' / 'report.md'}")
+    return 0
+
+
 def speed(args: argparse.Namespace) -> int:
     from tacrefine.evaluation.speed import SpeedConfig, run_speed, speed_table, write_speed
 
@@ -190,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = precision(args)
             if code:
                 return code
+        if args.command == "parts":
+            return parts(args)
         if args.command in ("ablation", "all"):
             code = ablation(args)
             if code:

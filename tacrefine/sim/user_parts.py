@@ -10,9 +10,10 @@ pictures in words):
    so the top edge crosses the pads (what makes height and roll felt, as on the built-in
    parts); never lower than :data:`MIN_GRASP_HEIGHT_MM` above the table, where the
    fingertips would hit it.
-3. **Closing axis and centre** (``frame_in_file``): the part's section across the pads' band
-   (the heights the pads cover) is measured from above; the hand closes across its thinner
-   principal direction, centred on the middle of the section.
+3. **Closing axis and centre** (``frame_in_file``): the hand closes along the horizontal
+   direction in which the part is narrowest over the heights the fingers sweep, centred on
+   the part's top (on the middle of its extent across the pads, and of what lies under
+   the pads along the closing axis).
 4. **Thickness** (``thickness_mm``): the section's extent along the closing axis; the part
    fits when the open hand clears it (:func:`check_fits`).
 5. **Class** (``category``): ``rod`` when the section is round, ``disc`` when the part seen
@@ -159,6 +160,16 @@ def _is_round(points_2d: np.ndarray) -> bool:
     return 0.70 <= area / np.prod(np.ptp(points_2d, axis=0)) <= 0.86
 
 
+def _thinnest_direction(xy: np.ndarray) -> float:
+    """Yaw (rad, in [-90, 90) deg) of the horizontal direction in which ``xy`` is narrowest (the
+    closing axis); among near-ties (within 0.2 mm) the one nearest the file's x axis."""
+    yaws = np.radians(np.arange(-90.0, 90.0, 2.0))
+    dirs = np.stack([np.cos(yaws), np.sin(yaws)], axis=1)
+    widths = np.ptp(xy @ dirs.T, axis=0)
+    near = np.flatnonzero(widths <= widths.min() + 2e-4)
+    return float(yaws[near[np.argmin(np.abs(yaws[near]))]])
+
+
 def measure(spec: ObjectSpec, grasp_height_mm: float | None = None) -> PartGeometry:
     """Rest the part on a table in a private world and infer its grasp (module docstring).
 
@@ -190,10 +201,7 @@ def measure(spec: ObjectSpec, grasp_height_mm: float | None = None) -> PartGeome
     near_top = pad_zone[pad_zone[:, 2] >= zone_top - TOP_BAND_MM / 1000][:, :2]
     top_centre = (near_top.min(axis=0) + near_top.max(axis=0)) / 2
     xy = pad_zone[:, :2]
-    eigval, eigvec = np.linalg.eigh(np.cov(xy.T) + 1e-12 * np.eye(2))
-    closing = eigvec[:, 0]  # the thinner principal direction
-    yaw = float(np.arctan2(closing[1], closing[0]))
-    yaw = (yaw + np.pi / 2) % np.pi - np.pi / 2  # the axis, not its sign: stay near the file's x
+    yaw = _thinnest_direction(pts[pts[:, 2] >= grasp_z - (PAD_HALF_MM + 5.0) / 1000][:, :2])
     rot = Rotation.from_euler("z", yaw).as_matrix()[:2, :2]
     top_local = (near_top - top_centre) @ rot
     local = (xy - top_centre) @ rot  # columns: along the closing axis, across it
