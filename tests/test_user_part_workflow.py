@@ -47,6 +47,10 @@ def test_yaml_mapping_round_trips_through_the_saved_config(tmp_path):
         DataConfig(objects=({"name": "b", "urdf": str(part)}, {"name": "b", "urdf": str(part)}))
     with pytest.raises(ConfigError, match=r"nope\.urdf.*does not exist"):
         DataConfig(objects=({"name": "b", "urdf": str(tmp_path / "nope.urdf")},))
+    wide = tmp_path / "wide.urdf"
+    wide.write_text(PLATE_URDF.replace('size="0.004 0.009 0.03"', 'size="0.06 0.07 0.03"'))
+    with pytest.raises(ConfigError, match=r"wide\.urdf.*thick along the closing axis.*up to 48\.0 mm"):
+        DataConfig(objects=({"name": "wide", "urdf": str(wide)},))
 
 
 @pytest.mark.slow
