@@ -245,12 +245,13 @@ def test_benchmark_precision_cli_off_protocol(tmp_path, capsys):
     assert jaw["learned_policy"] == "pretrained"  # the shipped jaw checkpoint fits the jaw suite
     for spec in ("pretrained", "baseline:noop", "baseline:random", "baseline:servo", "baseline:oracle"):
         res = jaw["policies"][spec]
-        assert res["episodes"] == 22
+        assert res["episodes"] == 2 * len(jaw["objects"]) == 58  # 14 seen + 15 unseen parts, 2 target modes
+        assert set(res["by_split"]) == {"seen", "unseen"}
         for mode in ("fixed", "random"):
             assert set(res[f"success_{mode}"]) == {"10mm_10deg", "10mm_5deg", "5mm_10deg", "5mm_5deg", "2mm_2deg",
                                                    "1mm_1deg"}
         # per class: every class of the suite, each with its episodes in both target modes
         assert set(res["by_class"]) == set(jaw["object_classes"].values())
-        assert sum(c["episodes"] for c in res["by_class"].values()) == 22
+        assert sum(c["episodes"] for c in res["by_class"].values()) == 58
     oracle, noop = jaw["policies"]["baseline:oracle"], jaw["policies"]["baseline:noop"]
     assert oracle["success_fixed"]["1mm_1deg"] > noop["success_fixed"]["1mm_1deg"]
