@@ -46,12 +46,15 @@ def _data_defaults() -> Any:
 
 
 def hand_data_defaults() -> Any:
-    """Data of the paper's task: the three-finger hand on the rods, plates and discs."""
-    from tacrefine.evaluation.protocol import SUITES
+    """Data of the paper's task: the three-finger hand on the 15 rods, plates and discs, each
+    with its class's DoF, offsets within the hand env's ranges (+-8 mm, +-15 deg)."""
+    from tacrefine.data.generate import DataConfig
+    from tacrefine.envs.grip_refine_hand import HAND_OFFSET_RANGE
+    from tacrefine.sim.objects import PAPER_OBJECT_SET
 
-    if not SUITES["hand"].available():
-        raise ConfigError(f"the three-finger hand's env {SUITES['hand'].env_id} is not registered in this version")
-    raise ConfigError("hand data defaults: not wired yet")
+    union = ("y", "z", "roll", "pitch")
+    return DataConfig(objects=PAPER_OBJECT_SET, hand="three_finger", samples_per_object=600, shard_size=150,
+                      workers=2, seed=0, offset_range={d: HAND_OFFSET_RANGE[d] for d in union})
 
 
 def _training_defaults() -> Any:

@@ -66,6 +66,8 @@ class DataConfig:
         class_dofs: per-class DoF sets that replace the registry's, ``{class: [dof, ...]}``.
         grasps_per_placement: grasps before the object is put down at a new random spot.
         max_rejects: a shard fails once this many of its grasps were rejected.
+        hand: a registered hand (``parallel_jaw``, ``three_finger``) whose config replaces
+            ``cell.gripper``; ``null`` = ``cell.gripper`` as given.
         cell: the simulated hand, sensor and world.
     """
 
@@ -80,6 +82,7 @@ class DataConfig:
     class_dofs: dict[str, Any] = field(default_factory=dict)
     grasps_per_placement: int = 10
     max_rejects: int = 1000
+    hand: str | None = None
     cell: CellConfig = field(default_factory=CellConfig)
 
     def __post_init__(self) -> None:
@@ -112,6 +115,14 @@ class DataConfig:
         object.__setattr__(self, "class_dofs", {str(k): list(_dof_list(v, f"data.class_dofs.{k}"))
                                                 for k, v in self.class_dofs.items()})
         require(isinstance(self.cell, CellConfig), "data.cell", "a cell config mapping", self.cell)
+        if self.hand is not None:
+            from dataclasses import replace
+
+            from tacrefine.sim.hands import HANDS, hand_config
+
+            require(self.hand in HANDS, "data.hand", f"one of {list(HANDS.names())} or null", self.hand)
+            if self.cell.gripper.kind != self.hand:
+                object.__setattr__(self, "cell", replace(self.cell, gripper=hand_config(self.hand)))
         from tacrefine.sim.user_parts import check_fits
 
         for name in self.objects:  # a part the open hand cannot clear is refused now, by name
