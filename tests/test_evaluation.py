@@ -255,3 +255,9 @@ def test_benchmark_precision_cli_off_protocol(tmp_path, capsys):
         assert sum(c["episodes"] for c in res["by_class"].values()) == 58
     oracle, noop = jaw["policies"]["baseline:oracle"], jaw["policies"]["baseline:noop"]
     assert oracle["success_fixed"]["1mm_1deg"] > noop["success_fixed"]["1mm_1deg"]
+    # the README's figures are rendered from this JSON
+    assert main(["figures", "--out", str(tmp_path)]) == 0
+    figures = capsys.readouterr().out
+    med = noop["final_fixed_median"]
+    assert f"| no-op | {100 * noop['success_fixed']['1mm_1deg']:.1f} % |" in figures
+    assert f"{med['position_error_mm']:.2f} mm / {med['rotation_error_deg']:.2f} deg" in figures

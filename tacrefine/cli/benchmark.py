@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                        ("ablation", "2 vs 3 fingers of touch: same hand data, same training budget"),
                        ("speed", "frames, re-grasps, env steps, data generation, training, latency"),
                        ("parts", "parts never seen, by path only: held-out parts, PyBullet's random_urdfs"),
-                       ("all", "precision, ablation, then speed")):
+                       ("all", "precision, ablation, then speed"),
+                       ("figures", "print the README's figures (Markdown) from the JSON files in --out")):
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--out", required=True, help="output directory")
         if name in ("precision", "all"):
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="ablation YAML (default: configs/ablation.yaml's embedded defaults)")
             p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[],
                            metavar="KEY=VALUE", help="ablation overrides, e.g. train.epochs=4")
-        if name != "speed":
+        if name not in ("speed", "figures"):
             p.add_argument("--policy", default=None, metavar="SPEC",
                            help="learned policy: a checkpoint path or 'pretrained' (default: pretrained if "
                                 "the package ships it, otherwise baselines only)")
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "parts":
             p.add_argument("--per-family", type=int, default=2, help="held-out seeds per jaw family (2)")
             p.add_argument("--random-urdfs", type=int, default=20, help="PyBullet random_urdfs to try (20)")
-        if name not in ("precision", "parts"):
+        if name in ("speed", "all"):
             p.add_argument("--quick", action="store_true", help="shorter speed timings (less precise)")
     sc = sub.add_parser("scale", help="grasps/s on 1 and 2 local workers and on Ray, training pairs/s, training "
                                       "peak memory vs dataset size",
@@ -206,6 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         CheckpointError = RuntimeError  # noqa: N806
     try:
         Path(args.out).mkdir(parents=True, exist_ok=True)
+        if args.command == "figures":
+            from tacrefine.evaluation.figures import figures_markdown
+
+            print(figures_markdown(args.out))
+            return 0
         if args.command in ("precision", "all"):
             code = precision(args)
             if code:
