@@ -72,6 +72,31 @@ def ablation_markdown(ablation: Mapping[str, Any]) -> list[str]:
             *rows, ""]
 
 
+def speed_markdown(speed: Mapping[str, Any], path: Path) -> list[str]:
+    """The README's speed line: every rate the speed benchmark wrote (one core unless stated)."""
+    def num(key: str, digits: int = 0) -> str | None:
+        value = speed.get(key)
+        return None if not isinstance(value, (int, float)) else f"{value:,.{digits}f}"
+
+    parts = []
+    if num("tactile_pad_frames_per_s"):
+        parts.append(f"{num('tactile_pad_frames_per_s')} tactile pad-frames/s at 14 x 12")
+    for key in sorted(k for k in speed if k.startswith("regrasps_per_s")):
+        which = key.removeprefix("regrasps_per_s").strip("_") or "parallel jaw"
+        if num(key):
+            parts.append(f"{num(key)} re-grasps/s ({which.replace('_', ' ')})")
+    if num("episodes_per_s", 1):
+        parts.append(f"{num('episodes_per_s', 1)} five-step episodes/s")
+    if num("samples_per_s_2_workers"):
+        parts.append(f"{num('samples_per_s_2_workers')} dataset samples/s with 2 workers")
+    if num("decision_latency_ms", 1):
+        parts.append(f"{num('decision_latency_ms', 1)} ms per decision")
+    load = (speed.get("machine") or {}).get("load_average_1_5_15")
+    note = f" (load average {load[0]:.1f} while measured)" if isinstance(load, list) and load else ""
+    return [f"Speed, one core unless stated (`python scripts/benchmark.py speed`; from `{path}`){note}: "
+            + ", ".join(parts) + ".", ""]
+
+
 def figures_markdown(out: str | Path) -> str:
     """The Markdown of the README's figures from the JSON files in ``out``."""
     out = Path(out)
@@ -86,4 +111,7 @@ def figures_markdown(out: str | Path) -> str:
     abl = out / "ablation" / "ablation.json"
     if abl.is_file():
         lines += ablation_markdown(json.loads(abl.read_text(encoding="utf-8")))
+    speed = out / "speed.json"
+    if speed.is_file():
+        lines += speed_markdown(json.loads(speed.read_text(encoding="utf-8")), speed)
     return "\n".join(lines)
