@@ -53,6 +53,7 @@ class AblationConfig:
         training: the training run every variant shares (a ``RunConfig``; ``model.fingers_used``
             is set per variant).
         variants: ``{name: {hand: NAME, fingers_used: [indices] or null}}``.
+        objects: scored objects; empty = the suite's objects (the same for every variant).
         episodes_per_object: scored episodes per object and target mode.
         target_modes: ``fixed`` and/or ``random``.
         seed: base seed of the scored episodes.
@@ -66,6 +67,7 @@ class AblationConfig:
     variants: dict[str, Any] = field(default_factory=lambda: {
         "three_finger": {"hand": "three_finger", "fingers_used": None},
         "two_finger": {"hand": "parallel_jaw", "fingers_used": None}})
+    objects: tuple[str, ...] = ()
     episodes_per_object: int = 3
     target_modes: tuple[str, ...] = ("fixed",)
     seed: int = 20250929
@@ -100,17 +102,19 @@ class AblationConfig:
 def load_ablation_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> AblationConfig:
     """Embedded defaults, then a YAML file, then ``key=value`` overrides (merged field by field)."""
     data: dict[str, Any] = to_dict(AblationConfig())
+    layers = []
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file {str(path)!r} does not exist")
         loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         require(isinstance(loaded, dict), str(path), "a YAML mapping at the top level", type(loaded).__name__)
-        data = merge(data, loaded)
-    data = merge(data, parse_overrides(overrides))
-    # the variants mapping is replaced, not merged: a YAML that names two variants means those two
-    if path is not None and "variants" in (loaded or {}):
-        data["variants"] = loaded["variants"]
+        layers.append(loaded)
+    layers.append(parse_overrides(overrides))
+    for layer in layers:
+        data = merge(data, layer)
+        if "variants" in layer:  # replaced, not merged: naming two variants means those two
+            data["variants"] = layer["variants"]
     return from_dict(AblationConfig, data)
 
 
@@ -142,7 +146,7 @@ def run_ablation(cfg: AblationConfig, out: str | Path) -> dict[str, Any]:
     suite = SUITES[cfg.suite]
     if not suite.available():
         raise ConfigError(f"suite: {cfg.suite!r} needs env {suite.env_id}, which is not registered")
-    objects = suite.object_names()
+    objects = tuple(cfg.objects) or suite.object_names()
     data_dirs: dict[str, Path] = {}
     variants: dict[str, Any] = {}
     for name, v in cfg.variants.items():
