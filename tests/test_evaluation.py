@@ -261,3 +261,19 @@ def test_benchmark_precision_cli_off_protocol(tmp_path, capsys):
     med = noop["final_fixed_median"]
     assert f"| no-op | {100 * noop['success_fixed']['1mm_1deg']:.1f} % |" in figures
     assert f"{med['position_error_mm']:.2f} mm / {med['rotation_error_deg']:.2f} deg" in figures
+
+
+def test_main_job_runs_the_papers_task_with_the_hand_envs_ranges():
+    from tacrefine.envs.grip_refine_hand import HAND_OFFSET_RANGE
+
+    from tacrefine.cli.main_job import load_main_config
+    from tacrefine.evaluation.protocol import SUITES
+
+    cfg = load_main_config()
+    assert cfg.evaluation.suites == ("hand",) and cfg.data.hand == "three_finger"
+    assert cfg.data.cell.gripper.n_fingers == 3
+    assert cfg.data.union_dofs() == ("y", "z", "roll", "pitch")
+    assert cfg.data.offset_range == {d: HAND_OFFSET_RANGE[d] for d in cfg.data.union_dofs()}
+    assert cfg.data.objects == SUITES["hand"].object_names()
+    assert {cfg.data.object_dofs(n) for n in cfg.data.objects} == {("z", "roll"), ("z", "roll", "pitch"),
+                                                                    ("y", "z", "pitch")}
