@@ -52,3 +52,26 @@ def test_pretrained_picks_the_checkpoint_that_fits_and_names_what_differs():
     for hand in pretrained_checkpoints():
         assert hand in text
     assert "fingers: checkpoint 2, env 4" in text and "env 5x7" in text and "cannot act on ['yaw']" in text
+
+
+def test_pretrained_hand_checkpoint_fits_the_hand_env_and_refines_grasps():
+    from tacrefine.policy.registry import pretrained_checkpoints, select_pretrained
+
+    env = gym.make("tacrefine/GripRefineHand-v0")
+    assert select_pretrained(env) == pretrained_checkpoints()["three_finger"]
+    policy = tacrefine.load_policy("pretrained", env=env)
+    classes, finals, successes = set(), [], 0
+    for seed in range(6):
+        obs, info = env.reset(seed=2000 + seed)
+        classes.add(info["object_class"])
+        for _ in range(5):
+            action = policy.act(obs)
+            assert np.all(action[obs["dof_mask"] == 0] == 0)  # DoF the class does not refine are left alone
+            obs, _, terminated, _, info = env.step(action)
+            if terminated:
+                break
+        finals.append(info["position_error_mm"] + info["rotation_error_deg"])
+        successes += info["is_success"]
+    assert successes >= 5 and np.median(finals) < 1.0
+    assert len(classes) >= 2
+    env.close()
