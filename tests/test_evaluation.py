@@ -277,3 +277,15 @@ def test_main_job_runs_the_papers_task_with_the_hand_envs_ranges():
     assert cfg.data.objects == SUITES["hand"].object_names()
     assert {cfg.data.object_dofs(n) for n in cfg.data.objects} == {("z", "roll"), ("z", "roll", "pitch"),
                                                                     ("y", "z", "pitch")}
+
+
+def test_evaluate_cli_takes_the_hand_env_and_its_objects(tmp_path, capsys):
+    from tacrefine.cli.evaluate import main
+
+    assert main(["--env", "tacrefine/GripRefineHand-v0", "--policy", "baseline:oracle", "--episodes-per-object",
+                 "1", "--target-mode", "fixed", "--out", str(tmp_path), "--no-plots", "--no-progress"]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["env"]["id"] == "tacrefine/GripRefineHand-v0"
+    assert set(report["env"]["object_classes"].values()) == {"rod", "plate", "disc"}
+    assert len(report["config"]["objects"]) == 15
+    assert report["results"]["baseline:oracle"]["overall"]["success"]["1mm_1deg"] == 1.0

@@ -37,7 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="KEY=VALUE",
                         help="EvalConfig overrides, e.g. episodes_per_object=20 env_kwargs.max_step.y=3")
     parser.add_argument("--episodes-per-object", type=int, help="episodes per object and target mode (10)")
-    parser.add_argument("--objects", nargs="+", help="object names (default: the default object set)")
+    parser.add_argument("--env", dest="env_id", metavar="ID",
+                        help="env id (default tacrefine/GripRefine-v0; tacrefine/GripRefineHand-v0 for the paper's "
+                             "three-finger task); without --objects, that env's own objects")
+    parser.add_argument("--objects", nargs="+", help="object names (default: the env's default object set)")
     parser.add_argument("--object", dest="object_paths", action="append", default=[], metavar="PATH",
                         help="a part file (.urdf, .obj, .stl) to evaluate on; repeat for several. Joins the objects "
                              "of --objects or of the config; replaces the default objects")
@@ -85,6 +88,12 @@ def config_from_args(args: argparse.Namespace):
         value = getattr(args, name)
         if value is not None:
             changes[name] = value
+    if args.env_id:
+        changes["env_id"] = args.env_id
+        if not args.objects and not args.object_paths:
+            from tacrefine.evaluation.protocol import Suite
+
+            changes["objects"] = Suite("cli", args.env_id, "").object_names()
     if args.objects or args.object_paths:
         from tacrefine.evaluation.protocol import EvalConfig
         from tacrefine.sim.object_lists import part_mapping
