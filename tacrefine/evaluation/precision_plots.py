@@ -24,7 +24,7 @@ def plot_precision(summary: Mapping[str, Any], path: str | Path) -> Path:
     from matplotlib.figure import Figure
 
     suites = summary["suites"]
-    fig = Figure(figsize=(6.5 * max(1, len(suites)), 4.2), dpi=100)
+    fig = Figure(figsize=(6.5 * max(1, len(suites)), 5.0), dpi=100)
     FigureCanvasAgg(fig)
     axes = np.atleast_1d(fig.subplots(1, max(1, len(suites))))
     keys = [threshold_key(mm, deg) for mm, deg in ORDER]
@@ -44,7 +44,7 @@ def plot_precision(summary: Mapping[str, Any], path: str | Path) -> Path:
         ax.set_ylabel("success, fixed target [%]")
         ax.set_title(f"{name}: {suite['env_id']}", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
