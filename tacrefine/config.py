@@ -145,15 +145,20 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: Sequenc
     """Defaults of ``cls``, updated by a YAML file, updated by dotted overrides."""
     data: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {str(path)!r} does not exist")
-        with open(path, encoding="utf-8") as fh:
-            loaded = yaml.safe_load(fh) or {}
-        require(isinstance(loaded, dict), str(path), "a YAML mapping at the top level", type(loaded).__name__)
-        data = loaded
+        data = read_yaml_mapping(path)
     data = merge(data, parse_overrides(overrides))
     return from_dict(cls, data)
+
+
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A config file's top-level mapping (``yaml.safe_load``); a missing file or another shape is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    with open(path, encoding="utf-8") as fh:
+        loaded = yaml.safe_load(fh) or {}
+    require(isinstance(loaded, dict), str(path), "a YAML mapping at the top level", type(loaded).__name__)
+    return loaded
 
 
 def atomic_write_bytes(path: str | Path, payload: bytes) -> None:

@@ -27,13 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tacrefine.config import (
     ConfigError,
     from_dict,
     merge,
     parse_overrides,
+    read_yaml_mapping,
     require,
     save_config,
     to_dict,
@@ -162,11 +161,7 @@ def load_main_config(path: str | Path | None = None, overrides: Sequence[str] = 
     if smoke:
         data = merge(data, SMOKE)
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {str(path)!r} does not exist")
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        require(isinstance(loaded, dict), str(path), "a YAML mapping at the top level", type(loaded).__name__)
+        loaded = read_yaml_mapping(path)
         data = merge(data, loaded)
     data = merge(data, parse_overrides(overrides))
     return from_dict(MainConfig, data)

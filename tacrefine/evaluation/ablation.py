@@ -21,9 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tacrefine.config import ConfigError, from_dict, merge, parse_overrides, require, require_int, to_dict
+from tacrefine.config import (
+    ConfigError,
+    from_dict,
+    merge,
+    parse_overrides,
+    read_yaml_mapping,
+    require,
+    require_int,
+    to_dict,
+)
 from tacrefine.evaluation.markdown import _pct, text_table
 from tacrefine.evaluation.protocol import SUITES, threshold_key
 
@@ -104,11 +111,7 @@ def load_ablation_config(path: str | Path | None = None, overrides: Sequence[str
     data: dict[str, Any] = to_dict(AblationConfig())
     layers = []
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {str(path)!r} does not exist")
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        require(isinstance(loaded, dict), str(path), "a YAML mapping at the top level", type(loaded).__name__)
+        loaded = read_yaml_mapping(path)
         layers.append(loaded)
     layers.append(parse_overrides(overrides))
     for layer in layers:
