@@ -261,6 +261,10 @@ def test_benchmark_precision_cli_off_protocol(tmp_path, capsys):
     med = noop["final_fixed_median"]
     assert f"| no-op | {100 * noop['success_fixed']['1mm_1deg']:.1f} % |" in figures
     assert f"{med['position_error_mm']:.2f} mm / {med['rotation_error_deg']:.2f} deg" in figures
+    # and the learned policy's seen / unseen rows, with their part counts
+    for split, v in jaw["policies"]["pretrained"]["by_split"].items():
+        row = f"| {split} ({len(v['objects'])} parts, {v['episodes']} episodes) | "
+        assert row + f"{100 * v['success_fixed']['5mm_5deg']:.1f} % |" in figures
 
 
 def test_main_job_runs_the_papers_task_with_the_hand_envs_ranges():

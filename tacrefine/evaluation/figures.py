@@ -59,7 +59,24 @@ def suite_markdown(name: str, suite: Mapping[str, Any]) -> list[str]:
             lines.append(f"With sensor noise and domain randomisation: {_pct(rob['noisy_dr'])} at "
                          f"{rob['threshold'].replace('mm_', ' mm / ').replace('deg', ' deg')} "
                          f"({_pct(rob['clean'])} clean).")
+        if res.get("by_split"):
+            lines += ["", *split_markdown(res["by_split"], (rob or {}).get("noisy_dr_by_split") or {})]
     return lines + [""]
+
+
+def split_markdown(splits: Mapping[str, Any], noisy: Mapping[str, Any]) -> list[str]:
+    """The learned policy on parts seen in training and never seen (held-out seeds, shapes)."""
+    k11, k22, k55 = threshold_key(1, 1), threshold_key(2, 2), threshold_key(5, 5)
+    lines = ["| parts | fixed 5 / 5 | fixed 1 / 1 | random 5 / 5 | random 2 / 2 | noisy + DR fixed 2 / 2 "
+             "| noisy + DR random 2 / 2 |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for split, v in splits.items():
+        fixed, rand = v.get("success_fixed") or {}, v.get("success_random") or {}
+        nz = noisy.get(split) or {}
+        lines.append(f"| {split} ({len(v['objects'])} parts, {v['episodes']} episodes) | {_pct(fixed.get(k55))} | "
+                     f"{_pct(fixed.get(k11))} | {_pct(rand.get(k55))} | {_pct(rand.get(k22))} | "
+                     f"{_pct((nz.get('success_fixed') or {}).get(k22)) if nz else '-'} | "
+                     f"{_pct((nz.get('success_random') or {}).get(k22)) if nz else '-'} |")
+    return lines
 
 
 def ablation_markdown(ablation: Mapping[str, Any]) -> list[str]:
