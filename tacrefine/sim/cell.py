@@ -14,7 +14,7 @@ import numpy as np
 from tacrefine import geometry
 from tacrefine.config import require
 from tacrefine.sim.hands import GripperConfig, make_hand
-from tacrefine.sim.objects import ObjectSpec, build_object, get_object
+from tacrefine.sim.objects import ObjectSpec, build_object, get_object, object_parts
 from tacrefine.sim.pad_load import ALIGNED_COS, actuation_alignment, normal_load_components, pad_loads
 from tacrefine.sim.raycast import convex_body_from_parts
 from tacrefine.sim.tactile import SensorConfig, TactileSensor
@@ -123,8 +123,9 @@ class GraspCell:
         previous one ended; its shapes come from a per-world cache, so memory stays flat.
         """
         spec = get_object(name, self.extra_objects)
-        if self.object is not None and spec == self.spec and spec.urdf is not None:
-            self.scale_mass(1.0)  # URDF bodies are kept: reloading one would leak its shapes
+        parts = object_parts(spec)
+        if self.object is not None and spec == self.spec and not parts:
+            self.scale_mass(1.0)  # URDF bodies PyBullet loads are kept: reloading would leak shapes
             self.place_object(None)
             return spec
         if self.object is not None:
@@ -136,8 +137,10 @@ class GraspCell:
         self._body_in_object = geometry.invert(spec.frame_pose()) @ geometry.make_pose(info[3], info[4])
         self.link_masses = {link: float(self.client.getDynamicsInfo(self.object, link)[0])
                             for link in range(-1, self.client.getNumJoints(self.object))}
-        if spec.parts and self.config.sensor.closed_form_rays:
-            self.sensor.register_convex(self.object, convex_body_from_parts(spec.parts))
+        if parts and self.config.sensor.closed_form_rays:
+            # rays are cast in PyBullet's base (inertial) frame; the parts are in the link frame
+            link_in_base = geometry.invert(geometry.make_pose(info[3], info[4]))
+            self.sensor.register_convex(self.object, convex_body_from_parts(parts, link_in_base))
         self.place_object(None)
         return spec
 

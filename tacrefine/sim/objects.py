@@ -315,34 +315,49 @@ def _scale_link_masses(client, body: int, total: float) -> None:
         client.changeDynamics(body, link, mass=total * share)
 
 
+def object_parts(spec: ObjectSpec) -> tuple[ShapePart, ...]:
+    """The convex pieces ``spec`` is built from: its own, or those read from its file
+    (:mod:`tacrefine.sim.file_shapes`); empty for a file PyBullet must load as it is."""
+    if spec.parts:
+        return spec.parts
+    from tacrefine.sim.file_shapes import file_shapes  # it builds on ShapePart above
+
+    return file_shapes(spec).parts
+
+
 def build_object(client, spec: ObjectSpec, shape_cache: dict[str, tuple[int, int]] | None = None) -> int:
     """Create the object in ``client`` (at the origin) and make it felt by the sensors.
 
-    Collision shapes outlive bodies in PyBullet, so a caller that rebuilds objects passes a
-    ``shape_cache`` (per client) and each object's shapes are made only once.
+    Parts given by path are rebuilt from their convex pieces like the built-in ones (thin
+    margin, same contacts and rays; see :mod:`tacrefine.sim.file_shapes`), keeping the
+    file's mass and inertial frame. Collision shapes outlive bodies in PyBullet, so a
+    caller that rebuilds objects passes a ``shape_cache`` (per client) and each object's
+    shapes are made only once.
     """
     rgba = (0.25, 0.45, 0.85, 1.0)
-    mass = DEFAULT_MASS_KG if spec.mass is None else spec.mass
-    if spec.urdf is not None:
+    parts = object_parts(spec)
+    if parts:
+        inertial = np.eye(4)
+        mass = DEFAULT_MASS_KG if spec.mass is None else spec.mass
+        if not spec.parts:
+            from tacrefine.sim.file_shapes import file_shapes
+
+            shapes = file_shapes(spec)
+            inertial = shapes.inertial_pose if shapes.inertial_pose is not None else inertial
+            if spec.mass is None and shapes.mass is not None:
+                mass = shapes.mass  # a URDF's own mass
+        if shape_cache is None or spec.name not in shape_cache:
+            col, vis = _compound_shapes(client, parts, rgba)
+            if shape_cache is not None:
+                shape_cache[spec.name] = (col, vis)
+        col, vis = shape_cache[spec.name] if shape_cache is not None else (col, vis)
+        pos, quat = geometry.pose_to_pos_quat(inertial)
+        body = client.createMultiBody(mass, col, vis, baseInertialFramePosition=list(pos),
+                                      baseInertialFrameOrientation=list(quat))
+    else:  # a URDF with movable joints or shapes without a convex form: PyBullet's own reading
         body = client.loadURDF(spec.urdf, globalScaling=spec.mesh_scale)
         if spec.mass is not None:
             _scale_link_masses(client, body, spec.mass)
-    elif spec.mesh is not None:
-        scale = [spec.mesh_scale] * 3
-        if shape_cache is None or spec.name not in shape_cache:
-            col = client.createCollisionShape(pb.GEOM_MESH, fileName=spec.mesh, meshScale=scale)
-            vis = client.createVisualShape(pb.GEOM_MESH, fileName=spec.mesh, meshScale=scale, rgbaColor=rgba)
-            if shape_cache is not None:
-                shape_cache[spec.name] = (col, vis)
-        col, vis = shape_cache[spec.name] if shape_cache is not None else (col, vis)
-        body = client.createMultiBody(mass, col, vis)
-    else:
-        if shape_cache is None or spec.name not in shape_cache:
-            col, vis = _compound_shapes(client, spec.parts, rgba)
-            if shape_cache is not None:
-                shape_cache[spec.name] = (col, vis)
-        col, vis = shape_cache[spec.name] if shape_cache is not None else (col, vis)
-        body = client.createMultiBody(mass, col, vis)
     for link in range(-1, client.getNumJoints(body)):
         # Bullet inflates convex shapes by a margin (1 mm for hulls): far too round for
         # millimetre features, and the taxel rays would see another surface than contacts do.

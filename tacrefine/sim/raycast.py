@@ -34,13 +34,18 @@ class ConvexPart:
         self.rot_t = pose[:3, :3].T.copy()  # body -> part
         self.pos = pose[:3, 3].copy()
         self.size = np.asarray(size, dtype=float)
-        self.radius = _bounding_radius(kind, self.size, vertices)
+        centre, self.radius = _bounding_sphere(kind, self.size, vertices)
+        #: centre of a sphere of ``radius`` that holds the part (body frame; for culling rays)
+        self.centre = self.pos + pose[:3, :3] @ centre
         if kind == "box":
             h = self.size
             self.normals = np.vstack([np.eye(3), -np.eye(3)])
             self.offsets = np.concatenate([h, h])
         elif kind == "hull":
             eq = ConvexHull(vertices).equations  # n . x + c <= 0 inside
+            # a flat face comes as several triangles: one plane each is enough
+            _, first = np.unique(np.round(eq, 9), axis=0, return_index=True)
+            eq = eq[np.sort(first)]
             self.normals, self.offsets = eq[:, :3], -eq[:, 3]
         elif kind not in ("cylinder", "sphere"):
             raise ValueError(f"unsupported convex part {kind!r}")
@@ -121,15 +126,16 @@ def _direction_groups(unit: np.ndarray) -> list[np.ndarray]:
     return groups
 
 
-def _bounding_radius(kind: str, size: np.ndarray, vertices: np.ndarray | None) -> float:
-    """Radius of a sphere about the part origin that contains the part (for culling)."""
+def _bounding_sphere(kind: str, size: np.ndarray, vertices: np.ndarray | None) -> tuple[np.ndarray, float]:
+    """Centre (part frame) and radius of a sphere that contains the part (for culling)."""
     if kind == "box":
-        return float(np.linalg.norm(size))
+        return np.zeros(3), float(np.linalg.norm(size))
     if kind == "sphere":
-        return float(size[0])
+        return np.zeros(3), float(size[0])
     if kind == "cylinder":
-        return float(np.hypot(size[0], size[1] / 2))
-    return float(np.linalg.norm(vertices, axis=1).max())
+        return np.zeros(3), float(np.hypot(size[0], size[1] / 2))
+    centre = (vertices.min(axis=0) + vertices.max(axis=0)) / 2
+    return centre, float(np.linalg.norm(vertices - centre, axis=1).max())
 
 
 def _planes(o: np.ndarray, d: np.ndarray, normals: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -181,12 +187,18 @@ class ConvexBody:
         d = (ends - origins) @ rot
         best = np.full(len(o), np.inf)
         lo, hi = np.minimum(o, o + d).min(axis=0), np.maximum(o, o + d).max(axis=0)
+        length2 = np.maximum((d * d).sum(axis=1), _EPS)
         for part in self.parts:
-            if np.linalg.norm(np.clip(part.pos, lo, hi) - part.pos) > part.radius:
+            if np.linalg.norm(np.clip(part.centre, lo, hi) - part.centre) > part.radius:
                 continue  # the whole bundle of rays passes far from this part
-            t0, t1 = part.interval(o, d)
+            # only the segments that pass within the part's bounding sphere can hit it
+            along = np.clip(((part.centre - o) * d).sum(axis=1) / length2, 0.0, 1.0)
+            near = np.flatnonzero(np.linalg.norm(o + along[:, None] * d - part.centre, axis=1) <= part.radius)
+            if not len(near):
+                continue
+            t0, t1 = part.interval(o[near], d[near])
             hit = (t0 <= t1) & (t1 >= 0) & (t0 <= 1)
-            best = np.where(hit, np.minimum(best, np.clip(t0, 0, None)), best)
+            best[near] = np.where(hit, np.minimum(best[near], np.clip(t0, 0, None)), best[near])
         return best
 
 
@@ -201,7 +213,7 @@ class ConvexBody:
         lo, hi = np.minimum(o, o + d).min(axis=0), np.maximum(o, o + d).max(axis=0)
         ts, covers = [], []
         for part in self.parts:
-            if np.linalg.norm(np.clip(part.pos, lo, hi) - part.pos) > part.radius + taxel_m:
+            if np.linalg.norm(np.clip(part.centre, lo, hi) - part.centre) > part.radius + taxel_m:
                 continue
             t, lateral = part.footprint(o, d)
             ts.append(t)
@@ -216,13 +228,19 @@ class ConvexBody:
         return best, np.where(np.isfinite(best), coverage, 0.0)
 
 
-def convex_body_from_parts(parts: Sequence) -> ConvexBody:
-    """Build from :class:`tacrefine.sim.objects.ShapePart` (mm, degrees) into metres."""
+def convex_body_from_parts(parts: Sequence, frame: np.ndarray | None = None) -> ConvexBody:
+    """Build from :class:`tacrefine.sim.objects.ShapePart` (mm, degrees) into metres.
+
+    ``frame``: the parts' frame in the body frame the rays are cast in (PyBullet's base
+    frame is the inertial frame; default: the same frame).
+    """
     out = []
     for p in parts:
         pose = np.eye(4)
         pose[:3, :3] = Rotation.from_euler("xyz", np.radians(p.rpy_deg)).as_matrix()
         pose[:3, 3] = np.asarray(p.position) / 1000.0
+        if frame is not None:
+            pose = frame @ pose
         size = np.asarray(p.size, dtype=float) / 1000.0
         verts = np.asarray(p.vertices, dtype=float) / 1000.0 if p.kind == "hull" else None
         out.append(ConvexPart(p.kind, pose, size, verts))

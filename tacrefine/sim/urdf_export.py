@@ -31,8 +31,12 @@ def _hull_obj(vertices_mm) -> bytes:
     return text.encode()
 
 
-def export_urdf(spec: ObjectSpec, folder: str | Path) -> Path:
-    """Write ``folder/<name>.urdf`` (and ``<name>_hull<i>.obj`` meshes); returns the URDF path."""
+def export_urdf(spec: ObjectSpec, folder: str | Path, inertial_z_mm: float = 10.0) -> Path:
+    """Write ``folder/<name>.urdf`` (and ``<name>_hull<i>.obj`` meshes); returns the URDF path.
+
+    The inertial frame sits ``inertial_z_mm`` above the link origin (off it by default, as
+    in many users' files, which the env must handle).
+    """
     if not spec.parts:
         raise ValueError(f"export_urdf: {spec.name!r} is not built from parts (it is already a file)")
     folder = Path(folder)
@@ -53,7 +57,7 @@ def export_urdf(spec: ObjectSpec, folder: str | Path) -> Path:
                       f"    <visual>{origin}<geometry>{geom}</geometry></visual>")
     mass = DEFAULT_MASS_KG if spec.mass is None else spec.mass
     text = (f'<?xml version="1.0"?>\n<robot name="{spec.name}">\n  <link name="base">\n'
-            f'    <inertial><origin xyz="0 0 0.01"/><mass value="{mass}"/>'
+            f'    <inertial><origin xyz="0 0 {inertial_z_mm / 1000:.6f}"/><mass value="{mass}"/>'
             f'<inertia ixx="2e-5" iyy="2e-5" izz="2e-5" ixy="0" ixz="0" iyz="0"/></inertial>\n'
             + "\n".join(shapes) + "\n  </link>\n</robot>\n")
     path = folder / f"{spec.name}.urdf"

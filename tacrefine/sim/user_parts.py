@@ -41,7 +41,8 @@ from scipy.spatial.transform import Rotation
 
 from tacrefine import geometry
 from tacrefine.config import ConfigError, require
-from tacrefine.sim.objects import JAW_DOFS, ObjectSpec, build_object
+from tacrefine.sim.objects import JAW_DOFS, ObjectSpec, build_object, object_parts
+from tacrefine.sim.raycast import convex_body_from_parts
 from tacrefine.sim.world import World
 
 MESH_SUFFIXES = (".obj", ".stl")
@@ -121,9 +122,17 @@ def _settle(world: World, body: int, name: str, path: str) -> np.ndarray:
     return base @ geometry.invert(geometry.make_pose(info[3], info[4]))
 
 
-def _surface_points(world: World, body: int) -> np.ndarray:
-    """Points on the part's collision surface (world frame), from rays cast along +-x, +-y, +-z."""
+def _surface_points(world: World, body: int, spec: ObjectSpec) -> np.ndarray:
+    """Points on the part's collision surface (world frame), from rays cast along +-x, +-y, +-z:
+    against its exact convex pieces (as the taxels cast them) when it has them, else through
+    the engine's ray test (which sees shapes inflated by their margin)."""
     c = world.client
+    parts = object_parts(spec)
+    exact = None
+    if parts:
+        info = c.getDynamicsInfo(body, -1)
+        exact = convex_body_from_parts(parts, geometry.invert(geometry.make_pose(info[3], info[4])))
+        base_pose = geometry.make_pose(*c.getBasePositionAndOrientation(body))
     low, high = np.array(c.getAABB(body)[0]), np.array(c.getAABB(body)[1])
     for link in range(c.getNumJoints(body)):
         low = np.minimum(low, c.getAABB(body, link)[0])
@@ -141,6 +150,11 @@ def _surface_points(world: World, body: int) -> np.ndarray:
         for a, b in ((low[axis], high[axis]), (high[axis], low[axis])):
             frm, to = start.copy(), start.copy()
             frm[:, axis], to[:, axis] = a, b
+            if exact is not None:
+                frac = exact.first_hit(frm, to, base_pose)
+                hit = np.isfinite(frac)
+                points.extend(frm[hit] + frac[hit, None] * (to[hit] - frm[hit]))
+                continue
             for i in range(0, len(frm), 8000):
                 for hit in c.rayTestBatch(frm[i:i + 8000].tolist(), to[i:i + 8000].tolist()):
                     if hit[0] == body:
@@ -180,7 +194,7 @@ def measure(spec: ObjectSpec, grasp_height_mm: float | None = None) -> PartGeome
         body = _load(world, spec)
         link_at_rest = _settle(world, body, spec.name, _source(spec))
         world.client.removeBody(world.table)  # rays from below must reach the part's underside
-        pts = _surface_points(world, body)
+        pts = _surface_points(world, body, spec)
     finally:
         world.close()
     if len(pts) < 20:

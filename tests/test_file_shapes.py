@@ -1,0 +1,113 @@
+"""A part given by path is felt exactly like the same part built in: same contacts, same
+tactile images (PyBullet's own URDF loading inflates shapes by a 1 mm margin, so before the
+rebuild the fingers stopped ~1 mm early on hulls and the images differed by tens of levels)."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from tacrefine.sim.cell import GraspCell
+from tacrefine.sim.file_shapes import file_shapes, mesh_hulls
+from tacrefine.sim.objects import ObjectSpec, ShapePart, get_object
+from tacrefine.sim.raycast import convex_body_from_parts
+from tacrefine.sim.urdf_export import export_urdf
+
+# wrist increments (m / rad): nominal, sideways, lower, rolled
+OFFSETS = ([0, 0, 0, 0, 0, 0], [0, 2e-3, 0, 0, 0, 0], [0, 0, -3e-3, 0, 0, 0], [0, 0, 0, np.radians(8), 0, 0])
+
+
+def grasps(spec: ObjectSpec) -> list:
+    cell = GraspCell()
+    try:
+        cell.load_object(spec)
+        out = []
+        for offset in OFFSETS:
+            cell.place_object(None)
+            out.append(cell.grasp_offset(np.asarray(offset, dtype=float)))
+        return out
+    finally:
+        cell.close()
+
+
+def same_part_by_path(spec: ObjectSpec, path) -> ObjectSpec:
+    """The file with the spec's grasp given (nothing inferred: only the simulation is compared)."""
+    return ObjectSpec(name=f"file_{spec.name}", category=spec.category, urdf=str(path), mass=spec.mass,
+                      grasp_height_mm=spec.grasp_height_mm, thickness_mm=spec.thickness_mm,
+                      refined_dofs=spec.refined_dofs)
+
+
+# a hull (the wedge's slanted edge), boxes only (an L), a cylinder (a rod)
+@pytest.mark.parametrize("name", ["wedge", "l_shape", "jaw_rods-100000"])
+def test_part_by_path_feels_like_the_same_part_built_in(tmp_path, name):
+    spec = get_object(name)
+    by_path = same_part_by_path(spec, export_urdf(spec, tmp_path, inertial_z_mm=0.0))
+    for built, loaded in zip(grasps(spec), grasps(by_path)):
+        assert built.ok and loaded.ok
+        # the fingers close on the true surface (a 1 mm margin stopped them 0.95 mm early)
+        assert np.abs(built.joints - loaded.joints).max() < 5e-5
+        diff = np.abs(built.tactile.astype(int) - loaded.tactile.astype(int))
+        assert diff.max() <= 3 and diff.mean() < 0.2, (diff.max(), diff.mean())
+        # and the part sits in the hand where the built-in one sits
+        assert np.abs(built.grasp[:3, 3] - loaded.grasp[:3, 3]).max() < 5e-5
+
+
+def write_obj(path, pieces) -> None:
+    lines, base = [], 0
+    for i, verts in enumerate(pieces):
+        lines.append(f"o piece{i}")
+        lines += [f"v {x} {y} {z}" for x, y, z in verts]
+        # a fan of faces over the piece's vertices (PyBullet keeps vertices that faces use)
+        lines += [f"f {base + 1} {base + k} {base + k + 1}" for k in range(2, len(verts))]
+        base += len(verts)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def cube(centre, half):
+    return [tuple(c + s * h for c, s, h in zip(centre, signs, half))
+            for signs in np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).T.reshape(-1, 3)]
+
+
+def test_obj_objects_are_separate_hulls_and_stl_is_read(tmp_path):
+    # two blocks with a 10 mm gap: one hull each (as PyBullet's importer does), not one over both
+    obj = tmp_path / "two.obj"
+    write_obj(obj, [cube((-0.01, 0, 0.005), (0.005, 0.005, 0.005)), cube((0.01, 0, 0.005), (0.005, 0.005, 0.005))])
+    hulls = mesh_hulls(obj, 1.0, "test")
+    assert len(hulls) == 2 and all(len(h) == 8 for h in hulls)
+    parts = file_shapes(ObjectSpec(name="two", category="custom", mesh=str(obj))).parts
+    body = convex_body_from_parts(parts)
+    # a vertical ray through the gap misses; one through a block hits its top at 10 mm
+    frac = body.first_hit(np.array([[0.0, 0, 0.05], [0.01, 0, 0.05]]), np.array([[0.0, 0, -0.05], [0.01, 0, -0.05]]),
+                          np.eye(4))
+    assert np.isinf(frac[0]) and frac[1] == pytest.approx(0.4, abs=1e-6)
+    # a binary STL of one block, scaled by 2
+    tris = [(cube((0, 0, 0), (0.005, 0.005, 0.005))[i] for i in (0, 1, 2)),
+            (cube((0, 0, 0), (0.005, 0.005, 0.005))[i] for i in (5, 6, 7))]
+    data = b"\0" * 80 + struct.pack("<I", len(tris))
+    for tri in tris:
+        data += struct.pack("<3f", 0, 0, 0) + b"".join(struct.pack("<3f", *v) for v in tri) + b"\0\0"
+    stl = tmp_path / "block.stl"
+    stl.write_bytes(data)
+    (verts,) = mesh_hulls(stl, 2.0, "test")
+    assert np.ptp(verts, axis=0) == pytest.approx([0.02, 0.02, 0.02])
+
+
+def test_mesh_file_is_built_from_its_hulls_with_thin_margin(tmp_path):
+    # the wedge as hulls only (a mesh holds no boxes), built in and written as one OBJ file
+    # (its base and its slanted feature as two objects)
+    wedge = get_object("wedge")
+    hulls = tuple(ShapePart("hull", vertices=tuple(cube(p.position, p.size))) if p.kind == "box" else p
+                  for p in wedge.parts)
+    spec = ObjectSpec(name="wedge_hulls", category="edge", parts=hulls, grasp_height_mm=wedge.grasp_height_mm,
+                      thickness_mm=wedge.thickness_mm)
+    obj = tmp_path / "wedge.obj"
+    write_obj(obj, [[tuple(v / 1000 for v in p) for p in part.vertices] for part in hulls])
+    mesh = ObjectSpec(name="wedge_mesh", category="edge", mesh=str(obj), grasp_height_mm=wedge.grasp_height_mm,
+                      thickness_mm=wedge.thickness_mm)
+    assert [p.kind for p in file_shapes(mesh).parts] == ["hull", "hull"]
+    for built, loaded in zip(grasps(spec), grasps(mesh)):
+        assert np.abs(built.joints - loaded.joints).max() < 5e-5
+        diff = np.abs(built.tactile.astype(int) - loaded.tactile.astype(int))
+        assert diff.max() <= 3 and diff.mean() < 0.2, (diff.max(), diff.mean())
