@@ -111,3 +111,40 @@ def test_mesh_file_is_built_from_its_hulls_with_thin_margin(tmp_path):
         assert np.abs(built.joints - loaded.joints).max() < 5e-5
         diff = np.abs(built.tactile.astype(int) - loaded.tactile.astype(int))
         assert diff.max() <= 3 and diff.mean() < 0.2, (diff.max(), diff.mean())
+
+
+TWO_LINKS = """<?xml version="1.0"?>
+<robot name="two">
+  <link name="base">
+    <inertial><origin xyz="0 0 0.0025"/><mass value="0.05"/>
+      <inertia ixx="1e-5" iyy="1e-5" izz="1e-5" ixy="0" ixz="0" iyz="0"/></inertial>
+    <collision><origin xyz="0 0 0.0025"/><geometry><box size="0.03 0.03 0.005"/></geometry></collision>
+  </link>
+  <link name="post">
+    <inertial><origin xyz="0 0 0"/><mass value="0.03"/>
+      <inertia ixx="1e-5" iyy="1e-5" izz="1e-5" ixy="0" ixz="0" iyz="0"/></inertial>
+    <collision><origin xyz="0 0 0" rpy="0 1.5707963 0"/><geometry><cylinder radius="0.004" length="0.006"/>
+    </geometry></collision>
+  </link>
+  <joint name="j" type="{kind}"><parent link="base"/><child link="post"/><origin xyz="0.002 0 0.02"/>
+    <axis xyz="0 0 1"/><limit lower="-1" upper="1" effort="1" velocity="1"/></joint>
+</robot>
+"""
+
+
+def test_links_on_fixed_joints_become_one_body_and_movable_ones_are_left_to_pybullet(tmp_path):
+    path = tmp_path / "fixed.urdf"
+    path.write_text(TWO_LINKS.format(kind="fixed"))
+    shapes = file_shapes(ObjectSpec(name="fixed", category="custom", urdf=str(path)))
+    assert [p.kind for p in shapes.parts] == ["box", "cylinder"]
+    assert shapes.mass == pytest.approx(0.08)
+    # the post sits where its joint puts it, turned by its collision origin (axis along x)
+    post = shapes.parts[1]
+    assert post.position == pytest.approx((2.0, 0.0, 20.0), abs=1e-4)
+    assert post.rpy_deg[1] == pytest.approx(90.0, abs=1e-3) and post.size == pytest.approx((4.0, 6.0))
+    # the centre of mass of both links: (0.05 * 2.5 mm + 0.03 * 20 mm) / 0.08 in z
+    assert shapes.inertial_pose[:3, 3] * 1000 == pytest.approx([0.75, 0.0, 9.0625], abs=1e-4)
+    moving = tmp_path / "moving.urdf"
+    moving.write_text(TWO_LINKS.format(kind="revolute"))
+    shapes = file_shapes(ObjectSpec(name="moving", category="custom", urdf=str(moving)))
+    assert shapes.parts == () and "movable joints (j)" in shapes.reason

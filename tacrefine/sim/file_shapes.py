@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,7 +113,9 @@ def _hull_part(vertices_m: np.ndarray, pose: np.ndarray) -> ShapePart:
 
 def _primitive_part(kind: int, dims, pose: np.ndarray) -> ShapePart | None:
     position = tuple(float(round(v * 1000, 6)) for v in pose[:3, 3])
-    rpy = tuple(float(v) for v in Rotation.from_matrix(pose[:3, :3]).as_euler("xyz", degrees=True))
+    with warnings.catch_warnings():  # at 90 deg of pitch any split of roll and yaw is the same turn
+        warnings.simplefilter("ignore", UserWarning)
+        rpy = tuple(float(v) for v in Rotation.from_matrix(pose[:3, :3]).as_euler("xyz", degrees=True))
     if kind == pb.GEOM_BOX:
         return ShapePart("box", tuple(float(d * 500) for d in dims[:3]), position, rpy)
     if kind == pb.GEOM_CYLINDER:
