@@ -150,6 +150,12 @@ def parts_table(summary: dict[str, Any]) -> str:
     lines = [f"held-out parts given by path only ({len(held['parts'])} parts x {held['episodes_per_part']} "
              f"episodes, fixed target, <= 5 steps; success %):",
              text_table(["policy", *[k.replace("mm_", "/").replace("deg", "") for k in keys]], rows)]
+    learned = held["policies"].get(held.get("learned_policy"), {}).get("by_object", {})
+    if learned:
+        lines.append(f"per part, {held['learned_policy']} (success %):")
+        lines.append(text_table(["part", "5/5", "2/2", "1/1"], [
+            [part, *[f"{100 * v[k]:.0f}" for k in ("5mm_5deg", "2mm_2deg", "1mm_1deg")]]
+            for part, v in learned.items()]))
     forms = summary["oracle_spec_vs_path"]
     lines.append(f"oracle at 1/1: built-in specs {forms['spec']}/{forms['episodes']}, the same parts by path "
                  f"(inferred grasp, inertial frame 10 mm off the link origin) {forms['path']}/{forms['episodes']}")
