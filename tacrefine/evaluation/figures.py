@@ -105,7 +105,9 @@ def speed_markdown(speed: Mapping[str, Any], path: Path) -> list[str]:
     if num("episodes_per_s", 1):
         parts.append(f"{num('episodes_per_s', 1)} five-step episodes/s")
     if num("samples_per_s_2_workers"):
-        parts.append(f"{num('samples_per_s_2_workers')} dataset samples/s with 2 workers")
+        speedup = speed.get("generation_speedup_2_workers")
+        times = f" ({speedup:.2f}x one worker)" if isinstance(speedup, (int, float)) else ""
+        parts.append(f"{num('samples_per_s_2_workers')} dataset samples/s with 2 workers{times}")
     if num("decision_latency_ms", 1):
         parts.append(f"{num('decision_latency_ms', 1)} ms per decision")
     load = (speed.get("machine") or {}).get("load_average_1_5_15")

@@ -4,8 +4,9 @@ pairs/s, and training peak memory against dataset size.
 Why these numbers: a dataset must be the same whatever runs it (the three generation runs
 produce the same job; their shards are compared), the second worker should nearly double
 throughput, and training memory should not grow with the dataset beyond the samples
-themselves. Wall times include worker start-up; the start-up of a spawned worker is
-measured on its own. Figures depend on what else runs on the machine (load recorded).
+themselves. Each generation run is a fresh process, timed by the generation driver as a
+user's run is: the wall time includes the spawned worker's start-up, which is also measured
+on its own. Figures depend on what else runs on the machine (load recorded per run).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class ScaleConfig:
     """
 
     objects: tuple[str, ...] = ("rod_r4", "plate_w6", "wedge", "t_shape")
-    samples_per_object: int = 300
+    samples_per_object: int = 750
     shard_size: int = 50
     ray: bool = True
     rss_sizes: tuple[int, ...] = (10_000, 100_000)
@@ -51,14 +52,9 @@ def _say(cfg: ScaleConfig, text: str) -> None:
         print(text, flush=True)
 
 
-def _shard_hashes(root: Path) -> list[str]:
-    from tacrefine.data import storage
-
-    return [e["sha256"] for e in storage.read_manifest(root)["shards"]]
-
-
 def worker_startup_s() -> float:
-    """Seconds until a freshly spawned worker has imported the shard job and run a no-op."""
+    """Seconds until a freshly spawned worker process has imported the shard job and run a
+    no-op (the driver, the other lane, runs its no-op at once)."""
     from tacrefine.parallel import Job
     from tacrefine.parallel.local import LocalExecutor
 
@@ -69,40 +65,75 @@ def worker_startup_s() -> float:
 
 def _warm(report: Any) -> int:
     import tacrefine.data.shard  # noqa: F401  (what a generation worker imports)
+    import tacrefine.sim.cell  # noqa: F401
 
     return 0
 
 
-def generation(cfg: ScaleConfig) -> dict[str, Any]:
-    """The same job on local 1, local 2 and (optionally) Ray with 2 CPUs; shards compared."""
+def generation_run(objects: list[str], samples_per_object: int, shard_size: int, backend: str,
+                   workers: int) -> dict[str, Any]:
+    """One generation run, as ``generate_data.py generate`` does it (meant for a fresh process:
+    ``generate_dataset``'s own clock, so the driver's imports are outside it for every run,
+    and a spawned worker's start-up is inside it)."""
     from tacrefine.data import storage
     from tacrefine.data.generate import DataConfig, generate_dataset
 
+    data = DataConfig(objects=tuple(objects), samples_per_object=samples_per_object, shard_size=shard_size,
+                      seed=0, workers=workers)
+    with tempfile.TemporaryDirectory(prefix="tacrefine-scale-") as tmp:
+        out = Path(tmp) / "data"
+        extra: dict[str, Any] = {}
+        if backend == "ray":
+            import ray
+
+            t0 = time.perf_counter()
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+            extra["ray_init_s"] = round(time.perf_counter() - t0, 3)
+            try:
+                summary = generate_dataset(data, out, progress=False, backend="ray")
+            finally:
+                ray.shutdown()
+        else:
+            summary = generate_dataset(data, out, progress=False)
+        shards = storage.read_manifest(out)["shards"]
+    busy = sum(e.get("seconds", 0.0) for e in shards)
+    return {"backend": backend, "workers": workers, "grasps_per_s": summary.samples_per_s,
+            "seconds": summary.seconds, "grasps": summary.samples, "busy_shard_seconds": round(busy, 3),
+            "efficiency": round(busy / (workers * summary.seconds), 3) if summary.seconds else None,
+            "shard_sha256": [e["sha256"] for e in shards], **extra}
+
+
+_GENERATION_CHILD = """
+import json, sys
+from tacrefine.evaluation.scale import generation_run, worker_startup_s
+args = json.loads(sys.argv[1])
+result = worker_startup_s() if args.pop("startup", False) else generation_run(**args)
+print(json.dumps(result))
+"""
+
+
+def _in_fresh_process(args: dict[str, Any]) -> Any:
+    proc = subprocess.run([sys.executable, "-c", _GENERATION_CHILD, json.dumps(args)], capture_output=True,
+                          text=True, timeout=1800)
+    if proc.returncode != 0:
+        raise RuntimeError(f"scale benchmark run {args} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def generation(cfg: ScaleConfig) -> dict[str, Any]:
+    """The same job on local 1, local 2 and (optionally) Ray with 2 CPUs, each in a fresh
+    process as a user would run it; shards compared; a spawned worker's start-up on its own."""
     runs: dict[str, Any] = {}
     hashes: dict[str, list[str]] = {}
-    with tempfile.TemporaryDirectory(prefix="tacrefine-scale-") as tmp:
-        plan = [("local_1", "local", 1), ("local_2", "local", 2)] + ([("ray_2", "ray", 2)] if cfg.ray else [])
-        for name, backend, workers in plan:
-            data = DataConfig(objects=cfg.objects, samples_per_object=cfg.samples_per_object,
-                              shard_size=cfg.shard_size, seed=0, workers=workers)
-            out = Path(tmp) / name
-            if backend == "ray":
-                import ray
-
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-                try:
-                    summary = generate_dataset(data, out, progress=False, backend="ray")
-                finally:
-                    ray.shutdown()
-            else:
-                summary = generate_dataset(data, out, progress=False)
-            busy = sum(e.get("seconds", 0.0) for e in storage.read_manifest(out)["shards"])
-            runs[name] = {"backend": backend, "workers": workers, "grasps_per_s": summary.samples_per_s,
-                          "seconds": summary.seconds, "grasps": summary.samples,
-                          "busy_shard_seconds": round(busy, 3),
-                          "efficiency": round(busy / (workers * summary.seconds), 3) if summary.seconds else None}
-            hashes[name] = _shard_hashes(out)
-            _say(cfg, f"generation {name}: {summary.samples_per_s:.0f} grasps/s ({summary.seconds:.1f} s)")
+    plan = [("local_1", "local", 1), ("local_2", "local", 2)] + ([("ray_2", "ray", 2)] if cfg.ray else [])
+    for name, backend, workers in plan:
+        load = os.getloadavg()[0]
+        run = _in_fresh_process({"objects": list(cfg.objects), "samples_per_object": cfg.samples_per_object,
+                                 "shard_size": cfg.shard_size, "backend": backend, "workers": workers})
+        hashes[name] = run.pop("shard_sha256")
+        runs[name] = {**run, "load_average_1min_before": round(load, 2)}
+        _say(cfg, f"generation {name}: {run['grasps_per_s']:.0f} grasps/s ({run['seconds']:.1f} s, "
+                  f"load before {load:.2f})")
     base = runs["local_1"]["grasps_per_s"]
     return {
         "job": {"objects": list(cfg.objects), "samples_per_object": cfg.samples_per_object,
@@ -111,7 +142,7 @@ def generation(cfg: ScaleConfig) -> dict[str, Any]:
         "speedup_local_2": round(runs["local_2"]["grasps_per_s"] / base, 3),
         "speedup_ray_2": round(runs["ray_2"]["grasps_per_s"] / base, 3) if "ray_2" in runs else None,
         "identical_shards": all(h == hashes["local_1"] for h in hashes.values()),
-        "worker_startup_s": round(worker_startup_s(), 3),
+        "worker_startup_s": round(_in_fresh_process({"startup": True}), 3),
     }
 
 
@@ -211,7 +242,7 @@ def scale_table(result: dict[str, Any]) -> str:
     rows += [("speed-up 1 -> 2 local workers", f"{g['speedup_local_2']:.2f}x", "same job, wall time"),
              ("speed-up 1 local -> Ray 2 CPUs", f"{g['speedup_ray_2']:.2f}x" if g["speedup_ray_2"] else "-", ""),
              ("identical shards (all runs)", str(g["identical_shards"]), f"{g['job']['shards']} shards"),
-             ("worker start-up", f"{g['worker_startup_s']:.2f} s", "spawn + imports, 2 workers in parallel"),
+             ("worker start-up", f"{g['worker_startup_s']:.2f} s", "one spawned worker: spawn + imports"),
              ("training", f"{t['pairs_per_s']:.0f} pairs/s", f"batch {t['batch_size']}, {t['torch_threads']} threads")]
     rows += [(f"training peak RSS, {int(k):,} samples", f"{v:.0f} MB",
               f"RSS at the end {m['rss_at_end_mb'][k]:.0f} MB") for k, v in m["peak_rss_mb"].items()]

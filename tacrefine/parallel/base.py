@@ -111,3 +111,13 @@ class OrderedResults:
                 return
             yield self._done.pop(self.next)
             self.next += 1
+
+
+def probe_job(value: int, fail_on: int | None, report: Report) -> tuple[int, int]:
+    """A job that only says where it ran: ``(value, process id)``; raises ``ValueError`` when
+    ``value == fail_on``. Measures worker start-up (benchmarks) and checks an executor's
+    plumbing (tests) without any simulation."""
+    if value == fail_on:
+        raise ValueError(f"probe job {value} fails on purpose")
+    report(1)
+    return value, os.getpid()

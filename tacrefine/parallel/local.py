@@ -1,15 +1,17 @@
-"""Local executor: worker processes on this machine (or the driver itself for one worker).
+"""Local executor: the driver plus worker processes on this machine.
 
-One worker runs the jobs in the driver process (warm imports, no start-up). More workers
-are spawned processes: fresh interpreters that inherit none of the driver's state, each
-with one math thread (``SINGLE_THREAD_ENV``) so N workers on N cores do not oversubscribe
-them. Each costs about a second of start-up (imports of PyBullet, SciPy, h5py), paid once
-per run, in parallel. Jobs are handed out a few at a time per process, so the driver's
-memory stays flat however many jobs a run has.
+``workers`` lanes run jobs: the driver itself (warm imports, no start-up) and ``workers - 1``
+spawned processes, fresh interpreters that inherit none of the driver's state, each with
+one math thread (``SINGLE_THREAD_ENV``) so N lanes on N cores do not oversubscribe them.
 
-Measured and rejected: running jobs in the driver as an extra lane beside the pool (to
-hide the workers' start-up) made the driver's own jobs 2-3x slower, because its thread
-then also serves the pool's result handling; the driver only coordinates.
+Why the driver works too: a spawned process costs about half a second of imports
+(PyBullet, SciPy's spatial package, h5py) before its first job. Measured on the 2-core
+machine, two spawned workers lost that start-up on both cores at once, which capped a
+5-10 s run at 1.45-1.6x the one-worker speed; with the driver as the first lane only the
+extra lanes pay it, and they pay it while the driver already works. The driver's
+coordination (results, progress, manifest) happens between its own jobs and in the pool's
+result thread, which also hands each process its next job the moment it finishes one, so
+no process waits for the driver. Results still come back in job order.
 """
 
 from __future__ import annotations
@@ -18,14 +20,12 @@ import contextlib
 import multiprocessing as mp
 import os
 import queue
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from tacrefine.parallel.base import SINGLE_THREAD_ENV, Job, OrderedResults, Report, task_error
-
-#: Jobs queued per worker process beyond the one it runs (keeps workers busy, memory bounded).
-_QUEUED_PER_PROCESS = 1
 
 _progress_queue: Any = None
 
@@ -67,8 +67,40 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+class _Dispatch:
+    """Hands out job indices in order to the driver and to the pool (from the pool's result
+    thread), and stops handing out after a failure or an interrupt."""
+
+    def __init__(self, n_jobs: int, pool_slots: int) -> None:
+        self._lock = threading.Lock()
+        self._next = 0
+        self._n_jobs = n_jobs
+        self._pool_free = pool_slots
+        self.handed_to_pool = 0
+        self.stopped = False
+
+    def take(self, for_pool: bool = False) -> int | None:
+        with self._lock:
+            if self.stopped or self._next >= self._n_jobs or (for_pool and self._pool_free <= 0):
+                return None
+            index = self._next
+            self._next += 1
+            if for_pool:
+                self._pool_free -= 1
+                self.handed_to_pool += 1
+            return index
+
+    def pool_slot_freed(self) -> None:
+        with self._lock:
+            self._pool_free += 1
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+
+
 class LocalExecutor:
-    """``workers`` processes (1: the driver itself)."""
+    """``workers`` lanes: the driver, plus ``workers - 1`` spawned processes."""
 
     def __init__(self, workers: int = 1) -> None:
         self.workers = max(1, int(workers))
@@ -89,20 +121,17 @@ class LocalExecutor:
             if rest > 0:
                 credit(index, rest)
 
-        def run_here(index: int) -> Any:
-            try:
-                result = fn(*jobs[index].args, lambda n: credit(index, n))
-            except Exception as exc:
-                raise task_error(jobs[index], exc) from exc
-            complete(index)
-            return result
-
-        n_processes = min(self.workers, len(jobs))
-        if n_processes <= 1:
+        lanes = min(self.workers, len(jobs))
+        if lanes <= 1:
             for index in range(len(jobs)):
-                yield run_here(index)
+                try:
+                    result = fn(*jobs[index].args, lambda n, i=index: credit(i, n))
+                except Exception as exc:
+                    raise task_error(jobs[index], exc) from exc
+                complete(index)
+                yield result
             return
-        yield from self._run_with_pool(fn, jobs, n_processes, credit, complete)
+        yield from self._run_with_pool(fn, jobs, lanes - 1, credit, complete)
 
     def _run_with_pool(self, fn: Callable[..., Any], jobs: list[Job], n_processes: int,
                        credit: Callable[[int, int], None],
@@ -111,9 +140,30 @@ class LocalExecutor:
         progress_queue = ctx.Queue()
         pool = ProcessPoolExecutor(n_processes, mp_context=ctx, initializer=_init_worker,
                                    initargs=(progress_queue,))
+        dispatch = _Dispatch(len(jobs), n_processes)
+        finished: queue.SimpleQueue = queue.SimpleQueue()  # (index, future) of finished pool jobs
         ordered = OrderedResults()
-        running: dict[Future, int] = {}
-        next_job = 0
+        collected = [0]  # pool jobs whose outcome the driver has taken in
+
+        def feed() -> None:
+            """Give every idle process a job (from the driver, then from the pool's result thread)."""
+            while (index := dispatch.take(for_pool=True)) is not None:
+                try:
+                    future = pool.submit(_run_in_worker, fn, index, jobs[index].args)
+                except RuntimeError as exc:  # a broken or closing pool: the job fails, nothing else starts
+                    dispatch.stop()
+                    future = Future()
+                    future.set_exception(exc)
+                    finished.put((index, future))
+                    return
+                future.add_done_callback(lambda f, i=index: on_done(i, f))
+
+        def on_done(index: int, future: Future) -> None:
+            if future.cancelled() or future.exception() is not None:
+                dispatch.stop()
+            finished.put((index, future))
+            dispatch.pool_slot_freed()
+            feed()
 
         def drain() -> None:
             with contextlib.suppress(queue.Empty):
@@ -121,33 +171,56 @@ class LocalExecutor:
                     index, n = progress_queue.get_nowait()
                     credit(index, n)
 
-        def collect(futures: set[Future]) -> None:
-            for future in futures:
-                index = running.pop(future)
-                try:
-                    result = future.result()
-                except Exception as exc:  # the worker's exception (or a dead worker), named by job
-                    error = task_error(jobs[index], exc)
-                    error.__cause__ = exc
-                    ordered.fail(index, error)
-                    continue
+        def collect(block: bool) -> None:
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    index, future = finished.get(timeout=0.1) if block else finished.get_nowait()
+                    block = False
+                    collected[0] += 1
+                    if future.cancelled():
+                        continue
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # the worker's exception (or a dead worker), named by job
+                        error = task_error(jobs[index], exc)
+                        error.__cause__ = exc
+                        ordered.fail(index, error)
+                        continue
+                    drain()
+                    complete(index)
+                    ordered.add(index, result)
+
+        def run_here(index: int) -> None:
+            def report(n: int) -> None:
+                credit(index, n)
                 drain()
-                complete(index)
-                ordered.add(index, result)
+
+            try:
+                result = fn(*jobs[index].args, report)
+            except Exception as exc:
+                dispatch.stop()
+                ordered.fail(index, task_error(jobs[index], exc))
+                return
+            complete(index)
+            ordered.add(index, result)
 
         try:
-            while (next_job < len(jobs) and not ordered.failed) or running:
-                with _environment(SINGLE_THREAD_ENV):  # workers spawn on submit
-                    while (next_job < len(jobs) and not ordered.failed
-                           and len(running) < n_processes * (1 + _QUEUED_PER_PROCESS)):
-                        running[pool.submit(_run_in_worker, fn, next_job, jobs[next_job].args)] = next_job
-                        next_job += 1
+            with _environment(SINGLE_THREAD_ENV):  # the processes spawn on these first submits
+                feed()
+            while True:
+                collect(block=False)
                 drain()
-                done, _ = wait(set(running), timeout=0.1, return_when=FIRST_COMPLETED)
-                collect(done)
                 yield from ordered.ready()
+                index = dispatch.take()
+                if index is not None:
+                    run_here(index)
+                    continue
+                if collected[0] >= dispatch.handed_to_pool:
+                    break
+                collect(block=True)
             yield from ordered.ready()  # raises the first failure in job order, if any
             drain()
         finally:
+            dispatch.stop()
             pool.shutdown(wait=True, cancel_futures=True)
             progress_queue.close()

@@ -1,0 +1,33 @@
+"""The local executor: results in job order, the driver as one of the lanes, failures named."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tacrefine.parallel import Job, TaskError
+from tacrefine.parallel.base import probe_job
+from tacrefine.parallel.local import LocalExecutor
+
+
+def _jobs(n: int, fail_on: int | None = None) -> list[Job]:
+    return [Job((i, fail_on), f"probe {i}") for i in range(n)]
+
+
+def test_two_workers_are_the_driver_and_one_process_and_results_come_in_job_order():
+    ticks: list[int] = []
+    results = list(LocalExecutor(2).run(probe_job, _jobs(12), ticks.append))
+    assert [value for value, _ in results] == list(range(12))
+    pids = {pid for _, pid in results}
+    assert os.getpid() in pids, "the driver runs jobs itself"
+    assert len(pids) == 2, "and one spawned process runs the others"
+    assert sum(ticks) == 12
+
+
+def test_a_failed_job_is_named_and_nothing_after_it_is_returned():
+    seen = []
+    with pytest.raises(TaskError, match=r"probe 5 failed: ValueError: probe job 5 fails on purpose"):
+        for value, _ in LocalExecutor(2).run(probe_job, _jobs(12, fail_on=5), lambda n: None):
+            seen.append(value)
+    assert seen == [0, 1, 2, 3, 4]
