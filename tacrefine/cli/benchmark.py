@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "peak memory vs dataset size",
                         description="Scale-out figures: the same generation job on 1 and 2 local workers and a "
                                     "local Ray (2 CPUs; shards compared), training throughput, and training peak "
-                                    "RSS on 10k vs 100k samples. Writes scale.json.")
+                                    "RSS on 10k, 100k and 1M samples (images streamed from the shards; the "
+                                    "largest also loaded into memory). Writes scale.json.")
     sc.add_argument("--out", required=True, help="output directory (scale.json)")
     sc.add_argument("--quick", action="store_true", help="a smaller job and 2k / 20k samples (less precise)")
     sc.add_argument("--no-ray", action="store_true", help="leave out the Ray run")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -82,8 +83,12 @@ class GraspSamples:
         return self.object_classes[object_id] if self.object_classes else None
 
     @staticmethod
-    def concatenate(parts: list[GraspSamples]) -> GraspSamples:
-        """Join sample sets, remapping object ids onto the union of object names."""
+    def concatenate(parts: list[GraspSamples], tactile: Any = None) -> GraspSamples:
+        """Join sample sets, remapping object ids onto the union of object names.
+
+        ``tactile``: the images of all parts, in order, to use instead of joining the parts'
+        own (a reader that leaves them on disk, :class:`tacrefine.data.stream.ShardTactile`).
+        """
         names: list[str] = []
         classes: dict[str, str] = {}
         for part in parts:
@@ -100,7 +105,7 @@ class GraspSamples:
             for part in parts
         ]
         return GraspSamples(
-            tactile=np.concatenate([p.tactile for p in parts]),
+            tactile=np.concatenate([p.tactile for p in parts]) if tactile is None else tactile,
             joints=np.concatenate([p.joints for p in parts]),
             grasp=np.concatenate([p.grasp for p in parts]),
             offset=np.concatenate([p.offset for p in parts]),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,7 +44,7 @@ class ScaleConfig:
     samples_per_object: int = 750
     shard_size: int = 50
     ray: bool = True
-    rss_sizes: tuple[int, ...] = (10_000, 100_000)
+    rss_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     progress: bool = True
 
 
@@ -146,9 +147,10 @@ def generation(cfg: ScaleConfig) -> dict[str, Any]:
     }
 
 
-def write_synthetic_dataset(root: Path, n_samples: int, shard_size: int = 5000, seed: int = 0) -> None:
-    """A dataset of ``n_samples`` random (valid) grasps in the default sensor's shape, for memory
-    measurements only (training on it learns nothing)."""
+def write_synthetic_dataset(root: Path, n_samples: int, shard_size: int = 250, seed: int = 0) -> None:
+    """A dataset of ``n_samples`` random (valid) grasps in the default sensor's shape, in
+    shards of the generator's default size, for memory and throughput measurements only
+    (training on it learns nothing)."""
     from scipy.spatial.transform import Rotation
 
     from tacrefine.data import storage
@@ -157,6 +159,7 @@ def write_synthetic_dataset(root: Path, n_samples: int, shard_size: int = 5000, 
     rng = np.random.default_rng(seed)
     storage.init_manifest(root, {"refined_dofs": ["y", "z", "roll"], "tactile_shape": [2, 1, 14, 12],
                                  "source": "synthetic"}, n_shards_planned=-(-n_samples // shard_size))
+    entries = []
     for index, start in enumerate(range(0, n_samples, shard_size)):
         n = min(shard_size, n_samples - start)
         offset = np.zeros((n, 6))
@@ -168,10 +171,11 @@ def write_synthetic_dataset(root: Path, n_samples: int, shard_size: int = 5000, 
                                joints=rng.uniform(0.002, 0.004, (n, 2)).astype(np.float32), grasp=grasp,
                                offset=offset, object_id=np.full(n, index % 4, np.int32),
                                object_names=["a", "b", "c", "d"])
-        storage.record_shard(root, storage.write_shard(root, index, samples, compression="lzf"))
+        entries.append(storage.write_shard(root, index, samples, compression="lzf"))
+    storage.record_shards(root, entries)
 
 
-_RSS_CHILD = """
+_TRAIN_CHILD = """
 import json, resource, sys
 from tacrefine.training.config import load_run_config
 from tacrefine.training.loop import train
@@ -179,39 +183,64 @@ cfg = load_run_config(sys.argv[1], sys.argv[2:])
 result = train(cfg)
 rss_end = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmRSS")) / 1024
 print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "rss_at_end_mb": rss_end, "samples_per_s": result.last["samples_per_s"]}))
+                  "rss_at_end_mb": rss_end, "pairs_per_s": result.last["samples_per_s"]}))
 """
+
+_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _train_child(config: str, data: Path, out: Path, overrides: list[str]) -> dict[str, Any]:
+    args = [sys.executable, "-c", _TRAIN_CHILD, str(_CONFIGS / config), f"data.path={data}", f"train.out_dir={out}",
+            "train.progress=false", "train.epochs=1", "train.device=cpu", *overrides]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=1800,
+                          env={**os.environ, "OMP_NUM_THREADS": "2"})
+    if proc.returncode != 0:
+        raise RuntimeError(f"training run on {data.name} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def training_memory(cfg: ScaleConfig) -> dict[str, Any]:
-    """Peak RSS of a short training run (fresh process each) per dataset size."""
-    smoke = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
-    out: dict[str, Any] = {}
+    """Peak RSS of a short training run (fresh process each, smoke model) per dataset size,
+    streaming; the largest size also with the images loaded into memory (the old way); and
+    training pairs/s of the default model (batch 256) streaming vs in memory on the middle size."""
+    runs: dict[str, Any] = {}
+    throughput: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tacrefine-rss-") as tmp:
-        for n in cfg.rss_sizes:
+        for i, n in enumerate(cfg.rss_sizes):
             data = Path(tmp) / f"data{n}"
             write_synthetic_dataset(data, n)
-            args = [sys.executable, "-c", _RSS_CHILD, str(smoke), f"data.path={data}",
-                    f"train.out_dir={Path(tmp) / f'run{n}'}", "train.progress=false", "train.epochs=1",
-                    "train.steps_per_epoch=20", "train.device=cpu"]
-            proc = subprocess.run(args, capture_output=True, text=True, timeout=900,
-                                  env={**os.environ, "OMP_NUM_THREADS": "1"})
-            if proc.returncode != 0:
-                raise RuntimeError(f"training-memory run on {n} samples failed:\n{proc.stderr[-2000:]}")
-            out[str(n)] = json.loads(proc.stdout.strip().splitlines()[-1])
-            _say(cfg, f"training on {n} samples: peak RSS {out[str(n)]['peak_rss_mb']:.0f} MB")
-    sizes = [str(n) for n in cfg.rss_sizes]
-    ratio = out[sizes[-1]]["peak_rss_mb"] / out[sizes[0]]["peak_rss_mb"]
-    return {"peak_rss_mb": {k: round(v["peak_rss_mb"], 1) for k, v in out.items()},
-            "rss_at_end_mb": {k: round(v["rss_at_end_mb"], 1) for k, v in out.items()},
-            "note": "peak = ru_maxrss (includes the import-time peak of torch); at end = VmRSS after training, "
-                    "dataset still loaded",
-            "rss_ratio_largest_to_smallest": round(ratio, 3), "bytes_per_sample_in_memory": _bytes_per_sample()}
+            modes = [("stream", "true")] + ([("memory", "false")] if i == len(cfg.rss_sizes) - 1 else [])
+            for mode, flag in modes:
+                key = f"{n}_{mode}"
+                runs[key] = _train_child("smoke.yaml", data, Path(tmp) / f"run_{key}",
+                                         [f"data.stream={flag}", "train.steps_per_epoch=20"])
+                _say(cfg, f"training on {n:,} samples ({mode}): peak RSS {runs[key]['peak_rss_mb']:.0f} MB, "
+                          f"{runs[key]['pairs_per_s']:.0f} pairs/s (smoke model)")
+            if n == cfg.rss_sizes[min(1, len(cfg.rss_sizes) - 1)]:
+                for mode, flag in (("stream", "true"), ("memory", "false")):
+                    throughput[mode] = _train_child(
+                        "default.yaml", data, Path(tmp) / f"rate_{mode}",
+                        [f"data.stream={flag}", "train.steps_per_epoch=30", "train.num_threads=2",
+                         "data.val_pairs=256", "data.norm_pairs=2048"])["pairs_per_s"]
+                    _say(cfg, f"training pairs/s on {n:,} samples ({mode}), default model: {throughput[mode]:.0f}")
+            shutil.rmtree(data)
+    first, last = f"{cfg.rss_sizes[0]}_stream", f"{cfg.rss_sizes[-1]}_stream"
+    return {"peak_rss_mb": {k: round(v["peak_rss_mb"], 1) for k, v in runs.items()},
+            "rss_at_end_mb": {k: round(v["rss_at_end_mb"], 1) for k, v in runs.items()},
+            "pairs_per_s_smoke_model": {k: round(v["pairs_per_s"], 1) for k, v in runs.items()},
+            "note": "peak = ru_maxrss of a fresh process (includes torch's import-time peak); stream = images "
+                    "read from the shards on demand, memory = images loaded (data.stream=false)",
+            "rss_ratio_largest_to_smallest": round(runs[last]["peak_rss_mb"] / runs[first]["peak_rss_mb"], 3),
+            "training_pairs_per_s_default_model": {k: round(v, 1) for k, v in throughput.items()},
+            "throughput_samples": cfg.rss_sizes[min(1, len(cfg.rss_sizes) - 1)],
+            "bytes_per_sample_in_memory": {"stream": _bytes_per_sample(images=False),
+                                           "memory": _bytes_per_sample(images=True)}}
 
 
-def _bytes_per_sample() -> int:
-    """What one default-sensor sample occupies once loaded (tactile, joints, grasp, offset, ids, mask)."""
-    return 2 * 1 * 14 * 12 + 2 * 4 + 16 * 8 + 6 * 8 + 4 + 6
+def _bytes_per_sample(images: bool) -> int:
+    """What one default-sensor sample holds in memory: pose fields (joints, grasp, offset, id,
+    mask), plus its images when loaded."""
+    return (2 * 1 * 14 * 12 if images else 0) + 2 * 4 + 16 * 8 + 6 * 8 + 4 + 6
 
 
 def training_rate() -> dict[str, Any]:
@@ -220,7 +249,8 @@ def training_rate() -> dict[str, Any]:
 
     shape = (2, 1, 14, 12)
     rate = measure_training_throughput(ModelConfig(), shape, batch_size=256, steps=8, warmup=2, num_threads=2)
-    return {"pairs_per_s": round(rate, 1), "batch_size": 256, "torch_threads": 2, "model": "default"}
+    return {"pairs_per_s": round(rate, 1), "batch_size": 256, "torch_threads": 2, "model": "default",
+            "data": "synthetic tensors (network only)"}
 
 
 def run_scale(cfg: ScaleConfig | None = None) -> dict[str, Any]:
@@ -243,10 +273,17 @@ def scale_table(result: dict[str, Any]) -> str:
              ("speed-up 1 local -> Ray 2 CPUs", f"{g['speedup_ray_2']:.2f}x" if g["speedup_ray_2"] else "-", ""),
              ("identical shards (all runs)", str(g["identical_shards"]), f"{g['job']['shards']} shards"),
              ("worker start-up", f"{g['worker_startup_s']:.2f} s", "one spawned worker: spawn + imports"),
-             ("training", f"{t['pairs_per_s']:.0f} pairs/s", f"batch {t['batch_size']}, {t['torch_threads']} threads")]
-    rows += [(f"training peak RSS, {int(k):,} samples", f"{v:.0f} MB",
-              f"RSS at the end {m['rss_at_end_mb'][k]:.0f} MB") for k, v in m["peak_rss_mb"].items()]
-    rows.append(("RSS ratio largest / smallest", f"{m['rss_ratio_largest_to_smallest']:.2f}x", "target <= 1.2x"))
+             ("training, network only", f"{t['pairs_per_s']:.0f} pairs/s",
+              f"batch {t['batch_size']}, {t['torch_threads']} threads, synthetic tensors")]
+    n_rate = f"{m['throughput_samples']:,}"
+    rows += [(f"training from {n_rate} samples, {mode}", f"{v:.0f} pairs/s", "default model, batch 256, 2 threads")
+             for mode, v in m["training_pairs_per_s_default_model"].items()]
+    for key, v in m["peak_rss_mb"].items():
+        n, mode = key.split("_")
+        rows.append((f"training peak RSS, {int(n):,} samples, {mode}", f"{v:.0f} MB",
+                     f"RSS at the end {m['rss_at_end_mb'][key]:.0f} MB"))
+    rows.append(("RSS ratio largest / smallest (stream)", f"{m['rss_ratio_largest_to_smallest']:.2f}x",
+                 "target <= 1.2x"))
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{a:<{width}}  {b:>16}  {c}" for a, b, c in rows)
 

@@ -35,6 +35,11 @@ class DataRef:
         refined_dofs: DoF to learn; ``null`` = those recorded in the dataset manifest.
         val_pairs: size of the fixed validation pair set.
         norm_pairs: training pairs drawn to estimate the label mean / std.
+        stream: read the tactile images from the shards as batches need them (``true``:
+            memory grows with the dataset by ~0.2 KB of pose fields per sample only), load
+            them all into memory (``false``), or ``auto``: stream unless the dataset's
+            shards compress their images in chunks (written before streaming existed).
+            Batches are the same either way.
     """
 
     path: str = "data/default"
@@ -43,6 +48,7 @@ class DataRef:
     refined_dofs: tuple[str, ...] | None = None
     val_pairs: int = 2048
     norm_pairs: int = 8192
+    stream: bool | str = "auto"
 
     def __post_init__(self) -> None:
         require(isinstance(self.path, str) and bool(self.path), "data.path", "a non-empty directory path",
@@ -58,6 +64,8 @@ class DataRef:
                 raise ConfigError(str(exc)) from None
         require_int("data.val_pairs", self.val_pairs, 1)
         require_int("data.norm_pairs", self.norm_pairs, 2)
+        require(isinstance(self.stream, bool) or self.stream == "auto", "data.stream", "auto, true or false",
+                self.stream)
 
 
 @dataclass(frozen=True)

@@ -144,12 +144,12 @@ def mixed_sampler(cfg: Any, train_sampler: Any, dofs: tuple[str, ...], tactile_s
     if not fcfg.mix:
         return train_sampler
     from tacrefine.data.pairs import PairSampler
-    from tacrefine.data.storage import load_dataset
+    from tacrefine.data.stream import load_for_training
 
     samplers, ratios = [train_sampler], [fcfg.data_ratio]
     for i, source in enumerate(fcfg.mix):
         require(Path(source.path).is_dir(), f"finetune.mix[{i}].path", "an existing dataset directory", source.path)
-        samples, _ = load_dataset(source.path)
+        samples, _ = load_for_training(source.path, cfg.data.stream)
         shape = tuple(int(s) for s in samples.tactile.shape[1:])
         require(shape == tuple(tactile_shape), f"finetune.mix[{i}].path",
                 f"a dataset of tactile shape {tuple(tactile_shape)} like data.path", shape)

@@ -183,12 +183,13 @@ def _dataset_hash_of(manifest: dict[str, Any]) -> str:
 
 def load_data(cfg: RunConfig) -> tuple[GraspSamples, dict[str, Any], str]:
     """Samples, manifest and manifest hash of ``cfg.data.path``."""
-    from tacrefine.data.storage import load_dataset, manifest_hash
+    from tacrefine.data.storage import manifest_hash
+    from tacrefine.data.stream import load_for_training
 
     path = Path(cfg.data.path)
     require(path.is_dir(), "data.path",
             "an existing dataset directory (generate one with scripts/generate_data.py)", str(path))
-    samples, manifest = load_dataset(path)
+    samples, manifest = load_for_training(path, cfg.data.stream)
     return samples, manifest, manifest_hash(path)
 
 

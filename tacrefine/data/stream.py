@@ -1,0 +1,243 @@
+"""Datasets that stay on disk: tactile images read from the shards when a batch needs them.
+
+Training draws pairs at random over the whole dataset, so it needs every sample's small
+fields (object, grasp pose, joints, DoF mask: ~0.2 KB) at hand, but only the images of the
+few hundred samples of a batch. :func:`open_dataset` validates the dataset exactly like
+:func:`tacrefine.data.storage.load_dataset` and returns the same :class:`GraspSamples`,
+except that ``tactile`` is a :class:`ShardTactile`: an array-like that reads the requested
+rows from the shard files. Memory then grows with the number of samples by the small
+fields only, and not at all with the image size.
+
+Shards written since this reader existed keep their images uncompressed and contiguous,
+so a row is one ``pread`` at a known offset; older shards (images compressed in chunks)
+are read through h5py, correct but slower (each random row decompresses its chunk).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from tacrefine.data.samples import GraspSamples
+from tacrefine.data.storage import DatasetError, check_shards, shard_label
+
+logger = logging.getLogger(__name__)
+
+#: Allowed values of ``data.stream`` (training): stream, load into memory, or stream when
+#: every shard keeps its images contiguous.
+STREAM_CHOICES = ("auto", True, False)
+
+
+def _max_open_files() -> int:
+    """Shard files kept open at once: 512, or a quarter of the process's file limit if lower."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return 64
+    return 512 if soft == resource.RLIM_INFINITY else max(8, min(512, soft // 4))
+
+
+#: Shard files kept open at once (the least recently used is closed beyond this).
+MAX_OPEN_FILES = _max_open_files()
+
+
+class ShardTactile:
+    """``uint8 (N, fingers, channels, rows, cols)`` images of a dataset, read on demand.
+
+    Indexing with an integer, a slice, or an integer / boolean array returns a NumPy array
+    (rows in the order asked, repeats allowed), as indexing the loaded array would. Nothing
+    of the images is kept: the object holds each shard's path, first row and row layout,
+    and at most ``max_open`` open files.
+    """
+
+    ndim = 5
+    dtype = np.dtype(np.uint8)
+
+    def __init__(self, files: Sequence[str | Path], counts: Sequence[int], sample_shape: Sequence[int],
+                 labels: Sequence[str] | None = None, max_open: int = MAX_OPEN_FILES) -> None:
+        if len(files) != len(counts) or not files:
+            raise ValueError("ShardTactile: one sample count per shard file, at least one shard")
+        self._files = [str(f) for f in files]
+        self._labels = list(labels) if labels is not None else [Path(f).name for f in self._files]
+        self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.shape = (int(self._starts[-1]), *(int(s) for s in sample_shape))
+        self._row_bytes = int(np.prod(self.shape[1:]))
+        self._offsets: dict[int, int | None] = {}  # shard -> byte offset of contiguous images, None = chunked
+        self._open: OrderedDict[int, Any] = OrderedDict()  # shard -> fd (contiguous) or h5py.File
+        self.max_open = max(1, int(max_open))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def open_files(self) -> int:
+        return len(self._open)
+
+    def chunked_shards(self) -> list[str]:
+        """Shards whose images are compressed in chunks (slow to read at random)."""
+        for shard, path in enumerate(self._files):
+            if shard not in self._offsets:
+                self._offsets[shard] = contiguous_offset(path, self.shape[1:])
+        return [self._labels[s] for s in range(len(self._files)) if self._offsets[s] is None]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return self._rows(np.array([int(key)]))[0]
+        if isinstance(key, slice):
+            return self._rows(np.arange(len(self))[key])
+        idx = np.asarray(key)
+        if idx.dtype == bool:
+            if idx.shape != (len(self),):
+                raise IndexError(f"boolean index of shape {idx.shape} for {len(self)} samples")
+            idx = np.flatnonzero(idx)
+        if idx.ndim != 1 or (len(idx) and not np.issubdtype(idx.dtype, np.integer)):
+            raise IndexError("ShardTactile: index with an integer, a slice or a 1-d integer / boolean array")
+        return self._rows(idx.astype(np.int64))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """Every image at once (as much memory as the loaded dataset; for small datasets and checks)."""
+        out = self._rows(np.arange(len(self)))
+        return out if dtype is None else out.astype(dtype)
+
+    def _rows(self, idx: np.ndarray) -> np.ndarray:
+        n = len(self)
+        idx = np.where(idx < 0, idx + n, idx)
+        if len(idx) and (idx.min() < 0 or idx.max() >= n):
+            raise IndexError(f"sample index out of range for {n} samples")
+        if not len(idx):
+            return np.empty((0, *self.shape[1:]), np.uint8)
+        unique, inverse = np.unique(idx, return_inverse=True)
+        rows = np.empty((len(unique), self._row_bytes), np.uint8)
+        shard_of = np.searchsorted(self._starts, unique, side="right") - 1
+        bounds = np.flatnonzero(np.diff(shard_of)) + 1
+        for lo, hi in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(unique)]])):
+            shard = int(shard_of[lo])
+            self._read(shard, unique[lo:hi] - self._starts[shard], rows[lo:hi])
+        return rows[inverse.reshape(-1)].reshape((len(idx), *self.shape[1:]))
+
+    def _read(self, shard: int, rows: np.ndarray, out: np.ndarray) -> None:
+        """Rows ``rows`` (sorted, unique, within the shard) of one shard into ``out``."""
+        handle = self._handle(shard)
+        offset = self._offsets[shard]
+        if offset is None:  # images compressed in chunks (older shards): h5py decompresses
+            try:
+                whole_run = int(rows[-1]) - int(rows[0]) + 1 == len(rows)
+                data = handle["tactile"][int(rows[0]):int(rows[-1]) + 1] if whole_run else handle["tactile"][rows]
+                out[:] = data.reshape(len(rows), -1)
+            except (OSError, ValueError) as exc:
+                raise DatasetError(f"{self._labels[shard]}: images unreadable ({exc})") from exc
+            return
+        # one read per run of consecutive rows
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        for lo, hi in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]])):
+            want = (hi - lo) * self._row_bytes
+            got = os.preadv(handle, [memoryview(out[lo:hi]).cast("B")], offset + int(rows[lo]) * self._row_bytes)
+            if got != want:
+                raise DatasetError(f"{self._labels[shard]}: file shorter than its images "
+                                   f"(changed or truncated after it was checked)")
+
+    def _handle(self, shard: int) -> Any:
+        if shard in self._open:
+            self._open.move_to_end(shard)
+            return self._open[shard]
+        while len(self._open) >= self.max_open:
+            self._close(*self._open.popitem(last=False))
+        path = self._files[shard]
+        if shard not in self._offsets:
+            self._offsets[shard] = contiguous_offset(path, self.shape[1:])
+        try:
+            handle = os.open(path, os.O_RDONLY) if self._offsets[shard] is not None else h5py.File(path, "r")
+        except OSError as exc:
+            raise DatasetError(f"{self._labels[shard]}: cannot open {path} ({exc})") from exc
+        self._open[shard] = handle
+        return handle
+
+    @staticmethod
+    def _close(shard: int, handle: Any) -> None:
+        if isinstance(handle, int):
+            os.close(handle)
+        else:
+            handle.close()
+
+    def close(self) -> None:
+        """Close every open shard file (reads reopen them)."""
+        while self._open:
+            self._close(*self._open.popitem())
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # interpreter shutdown: nothing to release any more
+            self.close()
+
+
+def contiguous_offset(path: str | Path, sample_shape: Sequence[int]) -> int | None:
+    """Byte offset of a shard's images when they are stored uncompressed and contiguous in
+    the file (then a row is a plain read); ``None`` for chunked or compressed images."""
+    try:
+        with h5py.File(path, "r") as fh:
+            ds = fh["tactile"]
+            if ds.chunks is not None or ds.compression is not None or ds.dtype != np.uint8:
+                return None
+            if tuple(ds.shape[1:]) != tuple(sample_shape):
+                raise DatasetError(f"{Path(path).name}: tactile images of shape {ds.shape[1:]}, "
+                                   f"expected {tuple(sample_shape)}")
+            offset = ds.id.get_offset()
+    except (OSError, KeyError) as exc:
+        raise DatasetError(f"{Path(path).name}: unreadable HDF5 file ({exc})") from exc
+    return None if offset is None else int(offset)
+
+
+def open_dataset(root: str | Path, allow_incomplete: bool = False,
+                 max_open: int = MAX_OPEN_FILES) -> tuple[GraspSamples, dict[str, Any]]:
+    """The dataset at ``root`` with its images left in the shards (see the module docstring).
+
+    Checked like :func:`tacrefine.data.storage.load_dataset` (every shard's checksum and
+    content; problems raise :class:`DatasetError` naming the shard), and the samples come
+    in the same order, so any index gives the same sample as the loaded dataset.
+    """
+    root = Path(root)
+    report, kept = check_shards(root, keep=True, images=False)
+    problems = report.problems()
+    if allow_incomplete:
+        problems = [p for p in problems if not p.endswith("planned but not generated")]
+    if problems:
+        raise DatasetError(f"dataset {root} is invalid:\n  " + "\n  ".join(problems))
+    assert report.manifest is not None
+    if not kept:
+        raise DatasetError(f"dataset {root} has no shards")
+    order = sorted(kept)
+    entries = {e["index"]: e for e in report.manifest["shards"]}
+    parts = [kept[i] for i in order]
+    tactile = ShardTactile([root / entries[i]["file"] for i in order], [len(p) for p in parts],
+                           parts[0].tactile.shape[1:], labels=[shard_label(entries[i]) for i in order],
+                           max_open=max_open)
+    tactile.chunked_shards()  # learn every shard's layout now, while the files are the checked ones
+    return GraspSamples.concatenate(parts, tactile=tactile), report.manifest
+
+
+def load_for_training(root: str | Path, stream: bool | str = "auto") -> tuple[GraspSamples, dict[str, Any]]:
+    """The dataset at ``root`` for training: images left in the shards (``stream=True``),
+    loaded into memory (``False``), or ``"auto"``: streamed unless some shard compresses its
+    images in chunks (written before streaming existed), which is then loaded as before."""
+    if not (isinstance(stream, bool) or stream == "auto"):
+        raise ValueError(f"stream: got {stream!r}; allowed: {list(STREAM_CHOICES)}")
+    samples, manifest = open_dataset(root)
+    tactile = samples.tactile
+    chunked = tactile.chunked_shards() if stream == "auto" else []
+    if stream is False or (stream == "auto" and chunked):
+        if chunked:
+            logger.info("dataset %s: %d shard(s) (%s ...) store images compressed in chunks, slow to read at "
+                        "random; loading the images into memory (regenerate the dataset to stream it)",
+                        root, len(chunked), chunked[0])
+        samples.tactile = np.asarray(tactile)
+        tactile.close()
+    return samples, manifest
