@@ -204,13 +204,17 @@ def run_adaptation(cfg: AdaptConfig) -> dict[str, Any]:
     dofs = tuple(env.unwrapped.refined_dofs)
     env.close()
     checkpoint = _starting_checkpoint(cfg, entry)
-    timings: dict[str, float] = {}
+    # time spent on each stage, summed over the runs that worked on it (a resumed run skips
+    # finished stages in no time; their time stays the one of the run that did them)
+    seconds_path = out / "stage_seconds.json"
+    timings: dict[str, float] = json.loads(seconds_path.read_text()) if seconds_path.is_file() else {}
 
     def stage(label: str, fn: Any, *args: Any) -> Any:
         start = time.perf_counter()
         print(f"[adapt] {label} ...", flush=True)
         result = fn(*args)
-        timings[label] = round(time.perf_counter() - start, 1)
+        timings[label] = round(timings.get(label, 0.0) + time.perf_counter() - start, 1)
+        _write_json(timings, seconds_path)
         return result
 
     before = stage("evaluate before", _evaluate, cfg, entry, str(checkpoint), out / "before")
@@ -250,7 +254,8 @@ def report_markdown(summary: dict[str, Any]) -> str:
         f"{cfg['batch_size']} pairs, lr {cfg['lr']}\n"
         f"- evaluation: {cfg['episodes']} episodes per target mode ({', '.join(cfg['target_modes'])}), "
         f"at most 5 steps, the same seeds before and after, none used for the data\n"
-        f"- time per stage (s, this run): {summary['seconds']}\n\n"
+        f"- time per stage (s, summed over runs; this run {summary['seconds_total_this_run']} s): "
+        f"{summary['seconds']}\n\n"
         f"| success at (mm / deg) | before [%] | after [%] |\n| --- | --- | --- |\n{rows}\n\n"
         f"![before and after](before_after.png)\n\n"
         f"Details: `before/report.md`, `after/report.md`, `train/metrics.csv`.\n"

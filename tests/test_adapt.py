@@ -44,6 +44,10 @@ def test_adapt_writes_a_loadable_policy_and_a_report_and_resumes(tmp_path):
     stamp = (out / "train" / "best.pt").stat().st_mtime_ns
     assert adapt_cli.main(argv) == 0
     assert (out / "train" / "best.pt").stat().st_mtime_ns == stamp
+    # and the report keeps the time the first run spent fine-tuning (the rerun adds ~nothing)
+    again = json.loads((out / "adapt.json").read_text())
+    assert again["seconds"]["fine-tune"] >= summary["seconds"]["fine-tune"] > 0
+    assert again["seconds"]["fine-tune"] < summary["seconds"]["fine-tune"] + 1.0
 
 
 def test_adapt_refuses_a_missing_part_naming_it(tmp_path, capsys):
