@@ -148,3 +148,24 @@ def test_links_on_fixed_joints_become_one_body_and_movable_ones_are_left_to_pybu
     moving.write_text(TWO_LINKS.format(kind="revolute"))
     shapes = file_shapes(ObjectSpec(name="moving", category="custom", urdf=str(moving)))
     assert shapes.parts == () and "movable joints (j)" in shapes.reason
+
+
+def test_a_file_of_more_pieces_than_pybullet_allows_is_left_to_pybullet(tmp_path):
+    # 17 small blocks in a row: one compound shape holds at most 16 (more crashed the engine)
+    obj = tmp_path / "many.obj"
+    write_obj(obj, [cube((0.003 * i - 0.024, 0, 0.01), (0.001, 0.004, 0.01)) for i in range(17)])
+    urdf = tmp_path / "many.urdf"
+    urdf.write_text('<robot name="many"><link name="base"><inertial><mass value="0.05"/><inertia ixx="1e-5" '
+                    'iyy="1e-5" izz="1e-5" ixy="0" ixz="0" iyz="0"/></inertial><collision><geometry>'
+                    '<mesh filename="many.obj"/></geometry></collision></link></robot>')
+    for spec in (ObjectSpec(name="many_mesh", category="custom", mesh=str(obj)),
+                 ObjectSpec(name="many_urdf", category="custom", urdf=str(urdf))):
+        shapes = file_shapes(spec)
+        assert shapes.parts == () and "17 convex pieces" in shapes.reason
+        cell = GraspCell()
+        try:
+            cell.load_object(spec)  # built by PyBullet's own reading, without crashing
+            low, high = cell.client.getAABB(cell.object)
+            assert high[0] - low[0] > 0.049  # all 17 blocks, 50 mm from end to end
+        finally:
+            cell.close()

@@ -12,9 +12,9 @@ closed-form taxel rays (:mod:`tacrefine.sim.raycast`).
 What a piece is follows PyBullet's own reading of the file: URDF primitives as they are;
 an OBJ mesh is one convex hull per object or group in it (``o`` / ``g``, as PyBullet's
 importer does: a V-HACD decomposition stays a set of hulls), an STL mesh one hull.
-Links joined by fixed joints become one rigid body. A URDF that cannot be rebuilt (a
-movable joint, a capsule or plane) is loaded by PyBullet as before; :func:`file_shapes`
-says why.
+Links joined by fixed joints become one rigid body. A file that cannot be rebuilt (a
+movable joint, a capsule or plane, more than :data:`~tacrefine.sim.objects.MAX_PIECES`
+pieces) is loaded by PyBullet as before; :func:`file_shapes` says why.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from scipy.spatial.transform import Rotation
 
 from tacrefine import geometry
 from tacrefine.config import ConfigError
-from tacrefine.sim.objects import ObjectSpec, ShapePart
+from tacrefine.sim.objects import MAX_PIECES, ObjectSpec, ShapePart
 
 
 @dataclass(frozen=True)
@@ -177,8 +177,7 @@ def _urdf_shapes(spec: ObjectSpec) -> FileShapes:
         client.disconnect()
 
 
-@functools.lru_cache(maxsize=256)
-def _cached(spec: ObjectSpec, stamp: tuple) -> FileShapes:
+def _read(spec: ObjectSpec) -> FileShapes:
     if spec.urdf is not None:
         try:
             return _urdf_shapes(spec)
@@ -186,6 +185,15 @@ def _cached(spec: ObjectSpec, stamp: tuple) -> FileShapes:
             return FileShapes((), reason="PyBullet could not load it")  # reported when it is built
     hulls = mesh_hulls(spec.mesh, spec.mesh_scale, f"objects.{spec.name}")
     return FileShapes(tuple(_hull_part(h, np.eye(4)) for h in hulls), inertial_pose=np.eye(4))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached(spec: ObjectSpec, stamp: tuple) -> FileShapes:
+    shapes = _read(spec)
+    if len(shapes.parts) > MAX_PIECES:
+        return FileShapes((), reason=f"it has {len(shapes.parts)} convex pieces; one PyBullet shape holds at "
+                                     f"most {MAX_PIECES}")
+    return shapes
 
 
 def file_shapes(spec: ObjectSpec) -> FileShapes:

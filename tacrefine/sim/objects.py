@@ -37,6 +37,9 @@ CATEGORIES = OBJECT_CLASSES.names()
 BASE_HALF_MM = (15.0, 15.0, 2.5)
 FEATURE_BOTTOM_MM = 2 * BASE_HALF_MM[2]
 COLLISION_MARGIN_M = 5e-5
+#: Most convex pieces one object may have: PyBullet's limit for one compound shape (more
+#: crash the engine).
+MAX_PIECES = 16
 #: Mass of a part (or mesh) object whose spec gives none, kg.
 DEFAULT_MASS_KG = 0.06
 
@@ -276,6 +279,9 @@ def _hull_mesh_file(vertices_mm: tuple[tuple[float, float, float], ...]) -> str:
 
 def _compound_shapes(client, parts: tuple[ShapePart, ...], rgba: tuple[float, ...]) -> tuple[int, int]:
     """One collision shape (and one visual) for all ``parts``: the object is a single rigid body."""
+    if len(parts) > MAX_PIECES:
+        raise ConfigError(f"object parts: {len(parts)} convex pieces; allowed: at most {MAX_PIECES} (PyBullet's "
+                          f"limit for one shape)")
     types, radii, halves, lengths, files, poses, orns = [], [], [], [], [], [], []
     for part in parts:
         radius, half, length, file = 0.0, [0.0, 0.0, 0.0], 0.0, ""
@@ -354,10 +360,19 @@ def build_object(client, spec: ObjectSpec, shape_cache: dict[str, tuple[int, int
         pos, quat = geometry.pose_to_pos_quat(inertial)
         body = client.createMultiBody(mass, col, vis, baseInertialFramePosition=list(pos),
                                       baseInertialFrameOrientation=list(quat))
-    else:  # a URDF with movable joints or shapes without a convex form: PyBullet's own reading
+    elif spec.urdf is not None:  # movable joints, shapes without a convex form: PyBullet's own reading
         body = client.loadURDF(spec.urdf, globalScaling=spec.mesh_scale)
         if spec.mass is not None:
             _scale_link_masses(client, body, spec.mass)
+    else:  # a mesh of more pieces than one compound holds: PyBullet's own reading
+        scale = [spec.mesh_scale] * 3
+        if shape_cache is None or spec.name not in shape_cache:
+            col = client.createCollisionShape(pb.GEOM_MESH, fileName=spec.mesh, meshScale=scale)
+            vis = client.createVisualShape(pb.GEOM_MESH, fileName=spec.mesh, meshScale=scale, rgbaColor=rgba)
+            if shape_cache is not None:
+                shape_cache[spec.name] = (col, vis)
+        col, vis = shape_cache[spec.name] if shape_cache is not None else (col, vis)
+        body = client.createMultiBody(DEFAULT_MASS_KG if spec.mass is None else spec.mass, col, vis)
     for link in range(-1, client.getNumJoints(body)):
         # Bullet inflates convex shapes by a margin (1 mm for hulls): far too round for
         # millimetre features, and the taxel rays would see another surface than contacts do.
