@@ -30,6 +30,11 @@ from tacrefine.evaluation.protocol import (
 )
 
 ENV_ID = "tacrefine/GripRefine-v0"
+#: Jobs per (policy, target mode) of a resumable evaluation (at least 2 episodes each; more
+#: with more than 4 workers).
+RESUME_PIECES = 8
+#: Where a resumable evaluation records its finished jobs, inside its output directory.
+JOURNAL_DIR = ".jobs"
 #: ``failure`` of an episode whose reset could not grasp the part
 RESET_FAILED = "reset_failed"
 
@@ -299,14 +304,17 @@ def _single_thread_torch(specs: Sequence[str]) -> int | None:
 
 
 def evaluate_policies(cfg: EvalConfig, specs: Sequence[str], *, backend: str = "local", workers: int = 1,
-                      ray_address: str | None = None) -> EvaluationRun:
-    """Run every policy on every episode of ``cfg``; nothing is written here.
+                      ray_address: str | None = None, journal: str | Path | None = None) -> EvaluationRun:
+    """Run every policy on every episode of ``cfg``.
 
     The episodes run as jobs on an executor (``backend`` ``local`` with ``workers``
     processes, or ``ray``); records come back in episode order and are the same whatever
-    the backend and the number of workers (only the timing fields differ).
+    the backend and the number of workers (only the timing fields differ). ``journal``: a
+    directory where each finished job is recorded and from which a rerun takes the jobs
+    already done (:mod:`tacrefine.evaluation.journal`); None writes nothing.
     """
     from tacrefine.evaluation.jobs import EpisodeJob, cut, run_episodes
+    from tacrefine.evaluation.journal import Journal
     from tacrefine.parallel import Job, make_executor
 
     specs = list(dict.fromkeys(str(s) for s in specs))
@@ -318,6 +326,8 @@ def evaluate_policies(cfg: EvalConfig, specs: Sequence[str], *, backend: str = "
     t_start = time.perf_counter()
     executor = make_executor(backend, workers, ray_address)
     pieces = 1 if executor.workers <= 1 else 2 * executor.workers
+    if journal is not None:  # a cut that does not depend on 1-4 workers: a resumed run finds the same jobs
+        pieces = max(pieces, min(RESUME_PIECES, len(_episode_order(cfg)) // 2))
     jobs = []
     for spec in specs:
         for mode in cfg.target_modes:
@@ -332,10 +342,21 @@ def evaluate_policies(cfg: EvalConfig, specs: Sequence[str], *, backend: str = "
     policy_info_: dict[str, dict[str, Any]] = {}
     env_info_: dict[str, Any] = {}
     old_threads = _single_thread_torch(specs)
+    book = Journal(journal, cfg) if journal is not None else None
+    done = {i: r for i, job in enumerate(jobs) if book and (r := book.load(i, job.args[1])) is not None}
+    todo = [i for i in range(len(jobs)) if i not in done]
     bar = progress_bar(cfg.n_episodes * len(specs), "evaluate", cfg.progress)
+    bar.update(sum(jobs[i].weight for i in done))
     try:
-        for job, result in zip(jobs, executor.run(run_episodes, jobs, bar.update)):
+        fresh = executor.run(run_episodes, [jobs[i] for i in todo], bar.update)
+        for index, job in enumerate(jobs):
             work = job.args[1]
+            if index in done:
+                result = done[index]
+            else:
+                result = next(fresh)
+                if book is not None:
+                    book.save(index, work, result)
             episodes += result["records"]
             captures += result["captures"]
             env_info_ = env_info_ or result["env_info"]
@@ -359,6 +380,9 @@ def run_evaluation(cfg: EvalConfig, specs: Sequence[str], out: str | Path, *, ba
                    workers: int = 1, ray_address: str | None = None) -> dict[str, Any]:
     """Evaluate ``specs`` and write ``report.json``, ``report.md`` and the plots into ``out``.
 
+    Finished jobs are recorded in ``out/.jobs``: an interrupted evaluation rerun with the
+    same arguments plays only the jobs that had not finished.
+
     Returns the report (the content of ``report.json``). ``backend`` / ``workers`` /
     ``ray_address``: where the episodes run (see :func:`evaluate_policies`).
     """
@@ -366,7 +390,8 @@ def run_evaluation(cfg: EvalConfig, specs: Sequence[str], out: str | Path, *, ba
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    run = evaluate_policies(cfg, specs, backend=backend, workers=workers, ray_address=ray_address)
+    run = evaluate_policies(cfg, specs, backend=backend, workers=workers, ray_address=ray_address,
+                            journal=out / JOURNAL_DIR)
     report = build_report(run)
     if cfg.plots:
         from tacrefine.evaluation.plots import write_plots
