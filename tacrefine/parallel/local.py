@@ -20,12 +20,16 @@ import contextlib
 import multiprocessing as mp
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from tacrefine.parallel.base import SINGLE_THREAD_ENV, Job, OrderedResults, Report, task_error
+
+#: GIL switch interval of the driver while it runs jobs beside the pool (Python's default: 5 ms).
+_SWITCH_INTERVAL_S = 0.0005
 
 _progress_queue: Any = None
 
@@ -204,6 +208,10 @@ class LocalExecutor:
             complete(index)
             ordered.add(index, result)
 
+        # The driver's jobs hold the GIL through long C calls (PyBullet); the pool's result thread
+        # needs it to hand a process its next job. A short switch interval lets it in at once.
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch_interval, _SWITCH_INTERVAL_S))
         try:
             with _environment(SINGLE_THREAD_ENV):  # the processes spawn on these first submits
                 feed()
@@ -224,3 +232,4 @@ class LocalExecutor:
             dispatch.stop()
             pool.shutdown(wait=True, cancel_futures=True)
             progress_queue.close()
+            sys.setswitchinterval(switch_interval)
