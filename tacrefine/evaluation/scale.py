@@ -225,12 +225,14 @@ def training_memory(cfg: ScaleConfig) -> dict[str, Any]:
                     _say(cfg, f"training pairs/s on {n:,} samples ({mode}), default model: {throughput[mode]:.0f}")
             shutil.rmtree(data)
     first, last = f"{cfg.rss_sizes[0]}_stream", f"{cfg.rss_sizes[-1]}_stream"
+    second = f"{cfg.rss_sizes[min(1, len(cfg.rss_sizes) - 1)]}_stream"
     return {"peak_rss_mb": {k: round(v["peak_rss_mb"], 1) for k, v in runs.items()},
             "rss_at_end_mb": {k: round(v["rss_at_end_mb"], 1) for k, v in runs.items()},
             "pairs_per_s_smoke_model": {k: round(v["pairs_per_s"], 1) for k, v in runs.items()},
             "note": "peak = ru_maxrss of a fresh process (includes torch's import-time peak); stream = images "
                     "read from the shards on demand, memory = images loaded (data.stream=false)",
             "rss_ratio_largest_to_smallest": round(runs[last]["peak_rss_mb"] / runs[first]["peak_rss_mb"], 3),
+            "rss_ratio_second_to_smallest": round(runs[second]["peak_rss_mb"] / runs[first]["peak_rss_mb"], 3),
             "training_pairs_per_s_default_model": {k: round(v, 1) for k, v in throughput.items()},
             "throughput_samples": cfg.rss_sizes[min(1, len(cfg.rss_sizes) - 1)],
             "bytes_per_sample_in_memory": {"stream": _bytes_per_sample(images=False),
@@ -282,8 +284,11 @@ def scale_table(result: dict[str, Any]) -> str:
         n, mode = key.split("_")
         rows.append((f"training peak RSS, {int(n):,} samples, {mode}", f"{v:.0f} MB",
                      f"RSS at the end {m['rss_at_end_mb'][key]:.0f} MB"))
-    rows.append(("RSS ratio largest / smallest (stream)", f"{m['rss_ratio_largest_to_smallest']:.2f}x",
-                 "target <= 1.2x"))
+    sizes = [int(k.split("_")[0]) for k in m["peak_rss_mb"] if k.endswith("_stream")]
+    rows.append((f"RSS ratio {sizes[min(1, len(sizes) - 1)]:,} / {sizes[0]:,} samples (stream)",
+                 f"{m['rss_ratio_second_to_smallest']:.2f}x", "target <= 1.2x (issue 12: 100k vs 10k)"))
+    rows.append((f"RSS ratio {sizes[-1]:,} / {sizes[0]:,} samples (stream)",
+                 f"{m['rss_ratio_largest_to_smallest']:.2f}x", "pose fields in memory, ~0.2 KB a sample"))
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{a:<{width}}  {b:>16}  {c}" for a, b, c in rows)
 
