@@ -41,7 +41,7 @@ class ScaleConfig:
     """
 
     objects: tuple[str, ...] = ("rod_r4", "plate_w6", "wedge", "t_shape")
-    samples_per_object: int = 750
+    samples_per_object: int = 1500
     shard_size: int = 50
     ray: bool = True
     rss_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)

@@ -44,7 +44,7 @@ class SpeedConfig:
 
     min_seconds: float = 2.0
     env_episodes: int = 20
-    generation_samples_per_object: int = 500
+    generation_samples_per_object: int = 1000
     progress: bool = True
 
 
