@@ -4,6 +4,7 @@ same training budget, the same scored episodes)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +32,10 @@ def test_defaults_compare_three_fingers_with_two_on_the_same_data_budget():
 
 
 def test_tiny_ablation_runs_every_variant_on_the_same_episodes(tmp_path):
-    summary = run_ablation(load_ablation_config(overrides=TINY), tmp_path)
+    from tacrefine.evaluation.figures import figures_markdown
+
+    out = tmp_path / "ablation"  # where `benchmark.py ablation --out tmp_path` writes
+    summary = run_ablation(load_ablation_config(overrides=TINY), out)
     assert set(summary["variants"]) == {"three_finger", "two_finger"}
     three, two = summary["variants"]["three_finger"], summary["variants"]["two_finger"]
     assert three["hand"] == "three_finger" and two["hand"] == "parallel_jaw"
@@ -39,8 +43,25 @@ def test_tiny_ablation_runs_every_variant_on_the_same_episodes(tmp_path):
     assert three["episodes"] == two["episodes"] == 2
     seeds = []
     for v in (three, two):
-        report = json.loads((tmp_path / v["report"]).read_text())
+        report = json.loads((out / v["report"]).read_text())
         assert report["env"]["id"] == "tacrefine/GripRefineHand-v0"
         seeds.append(sorted((e["object"], e["seed"]) for e in report["episodes"]))
     assert seeds[0] == seeds[1]
-    assert json.loads((tmp_path / "ablation.json").read_text())["schema"] == "tacrefine.benchmark.ablation"
+    assert json.loads((out / "ablation.json").read_text())["schema"] == "tacrefine.benchmark.ablation"
+    # the README's ablation table renders from that JSON alone (no precision.json beside it)
+    figures = figures_markdown(tmp_path)
+    for name, v in summary["variants"].items():
+        assert f"| {name} ({v['hand']}) | {v['episodes']} | {100 * v['success']['5mm_5deg']:.1f} % |" in figures
+
+
+def test_family_ablation_config_trains_on_families_and_scores_held_out_parts():
+    from tacrefine.sim.families import HELD_OUT_START, expand_object_list
+
+    cfg = load_ablation_config(Path(__file__).resolve().parents[1] / "configs" / "ablation_families.yaml")
+    trained = [n for n in cfg.data.objects if "-" in n]
+    scored = expand_object_list(cfg.objects)
+    assert len(trained) >= 100 and all(int(n.rsplit("-", 1)[1]) < HELD_OUT_START for n in trained)
+    held_out = [n for n in scored if "-" in n and int(n.rsplit("-", 1)[1]) >= HELD_OUT_START]
+    assert len(held_out) >= 10 and not set(held_out) & set(cfg.data.objects)
+    assert {v["hand"] for v in cfg.variants.values()} == {"three_finger", "parallel_jaw"}
+    assert set(cfg.target_modes) == {"fixed", "random"}

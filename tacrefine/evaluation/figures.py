@@ -117,20 +117,22 @@ def speed_markdown(speed: Mapping[str, Any], path: Path) -> list[str]:
 
 
 def figures_markdown(out: str | Path) -> str:
-    """The Markdown of the README's figures from the JSON files in ``out``."""
+    """The Markdown of the README's figures from the JSON files in ``out`` (whichever exist)."""
     out = Path(out)
-    path = out / "precision.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: run `python scripts/benchmark.py precision --out {out}` first")
-    precision = json.loads(path.read_text(encoding="utf-8"))
-    lines = [f"Grip precision (`python scripts/benchmark.py precision --out {out}`; from `{path}`, "
-             f"created {precision['created_utc']}, commit {precision['provenance'].get('git_commit', 'n/a')}):", ""]
-    for name, suite in precision["suites"].items():
-        lines += suite_markdown(name, suite)
-    abl = out / "ablation" / "ablation.json"
+    path, abl, speed = out / "precision.json", out / "ablation" / "ablation.json", out / "speed.json"
+    if not (path.is_file() or abl.is_file() or speed.is_file()):
+        raise FileNotFoundError(f"{path}: run `python scripts/benchmark.py precision --out {out}` first "
+                                f"(or `ablation` / `speed` with the same --out)")
+    lines: list[str] = []
+    if path.is_file():
+        precision = json.loads(path.read_text(encoding="utf-8"))
+        lines += [f"Grip precision (`python scripts/benchmark.py precision --out {out}`; from `{path}`, "
+                  f"created {precision['created_utc']}, commit {precision['provenance'].get('git_commit', 'n/a')}):",
+                  ""]
+        for name, suite in precision["suites"].items():
+            lines += suite_markdown(name, suite)
     if abl.is_file():
         lines += ablation_markdown(json.loads(abl.read_text(encoding="utf-8")))
-    speed = out / "speed.json"
     if speed.is_file():
         lines += speed_markdown(json.loads(speed.read_text(encoding="utf-8")), speed)
     return "\n".join(lines)
