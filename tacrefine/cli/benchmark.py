@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--no-progress", action="store_true", help="no progress bars")
         if name == "parts":
             p.add_argument("--per-family", type=int, default=2, help="held-out seeds per jaw family (2)")
-            p.add_argument("--random-urdfs", type=int, default=20, help="PyBullet random_urdfs to try (20)")
+            p.add_argument("--random-urdfs", type=int, default=100, help="PyBullet random_urdfs to try (100)")
         if name in ("speed", "all"):
             p.add_argument("--quick", action="store_true", help="shorter speed timings (less precise)")
     sc = sub.add_parser("scale", help="grasps/s on 1 and 2 local workers and on Ray, training pairs/s, training "

@@ -106,7 +106,7 @@ def oracle_by_form(names: Sequence[str], paths: dict[str, str], episodes: int, s
 
 
 def run_parts_benchmark(out: str | Path, *, policy: str = "pretrained", per_family: int = 2, episodes: int = 10,
-                        random_urdfs: int = 20, oracle_episodes: int = 3, progress: bool = True,
+                        random_urdfs: int = 100, oracle_episodes: int = 3, progress: bool = True,
                         plots: bool = True) -> dict[str, Any]:
     """Run the three measurements (module docstring) into ``out``; returns ``parts.json``."""
     from tacrefine.evaluation.protocol import EvalConfig
