@@ -150,22 +150,28 @@ def test_links_on_fixed_joints_become_one_body_and_movable_ones_are_left_to_pybu
     assert shapes.parts == () and "movable joints (j)" in shapes.reason
 
 
-def test_a_file_of_more_pieces_than_pybullet_allows_is_left_to_pybullet(tmp_path):
-    # 17 small blocks in a row: one compound shape holds at most 16 (more crashed the engine)
-    obj = tmp_path / "many.obj"
-    write_obj(obj, [cube((0.003 * i - 0.024, 0, 0.01), (0.001, 0.004, 0.01)) for i in range(17)])
-    urdf = tmp_path / "many.urdf"
-    urdf.write_text('<robot name="many"><link name="base"><inertial><mass value="0.05"/><inertia ixx="1e-5" '
-                    'iyy="1e-5" izz="1e-5" ixy="0" ixz="0" iyz="0"/></inertial><collision><geometry>'
-                    '<mesh filename="many.obj"/></geometry></collision></link></robot>')
-    for spec in (ObjectSpec(name="many_mesh", category="custom", mesh=str(obj)),
-                 ObjectSpec(name="many_urdf", category="custom", urdf=str(urdf))):
-        shapes = file_shapes(spec)
-        assert shapes.parts == () and "17 convex pieces" in shapes.reason
+def test_a_part_of_more_pieces_than_one_pybullet_shape_holds_is_one_rigid_body(tmp_path):
+    # 17 blocks side by side (a comb, 6 mm thick, 50 mm long): one compound holds at most 16
+    # pieces (more crashed the engine), so a second link is fixed to the base
+    blocks = [cube((0, 0.003 * i - 0.024, 0.01), (0.003, 0.001, 0.01)) for i in range(17)]
+    obj = tmp_path / "comb.obj"
+    write_obj(obj, blocks)
+    mesh = ObjectSpec(name="comb_mesh", category="custom", mesh=str(obj), grasp_height_mm=15.0, thickness_mm=6.0)
+    assert len(file_shapes(mesh).parts) == 17
+    built = ObjectSpec(name="comb", category="custom", grasp_height_mm=15.0, thickness_mm=6.0,
+                       parts=tuple(ShapePart("hull", vertices=tuple(tuple(v * 1000 for v in p) for p in b))
+                                   for b in blocks))
+    for spec in (built, mesh):
         cell = GraspCell()
         try:
-            cell.load_object(spec)  # built by PyBullet's own reading, without crashing
-            low, high = cell.client.getAABB(cell.object)
-            assert high[0] - low[0] > 0.049  # all 17 blocks, 50 mm from end to end
+            cell.load_object(spec)
+            assert cell.client.getNumJoints(cell.object) == 1
+            assert sum(cell.link_masses.values()) == pytest.approx(0.06)
+            low, high = cell.client.getAABB(cell.object, 0)
+            assert (high[1] + low[1]) / 2 == pytest.approx(0.024, abs=1e-4)  # the 17th block, on the link
         finally:
             cell.close()
+    for a, b in zip(grasps(built), grasps(mesh)):
+        assert a.ok and b.ok
+        assert np.abs(a.tactile.astype(int) - b.tactile.astype(int)).max() <= 3
+        assert np.abs(a.joints - b.joints).max() < 5e-5

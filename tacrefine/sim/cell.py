@@ -108,7 +108,7 @@ class GraspCell:
         self.object: int | None = None
         self.placed_pose = np.eye(4)
         self._last_contact_q: np.ndarray | None = None
-        self._shape_cache: dict[str, tuple[int, int]] = {}
+        self._shape_cache: dict[str, list[tuple[int, int]]] = {}
         #: PyBullet's base frame (the base link's *inertial* frame, which its base pose calls
         #: use) in the object frame (the link frame, or the spec's ``frame_in_file`` in it).
         self._body_in_object = np.eye(4)

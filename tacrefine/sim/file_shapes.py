@@ -13,8 +13,8 @@ What a piece is follows PyBullet's own reading of the file: URDF primitives as t
 an OBJ mesh is one convex hull per object or group in it (``o`` / ``g``, as PyBullet's
 importer does: a V-HACD decomposition stays a set of hulls), an STL mesh one hull.
 Links joined by fixed joints become one rigid body. A file that cannot be rebuilt (a
-movable joint, a capsule or plane, more than :data:`~tacrefine.sim.objects.MAX_PIECES`
-pieces) is loaded by PyBullet as before; :func:`file_shapes` says why.
+movable joint, a capsule or plane, more than :data:`MAX_FILE_PIECES` pieces) is loaded by
+PyBullet as before; :func:`file_shapes` says why.
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ from scipy.spatial.transform import Rotation
 
 from tacrefine import geometry
 from tacrefine.config import ConfigError
-from tacrefine.sim.objects import MAX_PIECES, ObjectSpec, ShapePart
+from tacrefine.sim.objects import ObjectSpec, ShapePart
+
+#: more pieces than this are left to PyBullet (a mesh that was never decomposed into hulls)
+MAX_FILE_PIECES = 256
 
 
 @dataclass(frozen=True)
@@ -190,9 +193,9 @@ def _read(spec: ObjectSpec) -> FileShapes:
 @functools.lru_cache(maxsize=256)
 def _cached(spec: ObjectSpec, stamp: tuple) -> FileShapes:
     shapes = _read(spec)
-    if len(shapes.parts) > MAX_PIECES:
-        return FileShapes((), reason=f"it has {len(shapes.parts)} convex pieces; one PyBullet shape holds at "
-                                     f"most {MAX_PIECES}")
+    if len(shapes.parts) > MAX_FILE_PIECES:
+        return FileShapes((), reason=f"it has {len(shapes.parts)} convex pieces; at most {MAX_FILE_PIECES} are "
+                                     f"rebuilt")
     return shapes
 
 

@@ -37,8 +37,8 @@ CATEGORIES = OBJECT_CLASSES.names()
 BASE_HALF_MM = (15.0, 15.0, 2.5)
 FEATURE_BOTTOM_MM = 2 * BASE_HALF_MM[2]
 COLLISION_MARGIN_M = 5e-5
-#: Most convex pieces one object may have: PyBullet's limit for one compound shape (more
-#: crash the engine).
+#: Most convex pieces in one compound shape (PyBullet's limit; more crash the engine): an
+#: object of more pieces is built as a base and links fixed to it, each of at most this many.
 MAX_PIECES = 16
 #: Mass of a part (or mesh) object whose spec gives none, kg.
 DEFAULT_MASS_KG = 0.06
@@ -331,7 +331,7 @@ def object_parts(spec: ObjectSpec) -> tuple[ShapePart, ...]:
     return file_shapes(spec).parts
 
 
-def build_object(client, spec: ObjectSpec, shape_cache: dict[str, tuple[int, int]] | None = None) -> int:
+def build_object(client, spec: ObjectSpec, shape_cache: dict[str, list[tuple[int, int]]] | None = None) -> int:
     """Create the object in ``client`` (at the origin) and make it felt by the sensors.
 
     Parts given by path are rebuilt from their convex pieces like the built-in ones (thin
@@ -353,13 +353,30 @@ def build_object(client, spec: ObjectSpec, shape_cache: dict[str, tuple[int, int
             if spec.mass is None and shapes.mass is not None:
                 mass = shapes.mass  # a URDF's own mass
         if shape_cache is None or spec.name not in shape_cache:
-            col, vis = _compound_shapes(client, parts, rgba)
+            # one compound per MAX_PIECES pieces: the first is the base, the others links
+            # fixed to it at its own frame (a single rigid body of any number of pieces)
+            chunks = [_compound_shapes(client, parts[i:i + MAX_PIECES], rgba)
+                      for i in range(0, len(parts), MAX_PIECES)]
             if shape_cache is not None:
-                shape_cache[spec.name] = (col, vis)
-        col, vis = shape_cache[spec.name] if shape_cache is not None else (col, vis)
+                shape_cache[spec.name] = chunks
+        chunks = shape_cache[spec.name] if shape_cache is not None else chunks
         pos, quat = geometry.pose_to_pos_quat(inertial)
+        links: dict[str, list] = {}
+        if len(chunks) > 1:
+            sizes = [min(MAX_PIECES, len(parts) - i) for i in range(0, len(parts), MAX_PIECES)]
+            n = len(chunks) - 1
+            # every link's centre of mass at the object's, so the whole keeps the file's
+            links = {"linkMasses": [mass * k / len(parts) for k in sizes[1:]],
+                     "linkCollisionShapeIndices": [c for c, _ in chunks[1:]],
+                     "linkVisualShapeIndices": [v for _, v in chunks[1:]],
+                     "linkPositions": [[0.0, 0.0, 0.0]] * n, "linkOrientations": [[0.0, 0.0, 0.0, 1.0]] * n,
+                     "linkInertialFramePositions": [list(pos)] * n, "linkInertialFrameOrientations": [list(quat)] * n,
+                     "linkParentIndices": [0] * n, "linkJointTypes": [pb.JOINT_FIXED] * n,
+                     "linkJointAxis": [[0.0, 0.0, 1.0]] * n}
+            mass = mass * sizes[0] / len(parts)
+        col, vis = chunks[0]
         body = client.createMultiBody(mass, col, vis, baseInertialFramePosition=list(pos),
-                                      baseInertialFrameOrientation=list(quat))
+                                      baseInertialFrameOrientation=list(quat), **links)
     elif spec.urdf is not None:  # movable joints, shapes without a convex form: PyBullet's own reading
         body = client.loadURDF(spec.urdf, globalScaling=spec.mesh_scale)
         if spec.mass is not None:
@@ -370,8 +387,8 @@ def build_object(client, spec: ObjectSpec, shape_cache: dict[str, tuple[int, int
             col = client.createCollisionShape(pb.GEOM_MESH, fileName=spec.mesh, meshScale=scale)
             vis = client.createVisualShape(pb.GEOM_MESH, fileName=spec.mesh, meshScale=scale, rgbaColor=rgba)
             if shape_cache is not None:
-                shape_cache[spec.name] = (col, vis)
-        col, vis = shape_cache[spec.name] if shape_cache is not None else (col, vis)
+                shape_cache[spec.name] = [(col, vis)]
+        col, vis = shape_cache[spec.name][0] if shape_cache is not None else (col, vis)
         body = client.createMultiBody(DEFAULT_MASS_KG if spec.mass is None else spec.mass, col, vis)
     for link in range(-1, client.getNumJoints(body)):
         # Bullet inflates convex shapes by a margin (1 mm for hulls): far too round for
