@@ -118,33 +118,37 @@ class ShardTactile:
             return np.empty((0, *self.shape[1:]), np.uint8)
         unique, inverse = np.unique(idx, return_inverse=True)
         rows = np.empty((len(unique), self._row_bytes), np.uint8)
-        shard_of = np.searchsorted(self._starts, unique, side="right") - 1
-        bounds = np.flatnonzero(np.diff(shard_of)) + 1
-        for lo, hi in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(unique)]])):
-            shard = int(shard_of[lo])
-            self._read(shard, unique[lo:hi] - self._starts[shard], rows[lo:hi])
+        shard_of = (np.searchsorted(self._starts, unique, side="right") - 1).tolist()
+        local = (unique - self._starts[shard_of]).tolist()
+        lo = 0  # plain Python from here: a batch touches hundreds of shards, a row or two each
+        for hi in range(1, len(unique) + 1):
+            if hi == len(unique) or shard_of[hi] != shard_of[lo]:
+                self._read(shard_of[lo], local[lo:hi], rows[lo:hi])
+                lo = hi
         return rows[inverse.reshape(-1)].reshape((len(idx), *self.shape[1:]))
 
-    def _read(self, shard: int, rows: np.ndarray, out: np.ndarray) -> None:
+    def _read(self, shard: int, rows: list[int], out: np.ndarray) -> None:
         """Rows ``rows`` (sorted, unique, within the shard) of one shard into ``out``."""
         handle = self._handle(shard)
         offset = self._offsets[shard]
         if offset is None:  # images compressed in chunks (older shards): h5py decompresses
             try:
-                whole_run = int(rows[-1]) - int(rows[0]) + 1 == len(rows)
-                data = handle["tactile"][int(rows[0]):int(rows[-1]) + 1] if whole_run else handle["tactile"][rows]
+                whole_run = rows[-1] - rows[0] + 1 == len(rows)
+                data = handle["tactile"][rows[0]:rows[-1] + 1] if whole_run else handle["tactile"][rows]
                 out[:] = data.reshape(len(rows), -1)
             except (OSError, ValueError) as exc:
                 raise DatasetError(f"{self._labels[shard]}: images unreadable ({exc})") from exc
             return
-        # one read per run of consecutive rows
-        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-        for lo, hi in zip(np.concatenate([[0], breaks]), np.concatenate([breaks, [len(rows)]])):
-            want = (hi - lo) * self._row_bytes
-            got = os.preadv(handle, [memoryview(out[lo:hi]).cast("B")], offset + int(rows[lo]) * self._row_bytes)
-            if got != want:
-                raise DatasetError(f"{self._labels[shard]}: file shorter than its images "
-                                   f"(changed or truncated after it was checked)")
+        size = self._row_bytes
+        view = memoryview(out).cast("B")
+        lo = 0
+        for hi in range(1, len(rows) + 1):  # one read per run of consecutive rows
+            if hi == len(rows) or rows[hi] != rows[hi - 1] + 1:
+                got = os.preadv(handle, [view[lo * size:hi * size]], offset + rows[lo] * size)
+                if got != (hi - lo) * size:
+                    raise DatasetError(f"{self._labels[shard]}: file shorter than its images "
+                                       f"(changed or truncated after it was checked)")
+                lo = hi
 
     def _handle(self, shard: int) -> Any:
         if shard in self._open:
