@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from tacrefine.data import storage
 from tacrefine.data.pairs import PairSampler
 from tacrefine.data.samples import GraspSamples
 from tacrefine.data.storage import DatasetError, init_manifest, load_dataset, record_shard, write_shard
@@ -124,4 +123,6 @@ def test_stream_setting_is_validated():
 
     with pytest.raises(ConfigError, match="data.stream"):
         load_run_config(ROOT / "configs" / "smoke.yaml", ["data.stream=sometimes"])
-    assert storage.FIELDS["tactile"] == np.uint8
+    for value in ("auto", True, False):
+        assert load_run_config(ROOT / "configs" / "smoke.yaml", [f"data.stream={str(value).lower()}"]).data.stream \
+            == value
