@@ -199,12 +199,35 @@ def _train_child(config: str, data: Path, out: Path, overrides: list[str]) -> di
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def batch_draw_ms(data: Path, batch_size: int = 256, batches: int = 40, rounds: int = 5) -> dict[str, float]:
+    """Milliseconds to draw one training batch (pairs and their images) from the dataset at
+    ``data``, streamed from the shards vs loaded in memory; median of ``rounds`` interleaved
+    rounds of ``batches`` batches (what streaming adds to every training step)."""
+    from tacrefine.data.pairs import PairSampler
+    from tacrefine.data.storage import load_dataset
+    from tacrefine.data.stream import open_dataset
+
+    samplers = {}
+    for mode, opened in (("stream", open_dataset(data)[0]), ("memory", load_dataset(data)[0])):
+        samplers[mode] = PairSampler(opened, np.arange(len(opened)), ("y", "z", "roll"))
+    times: dict[str, list[float]] = {mode: [] for mode in samplers}
+    for round_ in range(rounds):
+        for mode, sampler in samplers.items():
+            rng = np.random.default_rng(round_)
+            t0 = time.perf_counter()
+            for _ in range(batches):
+                sampler.sample(batch_size, rng)
+            times[mode].append((time.perf_counter() - t0) / batches * 1e3)
+    return {mode: round(float(np.median(v)), 2) for mode, v in times.items()}
+
+
 def training_memory(cfg: ScaleConfig) -> dict[str, Any]:
     """Peak RSS of a short training run (fresh process each, smoke model) per dataset size,
     streaming; the largest size also with the images loaded into memory (the old way); and
     training pairs/s of the default model (batch 256) streaming vs in memory on the middle size."""
     runs: dict[str, Any] = {}
     throughput: dict[str, Any] = {}
+    draw: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="tacrefine-rss-") as tmp:
         for i, n in enumerate(cfg.rss_sizes):
             data = Path(tmp) / f"data{n}"
@@ -217,6 +240,9 @@ def training_memory(cfg: ScaleConfig) -> dict[str, Any]:
                 _say(cfg, f"training on {n:,} samples ({mode}): peak RSS {runs[key]['peak_rss_mb']:.0f} MB, "
                           f"{runs[key]['pairs_per_s']:.0f} pairs/s (smoke model)")
             if n == cfg.rss_sizes[min(1, len(cfg.rss_sizes) - 1)]:
+                draw = batch_draw_ms(data)
+                _say(cfg, f"drawing a 256-pair batch from {n:,} samples: {draw['stream']:.1f} ms streamed, "
+                          f"{draw['memory']:.1f} ms from memory")
                 for mode, flag in (("stream", "true"), ("memory", "false")):
                     throughput[mode] = _train_child(
                         "default.yaml", data, Path(tmp) / f"rate_{mode}",
@@ -234,6 +260,7 @@ def training_memory(cfg: ScaleConfig) -> dict[str, Any]:
             "rss_ratio_largest_to_smallest": round(runs[last]["peak_rss_mb"] / runs[first]["peak_rss_mb"], 3),
             "rss_ratio_second_to_smallest": round(runs[second]["peak_rss_mb"] / runs[first]["peak_rss_mb"], 3),
             "training_pairs_per_s_default_model": {k: round(v, 1) for k, v in throughput.items()},
+            "batch_draw_ms": draw,
             "throughput_samples": cfg.rss_sizes[min(1, len(cfg.rss_sizes) - 1)],
             "bytes_per_sample_in_memory": {"stream": _bytes_per_sample(images=False),
                                            "memory": _bytes_per_sample(images=True)}}
@@ -280,6 +307,8 @@ def scale_table(result: dict[str, Any]) -> str:
     n_rate = f"{m['throughput_samples']:,}"
     rows += [(f"training from {n_rate} samples, {mode}", f"{v:.0f} pairs/s", "default model, batch 256, 2 threads")
              for mode, v in m["training_pairs_per_s_default_model"].items()]
+    rows += [(f"drawing a 256-pair batch, {mode}", f"{v:.1f} ms", f"{n_rate} samples, PairSampler.sample")
+             for mode, v in m.get("batch_draw_ms", {}).items()]
     for key, v in m["peak_rss_mb"].items():
         n, mode = key.split("_")
         rows.append((f"training peak RSS, {int(n):,} samples, {mode}", f"{v:.0f} MB",
