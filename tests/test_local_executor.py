@@ -27,7 +27,16 @@ def test_two_workers_are_the_driver_and_one_process_and_results_come_in_job_orde
 
 def test_a_failed_job_is_named_and_nothing_after_it_is_returned():
     seen = []
-    with pytest.raises(TaskError, match=r"probe 5 failed: ValueError: probe job 5 fails on purpose"):
+    with pytest.raises(TaskError, match=r"probe 5 failed: ValueError: probe job 5 fails on purpose") as caught:
         for value, _ in LocalExecutor(2).run(probe_job, _jobs(12, fail_on=5), lambda n: None):
             seen.append(value)
     assert seen == [0, 1, 2, 3, 4]
+    assert isinstance(caught.value.__cause__, ValueError), "the job's own traceback is kept"
+
+
+def test_a_failure_in_the_drivers_own_job_keeps_its_traceback():
+    # job 0 goes to the process first, so job 1 is the driver's
+    with pytest.raises(TaskError, match=r"probe 1 failed") as caught:
+        list(LocalExecutor(2).run(probe_job, _jobs(4, fail_on=1), lambda n: None))
+    assert isinstance(caught.value.__cause__, ValueError)
+    assert caught.value.__cause__.__traceback__ is not None

@@ -203,7 +203,9 @@ class LocalExecutor:
                 result = fn(*jobs[index].args, report)
             except Exception as exc:
                 dispatch.stop()
-                ordered.fail(index, task_error(jobs[index], exc))
+                error = task_error(jobs[index], exc)
+                error.__cause__ = exc  # keep the job's own traceback, as for a pool job
+                ordered.fail(index, error)
                 return
             complete(index)
             ordered.add(index, result)
