@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
+import sys
 
 import pytest
 
@@ -53,3 +55,20 @@ def test_an_interrupted_evaluation_resumes_with_only_the_unfinished_jobs(tmp_pat
     assert played == []
     run_evaluation(dataclasses.replace(cfg, max_steps=3), specs, out)  # another config: all played
     assert len(played) == 8
+
+
+def test_a_failure_while_recording_a_job_stops_the_pool_at_once(tmp_path, monkeypatch):
+    from tacrefine.evaluation import journal
+
+    def disk_full(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(journal.Journal, "save", disk_full)
+    cfg = EvalConfig(objects=("wedge",), episodes_per_object=4, max_steps=2, target_modes=("fixed",),
+                     panel_episodes=1, render=False, progress=False)
+    before = sys.getswitchinterval()
+    with pytest.raises(OSError, match="disk full") as caught:  # keeps the frame (and its generator) alive
+        run_evaluation(cfg, ["baseline:noop"], tmp_path / "out", workers=2)
+    assert caught.value is not None
+    assert sys.getswitchinterval() == before
+    assert multiprocessing.active_children() == []

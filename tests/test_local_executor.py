@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sys
 
 import pytest
 
@@ -40,3 +42,14 @@ def test_a_failure_in_the_drivers_own_job_keeps_its_traceback():
         list(LocalExecutor(2).run(probe_job, _jobs(4, fail_on=1), lambda n: None))
     assert isinstance(caught.value.__cause__, ValueError)
     assert caught.value.__cause__.__traceback__ is not None
+
+
+def test_an_abandoned_run_restores_the_switch_interval_and_shuts_its_pool():
+    before = sys.getswitchinterval()
+    results = LocalExecutor(2).run(probe_job, _jobs(12), lambda n: None)
+    assert next(results)[0] == 0
+    assert multiprocessing.active_children(), "the pool is working"
+    assert sys.getswitchinterval() < before
+    results.close()  # what a consumer that raised does (contextlib.closing)
+    assert sys.getswitchinterval() == before
+    assert multiprocessing.active_children() == []

@@ -11,6 +11,7 @@ workers, a killed run resumes by producing exactly the shards without a valid re
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -89,13 +90,14 @@ def generate_dataset(
     last_save = time.perf_counter()
     jobs = [_job(cfg, spec, out) for spec in todo]
     try:
-        for entry in executor.run(produce_shard, jobs, bar.update):
-            entries.append(entry)
-            unsaved.append(entry)
-            bar.set_postfix(rejected=sum(e["n_rejected"] for e in entries))
-            if time.perf_counter() - last_save >= MANIFEST_INTERVAL_S:
-                records.update_manifest(out, unsaved)
-                unsaved, last_save = [], time.perf_counter()
+        with contextlib.closing(executor.run(produce_shard, jobs, bar.update)) as results:  # see evaluation
+            for entry in results:
+                entries.append(entry)
+                unsaved.append(entry)
+                bar.set_postfix(rejected=sum(e["n_rejected"] for e in entries))
+                if time.perf_counter() - last_save >= MANIFEST_INTERVAL_S:
+                    records.update_manifest(out, unsaved)
+                    unsaved, last_save = [], time.perf_counter()
     finally:
         records.update_manifest(out, unsaved)  # also on interrupt: what finished is kept
         bar.close()

@@ -10,6 +10,7 @@ denominator as a failure.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import time
@@ -348,22 +349,24 @@ def evaluate_policies(cfg: EvalConfig, specs: Sequence[str], *, backend: str = "
     bar = progress_bar(cfg.n_episodes * len(specs), "evaluate", cfg.progress)
     bar.update(sum(jobs[i].weight for i in done))
     try:
-        fresh = executor.run(run_episodes, [jobs[i] for i in todo], bar.update)
-        for index, job in enumerate(jobs):
-            work = job.args[1]
-            if index in done:
-                result = done[index]
-            else:
-                result = next(fresh)
-                if book is not None:
-                    book.save(index, work, result)
-            episodes += result["records"]
-            captures += result["captures"]
-            env_info_ = env_info_ or result["env_info"]
-            info = policy_info_.setdefault(work.spec, {**result["policy_info"], "seconds": 0.0, "episodes": 0})
-            info["seconds"] += result["seconds"]
-            info["episodes"] += len(result["records"])
-            bar.set_postfix_str(f"{policy_slug(work.spec)} {work.mode}", refresh=False)
+        # closed however the loop ends (e.g. book.save fails): the pool stops and the GIL switch
+        # interval comes back now, not when the abandoned generator is collected
+        with contextlib.closing(executor.run(run_episodes, [jobs[i] for i in todo], bar.update)) as fresh:
+            for index, job in enumerate(jobs):
+                work = job.args[1]
+                if index in done:
+                    result = done[index]
+                else:
+                    result = next(fresh)
+                    if book is not None:
+                        book.save(index, work, result)
+                episodes += result["records"]
+                captures += result["captures"]
+                env_info_ = env_info_ or result["env_info"]
+                info = policy_info_.setdefault(work.spec, {**result["policy_info"], "seconds": 0.0, "episodes": 0})
+                info["seconds"] += result["seconds"]
+                info["episodes"] += len(result["records"])
+                bar.set_postfix_str(f"{policy_slug(work.spec)} {work.mode}", refresh=False)
     finally:
         bar.close()
         executor.close()
