@@ -84,10 +84,13 @@ def test_memory_held_by_a_streamed_dataset_does_not_grow_with_the_images(tmp_pat
 def test_corrupt_or_changed_shards_are_named(tmp_path):
     root = _dataset(tmp_path, [5, 5])
     samples, _ = open_dataset(root)
+    samples.tactile[np.arange(10)]  # both files open
     data = (root / "shard-00001.h5").read_bytes()
     (root / "shard-00001.h5").write_bytes(data[:100])  # truncated after it was checked
-    samples.tactile.close()
     with pytest.raises(DatasetError, match="shard 00001.*shorter"):
+        samples.tactile[np.arange(10)]
+    samples.tactile.close()
+    with pytest.raises(DatasetError, match="shard 00001.*changed since"):
         samples.tactile[np.arange(10)]
     with pytest.raises(DatasetError, match="shard 00001.*checksum"):
         open_dataset(root)
@@ -126,3 +129,30 @@ def test_stream_setting_is_validated():
     for value in ("auto", True, False):
         assert load_run_config(ROOT / "configs" / "smoke.yaml", [f"data.stream={str(value).lower()}"]).data.stream \
             == value
+
+
+def test_a_shard_replaced_after_opening_is_refused_not_read(tmp_path):
+    root = _dataset(tmp_path, [4, 5])
+    streamed, _ = open_dataset(root, max_open=1)
+    first = streamed.tactile[0]
+    streamed.tactile[6]  # shard 1 evicts shard 0: the next read of shard 0 reopens it
+    rng = np.random.default_rng(99)
+    record_shard(root, write_shard(root, 0, _part(4, rng, (2, 1, 6, 5))))  # regenerated in place
+    with pytest.raises(DatasetError, match="shard.*changed since the dataset was opened"):
+        streamed.tactile[0]
+    assert open_dataset(root)[0].tactile[0].shape == first.shape  # reopening checks the new file afresh
+
+
+@pytest.mark.parametrize("chunked", [(), (0, 1)])
+def test_a_pickled_streamed_dataset_reads_the_same_rows(tmp_path, chunked):
+    import pickle
+
+    root = _dataset(tmp_path, [4, 5], chunked=chunked)
+    streamed, _ = open_dataset(root, max_open=2)
+    rows = np.array([0, 8, 3, 5])
+    before = streamed.tactile[rows]
+    assert streamed.tactile.open_files == 2
+    copy = pickle.loads(pickle.dumps(streamed))
+    assert copy.tactile.open_files == 0  # no fd numbers or HDF5 handles carried over
+    np.testing.assert_array_equal(copy.tactile[rows], before)
+    np.testing.assert_array_equal(streamed.tactile[rows], before)

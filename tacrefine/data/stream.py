@@ -50,6 +50,14 @@ def _max_open_files() -> int:
 #: Shard files kept open at once (the least recently used is closed beyond this).
 MAX_OPEN_FILES = _max_open_files()
 
+#: What identifies a shard file on disk: ``(st_dev, st_ino, st_size, st_mtime_ns)``.
+FileIdentity = tuple[int, int, int, int]
+
+
+def file_identity(st: os.stat_result) -> FileIdentity:
+    """Device, inode, size and modification time: a replaced or rewritten file differs in one."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
 
 class ShardTactile:
     """``uint8 (N, fingers, channels, rows, cols)`` images of a dataset, read on demand.
@@ -64,7 +72,8 @@ class ShardTactile:
     dtype = np.dtype(np.uint8)
 
     def __init__(self, files: Sequence[str | Path], counts: Sequence[int], sample_shape: Sequence[int],
-                 labels: Sequence[str] | None = None, max_open: int = MAX_OPEN_FILES) -> None:
+                 labels: Sequence[str] | None = None, max_open: int = MAX_OPEN_FILES,
+                 identities: Sequence[FileIdentity] | None = None) -> None:
         if len(files) != len(counts) or not files:
             raise ValueError("ShardTactile: one sample count per shard file, at least one shard")
         self._files = [str(f) for f in files]
@@ -73,8 +82,22 @@ class ShardTactile:
         self.shape = (int(self._starts[-1]), *(int(s) for s in sample_shape))
         self._row_bytes = int(np.prod(self.shape[1:]))
         self._offsets: dict[int, int | None] = {}  # shard -> byte offset of contiguous images, None = chunked
-        self._open: OrderedDict[int, Any] = OrderedDict()  # shard -> fd (contiguous) or h5py.File
+        self._open: OrderedDict[int, Any] = OrderedDict()  # shard -> fd (contiguous) or (h5py.File, file)
+        self._pid = os.getpid()  # handles are only valid in the process that opened them
         self.max_open = max(1, int(max_open))
+        if identities is not None and len(identities) != len(files):
+            raise ValueError("ShardTactile: one file identity per shard file")
+        self._identities = list(identities) if identities is not None else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without open files: fd numbers and HDF5 handles mean nothing in another process."""
+        state = self.__dict__.copy()
+        state["_open"] = OrderedDict()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._pid = os.getpid()
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -134,7 +157,8 @@ class ShardTactile:
         if offset is None:  # images compressed in chunks (older shards): h5py decompresses
             try:
                 whole_run = rows[-1] - rows[0] + 1 == len(rows)
-                data = handle["tactile"][rows[0]:rows[-1] + 1] if whole_run else handle["tactile"][rows]
+                images = handle[0]["tactile"]
+                data = images[rows[0]:rows[-1] + 1] if whole_run else images[rows]
                 out[:] = data.reshape(len(rows), -1)
             except (OSError, ValueError) as exc:
                 raise DatasetError(f"{self._labels[shard]}: images unreadable ({exc})") from exc
@@ -151,6 +175,7 @@ class ShardTactile:
                 lo = hi
 
     def _handle(self, shard: int) -> Any:
+        self._forget_if_forked()
         if shard in self._open:
             self._open.move_to_end(shard)
             return self._open[shard]
@@ -160,21 +185,62 @@ class ShardTactile:
         if shard not in self._offsets:
             self._offsets[shard] = contiguous_offset(path, self.shape[1:])
         try:
-            handle = os.open(path, os.O_RDONLY) if self._offsets[shard] is not None else h5py.File(path, "r")
+            fd = os.open(path, os.O_RDONLY)
         except OSError as exc:
             raise DatasetError(f"{self._labels[shard]}: cannot open {path} ({exc})") from exc
+        try:
+            self._check_identity(shard, os.fstat(fd))
+            if self._offsets[shard] is None:  # h5py reads through the very file whose identity was checked
+                fileobj = os.fdopen(fd, "rb")
+                fd = -1
+                try:
+                    handle: Any = (h5py.File(fileobj, "r"), fileobj)
+                except BaseException:
+                    fileobj.close()
+                    raise
+            else:
+                handle = fd
+        except OSError as exc:
+            if fd >= 0:
+                os.close(fd)
+            raise DatasetError(f"{self._labels[shard]}: cannot open {path} ({exc})") from exc
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            raise
         self._open[shard] = handle
         return handle
+
+    def _check_identity(self, shard: int, st: os.stat_result) -> None:
+        """Refuse a shard file that is not the one checked by :func:`open_dataset` (replaced or
+        rewritten since): its images would not match the samples' poses held in memory."""
+        if self._identities is not None and file_identity(st) != self._identities[shard]:
+            raise DatasetError(f"{self._labels[shard]}: file {self._files[shard]} changed since the dataset "
+                               f"was opened and checked (regenerated or rewritten?); reopen the dataset")
+
+    def _forget_if_forked(self) -> None:
+        """In a child process (fork) drop the parent's handles: fds are copies we may close,
+        HDF5 handles are not fork-safe and are only forgotten."""
+        if self._pid == os.getpid():
+            return
+        for handle in self._open.values():
+            if isinstance(handle, int):
+                with contextlib.suppress(OSError):
+                    os.close(handle)
+        self._open = OrderedDict()
+        self._pid = os.getpid()
 
     @staticmethod
     def _close(shard: int, handle: Any) -> None:
         if isinstance(handle, int):
             os.close(handle)
         else:
-            handle.close()
+            handle[0].close()
+            handle[1].close()
 
     def close(self) -> None:
         """Close every open shard file (reads reopen them)."""
+        self._forget_if_forked()
         while self._open:
             self._close(*self._open.popitem())
 
@@ -221,9 +287,14 @@ def open_dataset(root: str | Path, allow_incomplete: bool = False,
     order = sorted(kept)
     entries = {e["index"]: e for e in report.manifest["shards"]}
     parts = [kept[i] for i in order]
-    tactile = ShardTactile([root / entries[i]["file"] for i in order], [len(p) for p in parts],
+    files = [root / entries[i]["file"] for i in order]
+    try:  # the files just checked: every later (re)open must find these very files
+        identities = [file_identity(os.stat(f)) for f in files]
+    except OSError as exc:
+        raise DatasetError(f"dataset {root}: shard file vanished after its check ({exc})") from exc
+    tactile = ShardTactile(files, [len(p) for p in parts],
                            parts[0].tactile.shape[1:], labels=[shard_label(entries[i]) for i in order],
-                           max_open=max_open)
+                           max_open=max_open, identities=identities)
     tactile.chunked_shards()  # learn every shard's layout now, while the files are the checked ones
     return GraspSamples.concatenate(parts, tactile=tactile), report.manifest
 
