@@ -204,17 +204,29 @@ def run_adaptation(cfg: AdaptConfig) -> dict[str, Any]:
     dofs = tuple(env.unwrapped.refined_dofs)
     env.close()
     checkpoint = _starting_checkpoint(cfg, entry)
-    # time spent on each stage, summed over the runs that worked on it (a resumed run skips
-    # finished stages in no time; their time stays the one of the run that did them)
-    seconds_path = out / "stage_seconds.json"
-    timings: dict[str, float] = json.loads(seconds_path.read_text()) if seconds_path.is_file() else {}
+    # time spent on each stage, summed over the runs that worked on it; a stage finished by an
+    # earlier run is "resumed": it only reloads its result, and keeps the time of the runs that did it
+    state_path = out / "stages.json"
+    state: dict[str, Any] = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    timings: dict[str, float] = dict(state.get("seconds", {}))
+    finished: list[str] = list(state.get("finished", []))
+    resumed: list[str] = []
 
     def stage(label: str, fn: Any, *args: Any) -> Any:
+        done_before = label in finished
+        print(f"[adapt] {label} {'(finished before: reloading)' if done_before else '...'}", flush=True)
         start = time.perf_counter()
-        print(f"[adapt] {label} ...", flush=True)
-        result = fn(*args)
-        timings[label] = round(timings.get(label, 0.0) + time.perf_counter() - start, 1)
-        _write_json(timings, seconds_path)
+        try:
+            result = fn(*args)
+        finally:
+            if not done_before:  # interrupted work counts too: the next run goes on from it
+                timings[label] = round(timings.get(label, 0.0) + time.perf_counter() - start, 1)
+                _write_json({"seconds": timings, "finished": finished}, state_path)
+        if done_before:
+            resumed.append(label)
+        else:
+            finished.append(label)
+            _write_json({"seconds": timings, "finished": finished}, state_path)
         return result
 
     before = stage("evaluate before", _evaluate, cfg, entry, str(checkpoint), out / "before")
@@ -233,7 +245,7 @@ def run_adaptation(cfg: AdaptConfig) -> dict[str, Any]:
         "part": cfg.part, "object": name, "starting_policy": str(checkpoint), "policy": str(policy_path),
         "config": dataclasses.asdict(cfg), "samples": data.get("samples_total"),
         "success_before": rates_before, "success_after": rates_after, "seconds": timings,
-        "seconds_total_this_run": round(time.perf_counter() - t0, 1),
+        "stages_resumed": resumed, "seconds_total_this_run": round(time.perf_counter() - t0, 1),
     }
     _write_json(summary, out / "adapt.json")
     atomic_write_bytes(out / "report.md", report_markdown(summary).encode())
@@ -255,7 +267,8 @@ def report_markdown(summary: dict[str, Any]) -> str:
         f"- evaluation: {cfg['episodes']} episodes per target mode ({', '.join(cfg['target_modes'])}), "
         f"at most 5 steps, the same seeds before and after, none used for the data\n"
         f"- time per stage (s, summed over runs; this run {summary['seconds_total_this_run']} s): "
-        f"{summary['seconds']}\n\n"
+        f"{summary['seconds']}; stages finished by an earlier run and reloaded: "
+        f"{', '.join(summary.get('stages_resumed', [])) or 'none'}\n\n"
         f"| success at (mm / deg) | before [%] | after [%] |\n| --- | --- | --- |\n{rows}\n\n"
         f"![before and after](before_after.png)\n\n"
         f"Details: `before/report.md`, `after/report.md`, `train/metrics.csv`.\n"
