@@ -175,3 +175,30 @@ def test_a_part_of_more_pieces_than_one_pybullet_shape_holds_is_one_rigid_body(t
         assert a.ok and b.ok
         assert np.abs(a.tactile.astype(int) - b.tactile.astype(int)).max() <= 3
         assert np.abs(a.joints - b.joints).max() < 5e-5
+
+
+MESH_URDF = """<?xml version="1.0"?>
+<robot name="meshy"><link name="base">
+  <inertial><mass value="0.05"/><inertia ixx="1e-5" iyy="1e-5" izz="1e-5" ixy="0" ixz="0" iyz="0"/></inertial>
+  <collision><geometry><mesh filename="block.obj"/></geometry></collision>
+</link></robot>
+"""
+
+
+def test_editing_a_mesh_a_urdf_names_changes_both_rays_and_collisions_in_a_running_cell(tmp_path):
+    urdf = tmp_path / "meshy.urdf"
+    urdf.write_text(MESH_URDF)
+    write_obj(tmp_path / "block.obj", [cube((0, 0, 0.01), (0.003, 0.01, 0.01))])
+    spec = ObjectSpec(name="meshy", category="custom", urdf=str(urdf), grasp_height_mm=10.0, thickness_mm=6.0)
+    cell, widths = GraspCell(), []
+    try:
+        for half_x in (0.003, 0.004):  # the same URDF, its mesh made 2 mm thicker in between
+            write_obj(tmp_path / "block.obj", [cube((0, 0, 0.01), (half_x, 0.01, 0.01))])
+            (hull,) = file_shapes(spec).parts  # what the taxel rays are cast against
+            assert np.ptp(np.asarray(hull.vertices)[:, 0]) == pytest.approx(2000 * half_x, abs=1e-6)
+            cell.load_object(spec)
+            low, high = cell.client.getAABB(cell.object, -1)  # what the fingers collide with
+            widths.append(high[0] - low[0])  # (PyBullet pads the box by a constant threshold)
+    finally:
+        cell.close()
+    assert widths[1] - widths[0] == pytest.approx(0.002, abs=1e-5)

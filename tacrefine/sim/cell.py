@@ -7,6 +7,7 @@ steady, and read touch, finger positions and the ground-truth grasp.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -108,7 +109,7 @@ class GraspCell:
         self.object: int | None = None
         self.placed_pose = np.eye(4)
         self._last_contact_q: np.ndarray | None = None
-        self._shape_cache: dict[str, list[tuple[int, int]]] = {}
+        self._shape_cache: dict[Hashable, list[tuple[int, int]]] = {}  # by pieces, see build_object
         #: PyBullet's base frame (the base link's *inertial* frame, which its base pose calls
         #: use) in the object frame (the link frame, or the spec's ``frame_in_file`` in it).
         self._body_in_object = np.eye(4)

@@ -199,14 +199,37 @@ def _cached(spec: ObjectSpec, stamp: tuple) -> FileShapes:
     return shapes
 
 
+def _stamp(path: str | Path) -> tuple:
+    """``(path, size, mtime_ns)`` of a file (``(path,)`` when it cannot be read): its version."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (str(path),)
+    return (str(path), stat.st_size, stat.st_mtime_ns)
+
+
+def _referenced_meshes(urdf: str) -> list[Path]:
+    """The mesh files a URDF names (``<mesh filename=...>``, relative to the URDF's folder, a
+    ``package://`` or ``file://`` prefix dropped): the shape depends on them as on the URDF."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(urdf).getroot()
+    except (OSError, ET.ParseError):
+        return []
+    out = []
+    for mesh in root.iter("mesh"):
+        name = re.sub(r"^(package|file)://", "", mesh.get("filename", ""))
+        if name:
+            out.append(Path(urdf).parent / name)
+    return out
+
+
 def file_shapes(spec: ObjectSpec) -> FileShapes:
-    """The convex pieces of a part given by path (cached per file version); see the module docstring."""
+    """The convex pieces of a part given by path (cached per version of the file and of the
+    meshes a URDF names); see the module docstring."""
     path = spec.urdf if spec.urdf is not None else spec.mesh
     if path is None:
         raise ValueError(f"file_shapes: {spec.name!r} is built from parts, not from a file")
-    try:
-        stat = os.stat(path)
-        stamp: tuple = (stat.st_size, stat.st_mtime_ns)
-    except OSError:
-        stamp = ()
-    return _cached(spec, stamp)
+    meshes = _referenced_meshes(spec.urdf) if spec.urdf is not None else []
+    return _cached(spec, (_stamp(path), *(_stamp(m) for m in meshes)))

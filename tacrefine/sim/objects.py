@@ -17,7 +17,7 @@ import hashlib
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -331,14 +331,15 @@ def object_parts(spec: ObjectSpec) -> tuple[ShapePart, ...]:
     return file_shapes(spec).parts
 
 
-def build_object(client, spec: ObjectSpec, shape_cache: dict[str, list[tuple[int, int]]] | None = None) -> int:
+def build_object(client, spec: ObjectSpec, shape_cache: dict[Hashable, list[tuple[int, int]]] | None = None) -> int:
     """Create the object in ``client`` (at the origin) and make it felt by the sensors.
 
     Parts given by path are rebuilt from their convex pieces like the built-in ones (thin
     margin, same contacts and rays; see :mod:`tacrefine.sim.file_shapes`), keeping the
     file's mass and inertial frame. Collision shapes outlive bodies in PyBullet, so a
     caller that rebuilds objects passes a ``shape_cache`` (per client) and each object's
-    shapes are made only once.
+    shapes are made only once. The cache is keyed by the pieces themselves (or the mesh
+    file's version), not the name: a part whose file changed gets new shapes, matching its rays.
     """
     rgba = (0.25, 0.45, 0.85, 1.0)
     parts = object_parts(spec)
@@ -352,14 +353,15 @@ def build_object(client, spec: ObjectSpec, shape_cache: dict[str, list[tuple[int
             inertial = shapes.inertial_pose if shapes.inertial_pose is not None else inertial
             if spec.mass is None and shapes.mass is not None:
                 mass = shapes.mass  # a URDF's own mass
-        if shape_cache is None or spec.name not in shape_cache:
+        key: Hashable = ("parts", parts)
+        if shape_cache is None or key not in shape_cache:
             # one compound per MAX_PIECES pieces: the first is the base, the others links
             # fixed to it at its own frame (a single rigid body of any number of pieces)
             chunks = [_compound_shapes(client, parts[i:i + MAX_PIECES], rgba)
                       for i in range(0, len(parts), MAX_PIECES)]
             if shape_cache is not None:
-                shape_cache[spec.name] = chunks
-        chunks = shape_cache[spec.name] if shape_cache is not None else chunks
+                shape_cache[key] = chunks
+        chunks = shape_cache[key] if shape_cache is not None else chunks
         pos, quat = geometry.pose_to_pos_quat(inertial)
         links: dict[str, list] = {}
         if len(chunks) > 1:
@@ -381,14 +383,19 @@ def build_object(client, spec: ObjectSpec, shape_cache: dict[str, list[tuple[int
         body = client.loadURDF(spec.urdf, globalScaling=spec.mesh_scale)
         if spec.mass is not None:
             _scale_link_masses(client, body, spec.mass)
-    else:  # a mesh of more pieces than one compound holds: PyBullet's own reading
+    else:  # a mesh of more than MAX_FILE_PIECES pieces: PyBullet's own reading
         scale = [spec.mesh_scale] * 3
-        if shape_cache is None or spec.name not in shape_cache:
+        try:
+            stat = os.stat(spec.mesh)
+            key = ("mesh", spec.mesh, spec.mesh_scale, stat.st_size, stat.st_mtime_ns)
+        except OSError:
+            key = ("mesh", spec.mesh, spec.mesh_scale)
+        if shape_cache is None or key not in shape_cache:
             col = client.createCollisionShape(pb.GEOM_MESH, fileName=spec.mesh, meshScale=scale)
             vis = client.createVisualShape(pb.GEOM_MESH, fileName=spec.mesh, meshScale=scale, rgbaColor=rgba)
             if shape_cache is not None:
-                shape_cache[spec.name] = [(col, vis)]
-        col, vis = shape_cache[spec.name][0] if shape_cache is not None else (col, vis)
+                shape_cache[key] = [(col, vis)]
+        col, vis = shape_cache[key][0] if shape_cache is not None else (col, vis)
         body = client.createMultiBody(DEFAULT_MASS_KG if spec.mass is None else spec.mass, col, vis)
     for link in range(-1, client.getNumJoints(body)):
         # Bullet inflates convex shapes by a margin (1 mm for hulls): far too round for
