@@ -345,6 +345,8 @@ def evaluate_policies(cfg: EvalConfig, specs: Sequence[str], *, backend: str = "
     old_threads = _single_thread_torch(specs)
     book = Journal(journal, cfg) if journal is not None else None
     done = {i: r for i, job in enumerate(jobs) if book and (r := book.load(i, job.args[1])) is not None}
+    if book is not None:
+        book.report_damaged()
     todo = [i for i in range(len(jobs)) if i not in done]
     bar = progress_bar(cfg.n_episodes * len(specs), "evaluate", cfg.progress)
     bar.update(sum(jobs[i].weight for i in done))
