@@ -80,3 +80,25 @@ def test_missing_file_and_bad_fields_are_refused(tmp_path):
         object_from_dict({"name": "ghost", "colour": "red"})
     with pytest.raises(ConfigError, match=r"objects\.ghost\.mass"):
         object_from_dict({"name": "ghost", "mesh": __file__, "mass": -1.0})
+
+
+def test_hull_files_are_private_and_a_damaged_one_is_rewritten(tmp_path, monkeypatch):
+    import hashlib
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from tacrefine.sim import objects
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    verts = ((0.0, 0.0, 0.0), (10.0, 0.0, 0.0), (0.0, 10.0, 0.0), (0.0, 0.0, 10.0))
+    path = Path(objects._hull_mesh_file(verts))
+    assert path.parent.parent == tmp_path and path.parent.stat().st_mode & 0o777 == 0o700
+    whole = path.read_bytes()
+    path.write_bytes(whole[:20])  # cut short, as by an interrupted non-atomic writer
+    assert objects._hull_mesh_file(verts) == str(path) and path.read_bytes() == whole
+    assert hashlib.sha256(whole).hexdigest()[:16] == path.stem  # named by its content
+    if hasattr(os, "getuid"):  # a folder another user owns is refused, not used
+        monkeypatch.setattr(os, "getuid", lambda: path.parent.stat().st_uid + 1)
+        with pytest.raises(RuntimeError, match="not a folder owned by this user"):
+            objects._hull_mesh_file(verts)

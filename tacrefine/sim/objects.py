@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -259,21 +260,42 @@ def object_from_dict(data: dict) -> ObjectSpec:
     return resolve_user_part(data)
 
 
+def _mesh_cache_dir() -> Path:
+    """The per-user folder of hull files: created owner-only (0700); refused when another user
+    owns it (its files could be swapped for other shapes), tightened when it is ours but open."""
+    user = os.getuid() if hasattr(os, "getuid") else None
+    folder = Path(tempfile.gettempdir()) / f"tacrefine-meshes-{user if user is not None else 0}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    st = os.lstat(folder)
+    if user is not None:
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != user:
+            raise RuntimeError(f"hull mesh cache {folder}: not a folder owned by this user (uid {user}; owner "
+                               f"uid {st.st_uid}); remove it or set TMPDIR to a private folder")
+        if st.st_mode & 0o077:
+            os.chmod(folder, 0o700)
+    return folder
+
+
 def _hull_mesh_file(vertices_mm: tuple[tuple[float, float, float], ...]) -> str:
     """An OBJ file holding ``vertices_mm`` (in metres), which PyBullet turns into a convex hull.
 
     Compound shapes accept hull pieces only as files, so each distinct hull is written once
-    to a per-user cache named by its content hash (atomically, so concurrent workers agree).
+    to a per-user cache named by its content hash (atomically, so concurrent workers agree);
+    a file found there is used only if its content still has that hash (else it is rewritten).
     """
     verts = np.asarray(vertices_mm, dtype=float)
     faces = ConvexHull(verts).simplices  # PyBullet only keeps vertices that faces use
     text = "".join(f"v {x / 1000:.9f} {y / 1000:.9f} {z / 1000:.9f}\n" for x, y, z in verts)
     text += "".join(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces)
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    user = os.getuid() if hasattr(os, "getuid") else 0
-    path = Path(tempfile.gettempdir()) / f"tacrefine-meshes-{user}" / f"{digest}.obj"
-    if not path.is_file():
-        atomic_write_bytes(path, text.encode())
+    payload = text.encode()
+    digest = hashlib.sha256(payload).hexdigest()[:16]
+    path = _mesh_cache_dir() / f"{digest}.obj"
+    try:
+        intact = hashlib.sha256(path.read_bytes()).hexdigest()[:16] == digest
+    except OSError:
+        intact = False
+    if not intact:  # missing, or truncated / changed (e.g. by an older, non-atomic writer)
+        atomic_write_bytes(path, payload)
     return str(path)
 
 
@@ -386,8 +408,8 @@ def build_object(client, spec: ObjectSpec, shape_cache: dict[Hashable, list[tupl
     else:  # a mesh of more than MAX_FILE_PIECES pieces: PyBullet's own reading
         scale = [spec.mesh_scale] * 3
         try:
-            stat = os.stat(spec.mesh)
-            key = ("mesh", spec.mesh, spec.mesh_scale, stat.st_size, stat.st_mtime_ns)
+            mesh_stat = os.stat(spec.mesh)
+            key = ("mesh", spec.mesh, spec.mesh_scale, mesh_stat.st_size, mesh_stat.st_mtime_ns)
         except OSError:
             key = ("mesh", spec.mesh, spec.mesh_scale)
         if shape_cache is None or key not in shape_cache:
