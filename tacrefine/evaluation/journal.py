@@ -19,7 +19,6 @@ import hashlib
 import io
 import json
 import logging
-import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -65,19 +64,11 @@ def _file_id(path: Path) -> str:
         return f"unreadable: {type(exc).__name__}"
 
 
-def _urdf_meshes(urdf: Path) -> list[Path]:
-    """The mesh files a URDF names (relative ones from its folder, as PyBullet reads them)."""
-    try:
-        root = ET.parse(urdf).getroot()
-    except (OSError, ET.ParseError):
-        return []
-    names = {m.get("filename", "") for m in root.iter("mesh")} - {""}
-    return [urdf.parent / name.removeprefix("package://") for name in sorted(names)]
-
-
 def part_files(user_objects: Any) -> dict[str, str]:
     """``{resolved path: sha256}`` of the files the user parts are built from: each part's
     URDF or mesh and the meshes a URDF names (an edited file must not reuse old records)."""
+    from tacrefine.sim.file_shapes import referenced_meshes
+
     files: dict[str, str] = {}
     for mapping in user_objects or ():
         for field in ("urdf", "mesh"):
@@ -85,7 +76,7 @@ def part_files(user_objects: Any) -> dict[str, str]:
             if not isinstance(value, str):
                 continue
             path = Path(value).expanduser().resolve()
-            paths = [path, *(_urdf_meshes(path) if field == "urdf" else [])]
+            paths = [path, *(referenced_meshes(str(path)) if field == "urdf" else [])]
             files.update({str(p.resolve()): _file_id(p) for p in paths})
     return files
 

@@ -208,7 +208,7 @@ def _stamp(path: str | Path) -> tuple:
     return (str(path), stat.st_size, stat.st_mtime_ns)
 
 
-def _referenced_meshes(urdf: str) -> list[Path]:
+def referenced_meshes(urdf: str) -> list[Path]:
     """The mesh files a URDF names (``<mesh filename=...>``, relative to the URDF's folder, a
     ``package://`` or ``file://`` prefix dropped): the shape depends on them as on the URDF."""
     import xml.etree.ElementTree as ET
@@ -231,5 +231,5 @@ def file_shapes(spec: ObjectSpec) -> FileShapes:
     path = spec.urdf if spec.urdf is not None else spec.mesh
     if path is None:
         raise ValueError(f"file_shapes: {spec.name!r} is built from parts, not from a file")
-    meshes = _referenced_meshes(spec.urdf) if spec.urdf is not None else []
+    meshes = referenced_meshes(spec.urdf) if spec.urdf is not None else []
     return _cached(spec, (_stamp(path), *(_stamp(m) for m in meshes)))
