@@ -46,7 +46,8 @@ class FileShapes:
     Attributes:
         parts: the pieces; empty when the file cannot be rebuilt (``reason``).
         mass: the file's own total mass (kg; None for a mesh file).
-        inertial_pose: the base link's inertial frame in its link frame (4x4, metres).
+        inertial_pose: the base link's inertial frame in its link frame (4x4, metres; at
+            the centre of mass of all links). The file's inertia tensor is not kept.
         reason: why the file is loaded by PyBullet as it is ('' when rebuilt).
     """
 

@@ -358,7 +358,8 @@ def build_object(client, spec: ObjectSpec, shape_cache: dict[Hashable, list[tupl
 
     Parts given by path are rebuilt from their convex pieces like the built-in ones (thin
     margin, same contacts and rays; see :mod:`tacrefine.sim.file_shapes`), keeping the
-    file's mass and inertial frame. Collision shapes outlive bodies in PyBullet, so a
+    file's mass and inertial frame (not its inertia tensor: PyBullet derives the inertia
+    from the shapes' bounding box). Collision shapes outlive bodies in PyBullet, so a
     caller that rebuilds objects passes a ``shape_cache`` (per client) and each object's
     shapes are made only once. The cache is keyed by the pieces themselves (or the mesh
     file's version), not the name: a part whose file changed gets new shapes, matching its rays.
