@@ -483,14 +483,23 @@ def load_dataset(root: str | Path, allow_incomplete: bool = False) -> tuple[Gras
     missing. Returns the samples and the manifest.
     """
     root = Path(root)
-    report, loaded = check_shards(root, keep=True)
+    manifest, loaded = valid_shards(root, allow_incomplete)
+    samples = GraspSamples.concatenate([loaded[i] for i in sorted(loaded)])
+    return samples, manifest
+
+
+def valid_shards(root: Path, allow_incomplete: bool = False,
+                 images: bool = True) -> tuple[dict[str, Any], dict[int, GraspSamples]]:
+    """The manifest and every shard's samples by index, after :func:`check_shards`; raises
+    :class:`DatasetError` listing every problem (shards planned but not generated too, unless
+    ``allow_incomplete``) or when there is no shard. Shared by loading and streaming."""
+    report, kept = check_shards(root, keep=True, images=images)
     problems = report.problems()
     if allow_incomplete:
         problems = [p for p in problems if not p.endswith("planned but not generated")]
     if problems:
         raise DatasetError(f"dataset {root} is invalid:\n  " + "\n  ".join(problems))
     assert report.manifest is not None
-    if not loaded:
+    if not kept:
         raise DatasetError(f"dataset {root} has no shards")
-    samples = GraspSamples.concatenate([loaded[i] for i in sorted(loaded)])
-    return samples, report.manifest
+    return report.manifest, kept

@@ -27,7 +27,7 @@ import h5py
 import numpy as np
 
 from tacrefine.data.samples import GraspSamples
-from tacrefine.data.storage import DatasetError, check_shards, shard_label
+from tacrefine.data.storage import DatasetError, shard_label, valid_shards
 
 logger = logging.getLogger(__name__)
 
@@ -275,17 +275,9 @@ def open_dataset(root: str | Path, allow_incomplete: bool = False,
     in the same order, so any index gives the same sample as the loaded dataset.
     """
     root = Path(root)
-    report, kept = check_shards(root, keep=True, images=False)
-    problems = report.problems()
-    if allow_incomplete:
-        problems = [p for p in problems if not p.endswith("planned but not generated")]
-    if problems:
-        raise DatasetError(f"dataset {root} is invalid:\n  " + "\n  ".join(problems))
-    assert report.manifest is not None
-    if not kept:
-        raise DatasetError(f"dataset {root} has no shards")
+    manifest, kept = valid_shards(root, allow_incomplete, images=False)
     order = sorted(kept)
-    entries = {e["index"]: e for e in report.manifest["shards"]}
+    entries = {e["index"]: e for e in manifest["shards"]}
     parts = [kept[i] for i in order]
     files = [root / entries[i]["file"] for i in order]
     try:  # the files just checked: every later (re)open must find these very files
@@ -296,7 +288,7 @@ def open_dataset(root: str | Path, allow_incomplete: bool = False,
                            parts[0].tactile.shape[1:], labels=[shard_label(entries[i]) for i in order],
                            max_open=max_open, identities=identities)
     tactile.chunked_shards()  # learn every shard's layout now, while the files are the checked ones
-    return GraspSamples.concatenate(parts, tactile=tactile), report.manifest
+    return GraspSamples.concatenate(parts, tactile=tactile), manifest
 
 
 def load_for_training(root: str | Path, stream: bool | str = "auto") -> tuple[GraspSamples, dict[str, Any]]:

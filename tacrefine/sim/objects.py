@@ -13,6 +13,7 @@ approach axis pointing down and the closing axis along the object's x axis.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -276,6 +277,18 @@ def _mesh_cache_dir() -> Path:
     return folder
 
 
+@functools.lru_cache(maxsize=4096)
+def _hull_obj(vertices_mm: tuple[tuple[float, float, float], ...]) -> tuple[bytes, str]:
+    """The OBJ text of the hull of ``vertices_mm`` (in metres) and its content hash: a pure
+    function of the vertices, computed once per process (every reset rebuilds the shapes)."""
+    verts = np.asarray(vertices_mm, dtype=float)
+    faces = ConvexHull(verts).simplices  # PyBullet only keeps vertices that faces use
+    text = "".join(f"v {x / 1000:.9f} {y / 1000:.9f} {z / 1000:.9f}\n" for x, y, z in verts)
+    text += "".join(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces)
+    payload = text.encode()
+    return payload, hashlib.sha256(payload).hexdigest()[:16]
+
+
 def _hull_mesh_file(vertices_mm: tuple[tuple[float, float, float], ...]) -> str:
     """An OBJ file holding ``vertices_mm`` (in metres), which PyBullet turns into a convex hull.
 
@@ -283,12 +296,7 @@ def _hull_mesh_file(vertices_mm: tuple[tuple[float, float, float], ...]) -> str:
     to a per-user cache named by its content hash (atomically, so concurrent workers agree);
     a file found there is used only if its content still has that hash (else it is rewritten).
     """
-    verts = np.asarray(vertices_mm, dtype=float)
-    faces = ConvexHull(verts).simplices  # PyBullet only keeps vertices that faces use
-    text = "".join(f"v {x / 1000:.9f} {y / 1000:.9f} {z / 1000:.9f}\n" for x, y, z in verts)
-    text += "".join(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces)
-    payload = text.encode()
-    digest = hashlib.sha256(payload).hexdigest()[:16]
+    payload, digest = _hull_obj(vertices_mm)
     path = _mesh_cache_dir() / f"{digest}.obj"
     try:
         intact = hashlib.sha256(path.read_bytes()).hexdigest()[:16] == digest
