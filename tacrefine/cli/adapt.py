@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from tacrefine.config import ConfigError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="adapt.py",
+        prog=prog or "adapt.py",
         description="Adapt the shipped policy to one part: evaluate it, generate grasps of the part, fine-tune, "
                     "evaluate again. Writes DIR/policy.pt, DIR/report.md and DIR/before_after.png. Rerun the same "
                     "command to resume. The defaults take about 5-10 minutes on 2 cores.",
@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
     from tacrefine.adaptation import AdaptConfig, run_adaptation
     from tacrefine.data.storage import DatasetError
     from tacrefine.training.checkpoint import CheckpointError

@@ -10,9 +10,9 @@ from pathlib import Path
 from tacrefine.config import ConfigError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="benchmark.py",
+        prog=prog or "benchmark.py",
         description="Grip-precision benchmark (fixed protocol per suite - the parallel jaw and the paper's "
                     "three-finger task: each suite's objects and offset ranges, fixed seeds, 5 steps, fixed and "
                     "random targets, per object class, plus a noisy + randomised condition), the paper's 2- vs "
@@ -200,8 +200,8 @@ def scale(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
     try:
         from tacrefine.training.checkpoint import CheckpointError
     except ImportError:

@@ -11,9 +11,9 @@ from tacrefine.config import ConfigError
 FORMATS = ("lerobot",)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="dataset.py",
+        prog=prog or "dataset.py",
         description="Convert grasp datasets between this project's shards and other formats "
                     "(LeRobot v3.0: parquet episodes + meta/info.json).",
         epilog="examples:\n"
@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
     from tacrefine.data.lerobot import export_lerobot, import_lerobot
     from tacrefine.data.storage import DatasetError
     from tacrefine.geometry import validate_dofs

@@ -13,9 +13,9 @@ from tacrefine.config import ConfigError
 ALL_BASELINES = "baselines"
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="evaluate.py",
+        prog=prog or "evaluate.py",
         description="Roll policies out in GripRefine-v0 on the same seeded episodes and write report.json, "
                     "report.md and plots to --out. Policy specs: baseline:noop|random|servo|oracle, "
                     f"pretrained, a checkpoint path, or '{ALL_BASELINES}' for all four baselines.",
@@ -118,8 +118,8 @@ def config_from_args(args: argparse.Namespace):
     return dataclasses.replace(cfg, **changes)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
     from tacrefine.evaluation.report import console_summary
     from tacrefine.evaluation.runner import run_evaluation
     from tacrefine.parallel import TaskError

@@ -14,9 +14,9 @@ from pathlib import Path
 from tacrefine.config import ConfigError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="generate_data.py",
+        prog=prog or "generate_data.py",
         description="Generate a simulated grasp dataset (HDF5 shards + manifest.json), or check one.",
         epilog="examples:\n"
                "  python scripts/generate_data.py generate --out data/default\n"
@@ -104,8 +104,8 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
     from tacrefine.data.storage import DatasetError
     from tacrefine.parallel import TaskError
 

@@ -294,9 +294,9 @@ def run_main(cfg: MainConfig) -> dict[str, Any]:
     return summary
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="main.py",
+        prog=prog or "main.py",
         description="Generate a dataset, train TacRefineNet, benchmark it against the baselines. Re-running "
                     "the same command resumes: finished dataset shards are kept, training continues from "
                     "last.pt, the benchmark is redone.",
@@ -320,8 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     from tacrefine.data.storage import DatasetError
     from tacrefine.training.checkpoint import CheckpointError

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from tacrefine.config import ConfigError
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="train.py",
+        prog=prog or "train.py",
         description="Train TacRefineNet on a grasp dataset. The resolved config, metrics.csv, curves.png, "
                     "last.pt and best.pt are written to train.out_dir.",
         epilog="examples:\n"
@@ -43,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     from tacrefine.data.storage import DatasetError
     from tacrefine.training.checkpoint import CheckpointError
