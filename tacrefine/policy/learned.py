@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from tacrefine.policy.baselines import Policy
 from tacrefine.policy.fit import check_fit
-from tacrefine.policy.model import tactile_to_tensor
 from tacrefine.sim.sensor_profiles import check_sensor_match
-from tacrefine.training.checkpoint import load_model
+
+# torch is imported where the network runs (``__init__``, ``_forward``), not here: an exported
+# policy (:mod:`tacrefine.policy.onnx_policy`) reuses this class with onnxruntime, without torch.
 
 
 class LearnedPolicy(Policy):
@@ -61,14 +61,24 @@ class LearnedPolicy(Policy):
     def __init__(self, checkpoint_path: str | Path,
                  action_scale: Mapping[str, float] | Sequence[float] | None = None,
                  num_threads: int | None = None, sensor_mismatch: str = "refuse") -> None:
+        import torch
+
+        from tacrefine.training.checkpoint import load_model
+
         if num_threads is not None:
             torch.set_num_threads(num_threads)
         self.checkpoint_path = Path(checkpoint_path)
         self.model, self.normalizer, self.checkpoint = load_model(self.checkpoint_path)
+        self._setup(action_scale, sensor_mismatch, uses_mask=bool(self.model.cfg.use_dof_mask))
+
+    def _setup(self, action_scale: Mapping[str, float] | Sequence[float] | None, sensor_mismatch: str,
+               uses_mask: bool) -> None:
+        """Everything but the network, from ``self.checkpoint`` (metadata; an exported policy
+        reads it from its file) and whether the network reads the DoF mask."""
         self.refined_dofs: tuple[str, ...] = tuple(self.checkpoint["refined_dofs"])
         self.tactile_shape: tuple[int, ...] = tuple(int(s) for s in self.checkpoint["tactile_shape"])
         self.num_fingers = self.tactile_shape[0]
-        self.uses_mask = bool(self.model.cfg.use_dof_mask)
+        self.uses_mask = uses_mask
         #: DoF of the action, in the env's order (the checkpoint's until bound to an env).
         self.action_dofs: tuple[str, ...] = self.refined_dofs
         self._action_index = np.arange(len(self.refined_dofs))
@@ -151,15 +161,30 @@ class LearnedPolicy(Policy):
         """Wrist increment over ``refined_dofs`` in mm / deg (float32), from one observation;
         DoF the observation's mask switches off are 0."""
         self._check_obs(obs)
-        proprio = np.asarray(obs["proprio"], dtype=np.float32)
-        nf = self.num_fingers
         mask = self.dof_mask(obs)
+        outputs = self._forward(np.asarray(obs["tactile"])[None], np.asarray(obs["target_tactile"])[None],
+                                np.asarray(obs["proprio"], dtype=np.float32)[None], mask[None])
+        pred = next(iter(outputs.values()))  # the first output is the normalised increment
+        return (self.normalizer.denormalize_label(pred[0]) * mask).astype(np.float32)
+
+    def _forward(self, tactile: np.ndarray, target_tactile: np.ndarray, proprio: np.ndarray,
+                 dof_mask: np.ndarray) -> dict[str, np.ndarray]:
+        """The one network call: a batch of raw observation arrays in (uint8 images
+        ``(B, F, C, H, W)``, joints ``(B, 2F)`` in metres, mask ``(B, n_dofs)``), every output
+        of the model out, by name (:func:`tacrefine.policy.export.named_outputs`; the first is
+        the normalised increment). An exported policy overrides only this method."""
+        import torch
+
+        from tacrefine.policy.export import named_outputs, preprocess
+
         with torch.inference_mode():
-            cur = tactile_to_tensor(np.asarray(obs["tactile"])[None])
-            tgt = tactile_to_tensor(np.asarray(obs["target_tactile"])[None])
-            joints = torch.from_numpy(self.normalizer.proprio(proprio[None, :nf], proprio[None, nf:]))
-            pred = self.model(cur, tgt, joints, torch.from_numpy(mask[None]) if self.uses_mask else None)
-        return (self.normalizer.denormalize_label(pred.numpy()[0]) * mask).astype(np.float32)
+            cur, tgt, joints, mask = preprocess(self.normalizer.joint_mean, self.normalizer.joint_std,
+                                                torch.from_numpy(np.asarray(tactile)),
+                                                torch.from_numpy(np.asarray(target_tactile)),
+                                                torch.from_numpy(np.asarray(proprio, dtype=np.float32)),
+                                                torch.from_numpy(np.asarray(dof_mask, dtype=np.float32)))
+            out = self.model(cur, tgt, joints, mask if self.uses_mask else None)
+            return {name: t.numpy() for name, t in named_outputs(out)}
 
     def act(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Env action in [-1, 1] over the action DoF: increment / action scale, clipped."""

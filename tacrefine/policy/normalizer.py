@@ -7,10 +7,12 @@ labels with statistics of the training split and converts back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch only where tensors are made: an exported policy uses Normalizer without torch
+    import torch
 
 
 @dataclass
@@ -89,5 +91,7 @@ class Normalizer:
 
 def tactile_to_tensor(tactile: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 images (0-255) -> float32 tensor in [0, 1], the network's tactile input."""
+    import torch
+
     return torch.as_tensor(tactile).to(torch.float32) * (1.0 / 255.0)  # never in place: may alias the input
 

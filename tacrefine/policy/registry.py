@@ -2,7 +2,8 @@
 
 ``spec`` is ``"baseline:noop" | "baseline:random" | "baseline:servo" | "baseline:oracle"``,
 ``"pretrained"`` (a checkpoint shipped with the package: the one that fits the env - the
-parallel jaw's or the three-finger hand's) or a checkpoint path.
+parallel jaw's or the three-finger hand's), a checkpoint path, or an exported ``.onnx`` file
+(``tacrefine export``; run by onnxruntime, without torch).
 """
 
 from __future__ import annotations
@@ -82,6 +83,10 @@ def load_policy(spec: str, env: Any = None, seed: int | None = 0, sensor_mismatc
             f"policy {spec!r}: no checkpoint at {path}; expected a checkpoint path, {PRETRAINED_NAME!r} "
             f"or one of {['baseline:' + n for n in BASELINES]}"
         )
+    if path.suffix.lower() == ".onnx":  # an exported graph (tacrefine export), run by onnxruntime
+        from tacrefine.policy.onnx_policy import OnnxPolicy
+
+        return OnnxPolicy(path, sensor_mismatch=sensor_mismatch).bind_env(env)
     from tacrefine.policy.learned import LearnedPolicy
 
     return LearnedPolicy(path, sensor_mismatch=sensor_mismatch).bind_env(env)

@@ -1,0 +1,41 @@
+"""Command line of policy export: argument parsing only; the work is in :mod:`tacrefine.policy.export`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog or "export.py",
+        description="Export a trained policy (network + input normalisation + DoF-mask handling) to ONNX "
+                    "(run it with onnxruntime: tacrefine.load_policy('policy.onnx', env=env)) or TorchScript.")
+    parser.add_argument("--policy", required=True,
+                        help="checkpoint (.pt written by training) or 'pretrained' (the shipped parallel-jaw one)")
+    parser.add_argument("--format", choices=("onnx", "torchscript"), default="onnx", help="default onnx")
+    parser.add_argument("--out", required=True, help="file to write (e.g. policy.onnx / policy.ts)")
+    parser.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    args = build_parser(prog).parse_args(argv)
+    from tacrefine.policy.registry import PRETRAINED_NAME, pretrained_checkpoint
+    from tacrefine.training.checkpoint import CheckpointError
+
+    source = pretrained_checkpoint() if args.policy == PRETRAINED_NAME else args.policy
+    try:
+        from tacrefine.policy.export import export_policy
+
+        meta = export_policy(source, args.out, fmt=args.format, opset=args.opset)
+    except ImportError as exc:
+        print(f"export: {exc}; ONNX export needs the 'onnx' package: pip install 'tacrefine[onnx]'", file=sys.stderr)
+        return 2
+    except (CheckpointError, ValueError) as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out} ({args.format}): inputs {meta['inputs']}, outputs {meta['outputs']}, "
+          f"dofs {meta['checkpoint']['refined_dofs']}")
+    return 0

@@ -1,0 +1,170 @@
+"""Export a trained policy's network, with its input normalisation and DoF-mask handling, to
+ONNX or TorchScript, so a robot computer runs one graph (onnxruntime, libtorch) on raw
+observations.
+
+The exported graph is :class:`PolicyGraph`: inputs ``tactile``, ``target_tactile`` (uint8
+``(B, F, C, H, W)``), ``proprio`` (float32 ``(B, 2F)``, current then target joints in
+metres) and ``dof_mask`` (float32 ``(B, n_dofs)`` over the checkpoint's DoF); outputs
+``increment`` (the wrist increment in mm / deg, masked: what a deployment applies) and
+every output of the model's ``forward`` as ``net.<name>`` (:func:`named_outputs`), which
+:class:`tacrefine.policy.onnx_policy.OnnxPolicy` hands to the same code as the native policy.
+The checkpoint's metadata (DoF, tactile shape, sensor, hand, normaliser) travels inside the
+file (ONNX metadata ``tacrefine``, TorchScript extra file ``tacrefine.json``), so an
+exported policy checks its env like a checkpoint does.
+
+Native and exported policies share :func:`preprocess`, so their inputs are the same by
+construction; ``tests/test_export.py`` checks their actions agree within 1e-5.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tacrefine.config import atomic_write_bytes
+from tacrefine.policy.normalizer import Normalizer
+from tacrefine.training.checkpoint import load_model, plain
+
+#: Version of the metadata written beside the graph (bumped when its keys change).
+EXPORT_VERSION = 1
+METADATA_KEY = "tacrefine"
+FORMATS = ("onnx", "torchscript")
+INPUT_NAMES = ("tactile", "target_tactile", "proprio", "dof_mask")
+#: Checkpoint entries carried into the exported file (everything but the weights and the optimiser).
+CHECKPOINT_KEYS = ("refined_dofs", "tactile_shape", "sensor", "gripper", "hand", "model_config", "normalizer",
+                   "epoch", "format", "version")
+
+
+def preprocess(joint_mean: np.ndarray | torch.Tensor, joint_std: np.ndarray | torch.Tensor, tactile: torch.Tensor,
+               target_tactile: torch.Tensor, proprio: torch.Tensor, dof_mask: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Raw observation tensors -> the network's inputs: images to [0, 1], joints standardised
+    (current and target share the statistics), mask as float. Used by the native policy and
+    inside the exported graph alike."""
+    mean = torch.as_tensor(joint_mean, dtype=torch.float32)
+    std = torch.as_tensor(joint_std, dtype=torch.float32)
+    nf = mean.shape[0]
+    joints = torch.cat([(proprio[:, :nf] - mean) / std, (proprio[:, nf:] - mean) / std], dim=1)
+    scale = 1.0 / 255.0
+    return (tactile.to(torch.float32) * scale, target_tactile.to(torch.float32) * scale,
+            joints.to(torch.float32), dof_mask.to(torch.float32))
+
+
+def named_outputs(out: Any) -> list[tuple[str, torch.Tensor]]:
+    """Every tensor the model's ``forward`` returns, named, first one first (the normalised
+    increment): a tensor is ``out``; a dict keeps its keys; a named tuple its fields; a
+    tuple or list is ``out0``, ``out1``, ... Generic so a model with more heads exports all."""
+    if isinstance(out, torch.Tensor):
+        return [("out", out)]
+    if isinstance(out, dict):
+        items: Iterable[tuple[str, Any]] = out.items()
+    elif isinstance(out, tuple) and hasattr(out, "_fields"):
+        items = zip(out._fields, out)
+    elif isinstance(out, (tuple, list)):
+        items = ((f"out{i}", t) for i, t in enumerate(out))
+    else:
+        raise TypeError(f"model output of type {type(out).__name__} is not a tensor, dict, tuple or list")
+    named = [(str(k), v) for k, v in items if isinstance(v, torch.Tensor)]
+    if not named:
+        raise TypeError("the model returned no tensor")
+    return named
+
+
+class PolicyGraph(nn.Module):
+    """Network + normalisation + DoF mask: raw observation in, physical increment (and every
+    model output) out. What is exported; see the module docstring for inputs and outputs."""
+
+    def __init__(self, model: nn.Module, normalizer: Normalizer, uses_mask: bool) -> None:
+        super().__init__()
+        self.model = model.eval()
+        self.uses_mask = bool(uses_mask)
+        for name in ("joint_mean", "joint_std", "label_mean", "label_std"):
+            self.register_buffer(name, torch.from_numpy(np.asarray(getattr(normalizer, name), np.float32)))
+
+    def forward(self, tactile: torch.Tensor, target_tactile: torch.Tensor, proprio: torch.Tensor,
+                dof_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        cur, tgt, joints, mask = preprocess(self.joint_mean, self.joint_std, tactile, target_tactile, proprio,
+                                            dof_mask)
+        outputs = [t for _, t in named_outputs(self.model(cur, tgt, joints, mask if self.uses_mask else None))]
+        increment = (outputs[0] * self.label_std + self.label_mean) * mask
+        return (increment, *outputs)
+
+
+def _example_inputs(ckpt: dict[str, Any], batch: int = 1) -> tuple[torch.Tensor, ...]:
+    """A deterministic batch of plausible raw observations for tracing."""
+    shape = tuple(int(s) for s in ckpt["tactile_shape"])
+    gen = torch.Generator().manual_seed(0)
+    images = [torch.randint(0, 256, (batch, *shape), generator=gen, dtype=torch.uint8) for _ in range(2)]
+    proprio = torch.full((batch, 2 * shape[0]), 0.01) + 0.001 * torch.randn(batch, 2 * shape[0], generator=gen)
+    return (*images, proprio, torch.ones(batch, len(ckpt["refined_dofs"])))
+
+
+def export_metadata(ckpt: dict[str, Any], output_names: list[str], uses_mask: bool, fmt: str) -> dict[str, Any]:
+    """What an exported policy needs besides its graph (JSON-plain)."""
+    return {"export_version": EXPORT_VERSION, "export_format": fmt, "inputs": list(INPUT_NAMES),
+            "outputs": output_names, "uses_mask": bool(uses_mask), "source": str(ckpt.get("path", "")),
+            "checkpoint": plain({k: ckpt[k] for k in CHECKPOINT_KEYS if k in ckpt})}
+
+
+def export_policy(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", opset: int = 18) -> dict[str, Any]:
+    """Write the checkpoint's :class:`PolicyGraph` to ``out`` as ``fmt`` (``"onnx"`` or
+    ``"torchscript"``), atomically; returns the metadata written with it.
+
+    The graph takes a batch of one observation (what a controller feeds; the legacy exporter
+    loses the pad size of a dynamic batch at the encoder's adaptive pooling). ONNX uses
+    torch's TorchScript-based exporter (``dynamo=False``), which needs only the ``onnx``
+    package, not ``onnxscript``.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"export format {fmt!r}: allowed {list(FORMATS)}")
+    model, normalizer, ckpt = load_model(checkpoint)
+    uses_mask = bool(model.cfg.use_dof_mask)
+    graph = PolicyGraph(model, normalizer, uses_mask).eval()
+    example = _example_inputs(ckpt)
+    with torch.inference_mode():
+        names = ["increment"] + [f"net.{n}" for n, _ in named_outputs(model(*preprocess(
+            normalizer.joint_mean, normalizer.joint_std, *example)[:3], None))]
+    meta = export_metadata(ckpt, names, uses_mask, fmt)
+    if fmt == "onnx":
+        data = _onnx_bytes(graph, example, names, meta, opset)
+    else:
+        data = _torchscript_bytes(graph, example, meta)
+    atomic_write_bytes(out, data)
+    return meta
+
+
+def _onnx_bytes(graph: PolicyGraph, example: tuple[torch.Tensor, ...], names: list[str], meta: dict[str, Any],
+                opset: int) -> bytes:
+    import io
+    import warnings
+
+    import onnx
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings():  # the legacy exporter warns that it is legacy; it is the light route
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, example, buf, input_names=list(INPUT_NAMES), output_names=names,
+                          opset_version=opset, dynamo=True, verbose=False)
+    proto = onnx.load_from_string(buf.getvalue())
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def _torchscript_bytes(graph: PolicyGraph, example: tuple[torch.Tensor, ...], meta: dict[str, Any]) -> bytes:
+    import io
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(graph, example, check_trace=False)
+    buf = io.BytesIO()
+    torch.jit.save(traced, buf, _extra_files={f"{METADATA_KEY}.json": json.dumps(meta)})
+    return buf.getvalue()
