@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
         meta = export_policy(source, args.out, fmt=args.format, opset=args.opset)
     except ImportError as exc:
-        print(f"export: {exc}; ONNX export needs the 'onnx' package: pip install 'tacrefine[onnx]'", file=sys.stderr)
+        print(f"export: {exc}; ONNX export needs onnx and onnxscript: pip install 'tacrefine[export]'", file=sys.stderr)
         return 2
     except (CheckpointError, ValueError) as exc:
         print(f"export: {exc}", file=sys.stderr)

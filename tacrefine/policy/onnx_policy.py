@@ -30,7 +30,7 @@ class ExportError(ValueError):
 
 class OnnxPolicy(LearnedPolicy):
     """Acts from touch with an exported ONNX graph; the arguments are :class:`LearnedPolicy`'s
-    (``num_threads`` sets onnxruntime's intra-op threads)."""
+    (``num_threads``: onnxruntime's intra-op threads, default 1)."""
 
     name = "tacrefinenet-onnx"
 
@@ -44,8 +44,11 @@ class OnnxPolicy(LearnedPolicy):
         if not self.checkpoint_path.is_file():
             raise ExportError(f"exported policy {str(path)!r} does not exist")
         options = ort.SessionOptions()
-        if num_threads is not None:
-            options.intra_op_num_threads = int(num_threads)
+        # One decision is a batch of one: extra threads only add synchronisation (and spin-wait,
+        # which stalls badly on a busy machine), so one thread unless asked otherwise.
+        options.intra_op_num_threads = int(num_threads) if num_threads is not None else 1
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only: no informational lines on stderr
         try:
             self.session = ort.InferenceSession(str(self.checkpoint_path), options,
