@@ -234,6 +234,47 @@ def training_and_latency(num_threads: int = 1) -> dict[str, Any]:
     return out
 
 
+def exported_latency(repeats: int = 300, observations: int = 20) -> dict[str, Any]:
+    """Batch-1 latency of ``policy.act`` for the shipped parallel-jaw policy, native (torch) and
+    exported (ONNX Runtime), 1 thread each, on observations of closed-loop resets; and the
+    largest action difference between the two. ``None`` figures without the onnx extras."""
+    import tempfile
+
+    import gymnasium as gym
+
+    import tacrefine
+    from tacrefine.policy.registry import pretrained_checkpoint
+
+    try:
+        from tacrefine.policy.export import export_policy
+        from tacrefine.policy.onnx_policy import OnnxPolicy
+    except ImportError:
+        return {"policy_act_ms_native": None, "policy_act_ms_onnx": None}
+    env = gym.make("tacrefine/GripRefine-v0", noise=True)
+    obs = [env.reset(seed=s)[0] for s in range(observations)]
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            export_policy(pretrained_checkpoint(), Path(tmp) / "policy.onnx")
+        except ImportError:
+            return {"policy_act_ms_native": None, "policy_act_ms_onnx": None}
+        policies = {"native": tacrefine.load_policy("pretrained", env=env),
+                    "onnx": OnnxPolicy(Path(tmp) / "policy.onnx", num_threads=1).bind_env(env)}
+        out: dict[str, Any] = {"observations": observations, "repeats": repeats}
+        for name, policy in policies.items():
+            times = []
+            for i in range(repeats + 20):
+                t0 = time.perf_counter()
+                policy.act(obs[i % observations])
+                if i >= 20:
+                    times.append(time.perf_counter() - t0)
+            out[f"policy_act_ms_{name}"] = float(np.median(times) * 1e3)
+            out[f"policy_act_p90_ms_{name}"] = float(np.percentile(times, 90) * 1e3)
+        out["max_action_difference"] = float(max(np.abs(policies["native"].act(o) - policies["onnx"].act(o)).max()
+                                                 for o in obs))
+    env.close()
+    return out
+
+
 def run_speed(cfg: SpeedConfig | None = None) -> dict[str, Any]:
     """Every speed figure (see module docstring) plus machine info."""
     import torch
@@ -287,6 +328,9 @@ def run_speed(cfg: SpeedConfig | None = None) -> dict[str, Any]:
         details["model"] = training_and_latency(num_threads=1)
         result["training_samples_per_s"] = details["model"]["training_samples_per_s"]
         result["decision_latency_ms"] = details["model"]["decision_latency_ms"]
+        say("speed: policy latency, native and ONNX ...", flush=True)
+        details["exported"] = exported_latency()
+        result.update({k: details["exported"][k] for k in ("policy_act_ms_native", "policy_act_ms_onnx")})
     finally:
         torch.set_num_threads(old_threads)
     result["details"] = details
@@ -315,6 +359,8 @@ SPEED_ROWS = (
     ("worker_startup_s", "start-up of a spawned worker process, s (inside the 2-worker time)"),
     ("training_samples_per_s", "training pairs/s (1 thread)"),
     ("decision_latency_ms", "decision latency ms (network, batch 1, 1 thread)"),
+    ("policy_act_ms_native", "policy.act ms, shipped policy, torch (batch 1, 1 thread)"),
+    ("policy_act_ms_onnx", "policy.act ms, same policy exported, ONNX Runtime (batch 1, 1 thread)"),
 )
 PEERS = ("published: Taxim ~35 frames/s, FOTS 28.6 (optical) / 326 (markers) frames/s on CPU, TACTO "
          "'hundreds' with a GPU renderer; TacRefineNet ~10 ms inference + 90 ms preprocessing (Jetson Orin)")
@@ -345,4 +391,4 @@ def write_speed(result: dict[str, Any], out: str | Path) -> Path:
     return path
 
 
-__all__ = ["SpeedConfig", "machine_info", "run_speed", "speed_table", "write_speed"]
+__all__ = ["SpeedConfig", "exported_latency", "machine_info", "run_speed", "speed_table", "write_speed"]
