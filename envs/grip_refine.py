@@ -374,3 +374,10 @@ class GripRefineEnv(gym.Env, EzPickle):
         vec = geometry.pose_to_vector(geometry.correction(self._current.grasp, self._target.grasp))
         scale = np.array([1000.0] * 3 + [180 / np.pi] * 3)
         return (vec * scale)[geometry.dof_indices(self.refined_dofs)] * self._mask
+
+    def ground_truth(self) -> dict[str, np.ndarray]:
+        """The current grasp's poses (4x4), for evaluation recordings (never an observation):
+        ``grasp`` and ``target_grasp`` (object in the wrist frame), ``wrist`` and ``object`` (world)."""
+        assert self._current is not None and self._target is not None
+        return {"grasp": self._current.grasp.copy(), "target_grasp": self._target.grasp.copy(),
+                "wrist": self._current.wrist.copy(), "object": self.cell.object_pose()}

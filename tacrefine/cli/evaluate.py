@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from tacrefine.config import ConfigError
 
@@ -64,6 +65,13 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--no-plots", action="store_true", help="write report.json and report.md only")
     parser.add_argument("--no-render", action="store_true", help="leave the scene render out of the GIF")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--record-lerobot", metavar="DIR",
+                        help="also record every episode as a LeRobot v3.0 dataset (tactile images, state, action, "
+                             "done; task = part) in DIR (plays every episode: no resume from earlier jobs)")
+    parser.add_argument("--rerun", metavar="FILE.rrd",
+                        help="also write every episode step by step to a Rerun recording (needs tacrefine[rerun]); "
+                             "open it with `rerun FILE.rrd`")
+    parser.add_argument("--record-fps", type=int, default=10, help="frames per second stated in the LeRobot dataset")
     return parser
 
 
@@ -118,6 +126,38 @@ def config_from_args(args: argparse.Namespace):
     return dataclasses.replace(cfg, **changes)
 
 
+def recorder(args: argparse.Namespace, cfg: Any) -> Callable[[Any], None]:
+    """The recordings asked for on the command line, written from the episodes' traces; refuses
+    up front what would fail after the evaluation (an existing dataset, a missing SDK)."""
+    if args.record_lerobot and (Path(args.record_lerobot) / "meta" / "info.json").exists():
+        raise ConfigError(f"--record-lerobot: {args.record_lerobot} already holds a LeRobot dataset; "
+                          "allowed: a new or empty directory")
+    if args.rerun:
+        import importlib.util
+
+        if importlib.util.find_spec("rerun") is None:
+            raise ConfigError("--rerun: the Rerun SDK is not installed; pip install 'tacrefine[rerun]'")
+    if args.record_fps <= 0:
+        raise ConfigError(f"--record-fps: got {args.record_fps}; allowed: a positive integer")
+
+    def write(run: Any) -> None:
+        if args.record_lerobot:
+            from tacrefine.evaluation.lerobot_record import write_episodes
+
+            info = write_episodes(run.traces, args.record_lerobot, fps=args.record_fps,
+                                  metadata={"source": "tacrefine evaluate --record-lerobot", "env_id": cfg.env_id,
+                                            "env_kwargs": run.env_info.get("kwargs"),
+                                            "sensor": run.env_info.get("sensor")})
+            print(f"LeRobot dataset: {args.record_lerobot} ({info['total_episodes']} episodes, "
+                  f"{info['total_frames']} frames)", flush=True)
+        if args.rerun:
+            from tacrefine.evaluation.rerun_record import write_rrd
+
+            print(f"Rerun recording: {write_rrd(run.traces, args.rerun)} (open with: rerun {args.rerun})", flush=True)
+
+    return write
+
+
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     from tacrefine.evaluation.report import console_summary
@@ -138,7 +178,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         if args.ray_address and args.backend != "ray":
             raise ConfigError("--ray-address: given without --backend ray; allowed: use it with --backend ray")
         report = run_evaluation(cfg, specs, args.out, backend=args.backend, workers=args.workers,
-                                ray_address=args.ray_address)
+                                ray_address=args.ray_address,
+                                recorder=recorder(args, cfg) if (args.record_lerobot or args.rerun) else None)
     except (ConfigError, CheckpointError, FileNotFoundError, TaskError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -79,14 +79,50 @@ def features_for(tactile_shape: Sequence[int], dof_mask: bool = False) -> dict[s
     return {**feats, **DEFAULT_FEATURES}
 
 
-def _stats(values: np.ndarray) -> dict[str, Any]:
+#: Quantiles LeRobot (0.4+) writes into stats.json; its QUANTILES / QUANTILE10 normalisations read them.
+QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
+
+
+def _stats(values: np.ndarray, image: bool = False) -> dict[str, Any]:
+    """LeRobot's per-feature statistics: min, max, mean, std, count and quantiles q01 ... q99.
+
+    An image feature (``(n, H, W, C)`` uint8) is summarised per channel on values in [0, 1],
+    with shape ``(C, 1, 1)``, as LeRobot does for camera frames."""
     v = np.asarray(values, dtype=np.float64)
-    return {"min": v.min(axis=0).tolist(), "max": v.max(axis=0).tolist(), "mean": v.mean(axis=0).tolist(),
-            "std": v.std(axis=0).tolist(), "count": [int(len(v))]}
+    if image:
+        v = (v / 255.0).transpose(0, 3, 1, 2).reshape(len(v), v.shape[3], -1)  # (n, C, H*W)
+        v = v.transpose(0, 2, 1).reshape(-1, v.shape[1])  # one row per pixel
+
+        def shaped(x: np.ndarray) -> list:
+            return np.asarray(x).reshape(-1, 1, 1).tolist()
+    else:
+        def shaped(x: np.ndarray) -> list:
+            return np.asarray(x).tolist()
+    out = {"min": shaped(v.min(axis=0)), "max": shaped(v.max(axis=0)), "mean": shaped(v.mean(axis=0)),
+           "std": shaped(v.std(axis=0)), "count": [int(len(values))]}
+    for q, value in zip(QUANTILES, np.quantile(v, QUANTILES, axis=0)):
+        out[f"q{round(q * 100):02d}"] = shaped(value)
+    return out
+
+
+def _png(image: np.ndarray) -> bytes:
+    """One ``(H, W, C)`` uint8 frame as PNG bytes (grey for C = 1)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    frame = image[..., 0] if image.shape[-1] == 1 else image
+    Image.fromarray(np.ascontiguousarray(frame)).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def _column(pa, array: np.ndarray, dtype: str):
-    """A parquet column of fixed-shape arrays as nested lists (how LeRobot stores ArrayND / sequences)."""
+    """A parquet column of fixed-shape arrays as nested lists (how LeRobot stores ArrayND / sequences);
+    an ``image`` feature as LeRobot (Hugging Face ``datasets.Image``) stores it: PNG bytes + path."""
+    if dtype == "image":
+        return pa.array([{"bytes": _png(a), "path": None} for a in array],
+                        type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
     arrow_type = {"bool": pa.bool_(), "uint8": pa.uint8(), "float32": pa.float32(), "float64": pa.float64(),
                   "int64": pa.int64()}[dtype]
     flat = pa.array(np.ascontiguousarray(array).reshape(-1), type=arrow_type)
@@ -118,10 +154,79 @@ def _tasks_table(pa, tasks: list[str]):
     return pa.table({"task_index": list(range(len(tasks))), "task": tasks}, schema=schema)
 
 
+def write_lerobot(out: str | Path, episodes: Sequence[tuple[dict[str, np.ndarray], list[str]]],
+                  features: dict[str, dict[str, Any]], tasks: list[str], fps: int, robot_type: str,
+                  sidecar: dict[str, Any], frames_per_file: int = 50_000) -> dict[str, Any]:
+    """Write a LeRobot v3.0 dataset: ``episodes`` is a sequence of (columns, task names) with one
+    array per feature of ``features`` (``task_index`` included; the frame, episode and global
+    indices and timestamps are filled here). Returns ``info.json``'s content.
+
+    The one writer of this package: grasp shards (:func:`export_lerobot`) and recorded
+    closed-loop episodes (:mod:`tacrefine.evaluation.lerobot_record`) both go through it."""
+    pa, _ = _pa()
+    out = Path(out)
+    if (out / "meta" / "info.json").exists():
+        raise DatasetError(f"{out}: already holds a LeRobot dataset; choose another output directory")
+    features = {**features, **DEFAULT_FEATURES}
+    image = {k for k, f in features.items() if f["dtype"] == "image"}
+    rows, pending, frame0, file_index = [], [], 0, 0
+    all_cols: dict[str, list[np.ndarray]] = {k: [] for k in features}
+
+    def flush() -> None:
+        nonlocal pending, file_index
+        if pending:
+            cols = {k: np.concatenate([p[k] for p in pending]) for k in features}
+            table = pa.table({k: _column(pa, cols[k], features[k]["dtype"])
+                              if features[k]["shape"] != [1] or k in image else pa.array(cols[k]) for k in features})
+            _write_parquet(out / DATA_PATH.format(chunk_index=file_index // 1000, file_index=file_index % 1000),
+                           table)
+            pending, file_index = [], file_index + 1
+
+    for ep, (given, ep_tasks) in enumerate(episodes):
+        cols = dict(given)
+        n = len(cols["task_index"])
+        cols["frame_index"] = np.arange(n, dtype=np.int64)
+        cols["timestamp"] = (cols["frame_index"] / fps).astype(np.float32)
+        cols["episode_index"] = np.full(n, ep, dtype=np.int64)
+        cols["index"] = np.arange(frame0, frame0 + n, dtype=np.int64)
+        missing = [k for k in features if k not in cols]
+        if missing:
+            raise ValueError(f"write_lerobot: episode {ep} lacks features {missing}")
+        if pending and sum(len(p["index"]) for p in pending) + n > frames_per_file:
+            flush()
+        row = {"episode_index": ep, "tasks": list(ep_tasks),
+               "length": n, "data/chunk_index": file_index // 1000, "data/file_index": file_index % 1000,
+               "dataset_from_index": frame0, "dataset_to_index": frame0 + n,
+               "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0}
+        for k in features:
+            for stat, value in _stats(cols[k], k in image).items():
+                row[f"stats/{k}/{stat}"] = value
+        rows.append(row)
+        pending.append(cols)
+        for k in features:
+            all_cols[k].append(cols[k])
+        frame0 += n
+    flush()
+
+    _write_parquet(out / EPISODES_PATH.format(chunk_index=0, file_index=0), pa.Table.from_pylist(rows))
+    _write_parquet(out / "meta" / "tasks.parquet", _tasks_table(pa, tasks))
+    stats = {k: _stats(np.concatenate(v), k in image) for k, v in all_cols.items()}
+    info = {
+        "codebase_version": CODEBASE_VERSION, "robot_type": robot_type, "total_episodes": len(rows),
+        "total_frames": frame0, "total_tasks": len(tasks), "chunks_size": 1000, "data_files_size_in_mb": 100,
+        "video_files_size_in_mb": 200, "fps": int(fps), "splits": {"train": f"0:{len(rows)}"},
+        "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet", "video_path": None,
+        "features": features,
+    }
+    # info.json last: its presence marks a complete dataset
+    for name, payload in (("meta/stats.json", stats), (SIDECAR, sidecar), ("meta/info.json", info)):
+        atomic_write_bytes(out / name, (json.dumps(payload, indent=2) + "\n").encode())
+    return info
+
+
 def export_lerobot(src: str | Path, out: str | Path, fps: int = 10, robot_type: str = "tacrefine-gripper",
                    frames_per_file: int = 50_000) -> dict[str, Any]:
     """Write the dataset at ``src`` (ours, validated first) as a LeRobot v3.0 dataset at ``out``."""
-    pa, _ = _pa()
     src, out = Path(src), Path(out)
     report = check_dataset(src)
     if not report.ok:
@@ -133,68 +238,25 @@ def export_lerobot(src: str | Path, out: str | Path, fps: int = 10, robot_type: 
     shards = [read_shard(src / e["file"]) for e in entries]
     shape = shards[0].tactile.shape[1:]
     with_mask = all(s.dof_mask is not None for s in shards)
-    features = features_for(shape, dof_mask=with_mask)
+    features = {k: f for k, f in features_for(shape, dof_mask=with_mask).items() if k not in DEFAULT_FEATURES}
     classes = {n: c for s in shards for n, c in zip(s.object_names, s.object_classes)}
     tasks = sorted({n for s in shards for n in s.object_names})
     task_of = {n: i for i, n in enumerate(tasks)}
 
-    episodes, pending, frame0, file_index = [], [], 0, 0
-    all_cols: dict[str, list[np.ndarray]] = {k: [] for k in features}
+    def episodes():
+        for samples in shards:
+            cols = {f"{TACTILE_PREFIX}{f}": samples.tactile[:, f] for f in range(shape[0])}
+            cols[STATE] = samples.joints.astype(np.float32)
+            cols[OFFSET] = samples.offset.astype(np.float64)
+            cols[GRASP] = samples.grasp.astype(np.float64)
+            if with_mask:
+                cols[DOF_MASK] = samples.dof_mask.astype(bool)
+            cols["task_index"] = np.array([task_of[samples.object_names[i]] for i in samples.object_id], np.int64)
+            yield cols, sorted({samples.object_names[i] for i in samples.object_id})
 
-    def flush() -> None:
-        nonlocal pending, file_index
-        if pending:
-            cols = {k: np.concatenate([p[k] for p in pending]) for k in features}
-            table = pa.table({k: _column(pa, cols[k], features[k]["dtype"]) if features[k]["shape"] != [1]
-                              else pa.array(cols[k]) for k in features})
-            _write_parquet(out / DATA_PATH.format(chunk_index=file_index // 1000, file_index=file_index % 1000),
-                           table)
-            pending, file_index = [], file_index + 1
-
-    for ep, samples in enumerate(shards):
-        n = len(samples)
-        cols = {f"{TACTILE_PREFIX}{f}": samples.tactile[:, f] for f in range(shape[0])}
-        cols[STATE] = samples.joints.astype(np.float32)
-        cols[OFFSET] = samples.offset.astype(np.float64)
-        cols[GRASP] = samples.grasp.astype(np.float64)
-        if with_mask:
-            cols[DOF_MASK] = samples.dof_mask.astype(bool)
-        cols["frame_index"] = np.arange(n, dtype=np.int64)
-        cols["timestamp"] = (cols["frame_index"] / fps).astype(np.float32)
-        cols["episode_index"] = np.full(n, ep, dtype=np.int64)
-        cols["index"] = np.arange(frame0, frame0 + n, dtype=np.int64)
-        cols["task_index"] = np.array([task_of[samples.object_names[i]] for i in samples.object_id], np.int64)
-        if pending and sum(len(p["index"]) for p in pending) + n > frames_per_file:
-            flush()
-        row = {"episode_index": ep, "tasks": sorted({samples.object_names[i] for i in samples.object_id}),
-               "length": n, "data/chunk_index": file_index // 1000, "data/file_index": file_index % 1000,
-               "dataset_from_index": frame0, "dataset_to_index": frame0 + n,
-               "meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0}
-        for k in features:
-            for stat, value in _stats(cols[k]).items():
-                row[f"stats/{k}/{stat}"] = value
-        episodes.append(row)
-        pending.append(cols)
-        for k in features:
-            all_cols[k].append(cols[k])
-        frame0 += n
-    flush()
-
-    _write_parquet(out / EPISODES_PATH.format(chunk_index=0, file_index=0), pa.Table.from_pylist(episodes))
-    _write_parquet(out / "meta" / "tasks.parquet", _tasks_table(pa, tasks))
-    stats = {k: _stats(np.concatenate(v)) for k, v in all_cols.items()}
-    info = {
-        "codebase_version": CODEBASE_VERSION, "robot_type": robot_type, "total_episodes": len(episodes),
-        "total_frames": frame0, "total_tasks": len(tasks), "chunks_size": 1000, "data_files_size_in_mb": 100,
-        "video_files_size_in_mb": 200, "fps": int(fps), "splits": {"train": f"0:{len(episodes)}"},
-        "data_path": "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet", "video_path": None,
-        "features": features,
-    }
-    for name, payload in (("meta/info.json", info), ("meta/stats.json", stats),
-                          (SIDECAR, {"format": "tacrefine-grasps", "metadata": manifest.get("metadata", {}),
-                                     "object_classes": classes})):
-        atomic_write_bytes(out / name, (json.dumps(payload, indent=2) + "\n").encode())
-    return info
+    return write_lerobot(out, list(episodes()), features, tasks, fps, robot_type,
+                         {"format": "tacrefine-grasps", "metadata": manifest.get("metadata", {}),
+                          "object_classes": classes}, frames_per_file)
 
 
 # -- import -------------------------------------------------------------------------------
@@ -213,6 +275,8 @@ def _array(column, feature: dict[str, Any], name: str) -> np.ndarray:
     """A column of nested lists -> ``(n, *shape)`` array in the feature's dtype, shape checked."""
     shape = [int(s) for s in feature["shape"]]
     arr = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    if feature.get("dtype") == "image":
+        return _decode_images(arr, shape, name)
     n = len(arr)
     depth = 0 if shape == [1] else len(shape)
     for _ in range(depth):
@@ -227,6 +291,29 @@ def _array(column, feature: dict[str, Any], name: str) -> np.ndarray:
     except TypeError as exc:
         raise DatasetError(f"feature {name!r}: dtype {feature['dtype']!r} is not a numeric dtype") from exc
     return out if depth == 0 else out.reshape(n, *shape)
+
+
+def _decode_images(column, shape: list[int], name: str) -> np.ndarray:
+    """An ``image`` column (PNG bytes, ``[rows, cols, channels]``) -> uint8 ``(n, channels, rows, cols)``."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    frames = []
+    for i, cell in enumerate(column.to_pylist()):
+        try:
+            data = cell["bytes"] if isinstance(cell, dict) else None
+            img = np.asarray(Image.open(io.BytesIO(data))) if data else None
+        except (UnidentifiedImageError, OSError, TypeError) as exc:
+            raise DatasetError(f"feature {name!r}, row {i}: not a readable PNG ({exc})") from exc
+        if img is None:
+            raise DatasetError(f"feature {name!r}, row {i}: no image bytes (images stored as paths are not read)")
+        img = img[..., None] if img.ndim == 2 else img
+        if list(img.shape) != shape or img.dtype != np.uint8:
+            raise DatasetError(f"feature {name!r}, row {i}: image {img.dtype} {list(img.shape)}, info.json says "
+                               f"uint8 {shape}")
+        frames.append(img.transpose(2, 0, 1))
+    return np.stack(frames) if frames else np.zeros((0, shape[2], shape[0], shape[1]), np.uint8)
 
 
 def import_lerobot(src: str | Path, out: str | Path, refined_dofs: Sequence[str] | None = None) -> dict[str, Any]:
@@ -246,9 +333,12 @@ def import_lerobot(src: str | Path, out: str | Path, refined_dofs: Sequence[str]
     if missing:
         raise DatasetError(f"{info_path}: features {missing} are missing; see docs/real_data.md for the schema")
     for k in fingers:
-        if features[k]["dtype"] != "uint8" or len(features[k]["shape"]) not in (2, 3):
+        ok = (features[k]["dtype"] == "uint8" and len(features[k]["shape"]) in (2, 3)) or (
+            features[k]["dtype"] == "image" and len(features[k]["shape"]) == 3)
+        if not ok:
             raise DatasetError(f"feature {k!r}: got dtype {features[k]['dtype']!r}, shape {features[k]['shape']}; "
-                               "allowed: uint8 counts 0-255 of shape [rows, cols] or [channels, rows, cols]")
+                               "allowed: uint8 counts 0-255 of shape [rows, cols] or [channels, rows, cols], "
+                               "or an 'image' (PNG) of shape [rows, cols, channels]")
     tasks = _read_tasks(src)
     files = sorted((src / "data").glob("*/*.parquet"))
     if not files:
@@ -259,6 +349,10 @@ def import_lerobot(src: str | Path, out: str | Path, refined_dofs: Sequence[str]
     n = len(cols["episode_index"])
     offset = _array(table.column(OFFSET), features[OFFSET], OFFSET) if OFFSET in features else np.zeros((n, 6))
     tactile = np.stack([c if c.ndim == 4 else c[:, None] for c in (cols[k] for k in fingers)], axis=1)
+    if cols[STATE].ndim != 2 or cols[STATE].shape[1] < len(fingers):
+        raise DatasetError(f"feature {STATE!r}: shape {features[STATE]['shape']}; allowed: the {len(fingers)} finger "
+                           "joints (metres) first, optionally followed by more values (e.g. target joints)")
+    cols[STATE] = cols[STATE][:, :len(fingers)]  # a recorded episode's state continues with targets and mask
     order = np.lexsort((table.column("frame_index").to_numpy() if "frame_index" in table.column_names
                         else np.arange(n), cols["episode_index"]))
     extra = json.loads((src / SIDECAR).read_text()) if (src / SIDECAR).is_file() else {}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tacrefine.evaluation.protocol import EvalConfig, episode_seed
+from tacrefine.evaluation.recording import EpisodeTrace
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class EpisodeJob:
     items: tuple[tuple[int, str], ...]
     capture: frozenset = frozenset()  # (mode, object, episode) keys to capture
     render_key: tuple | None = None
+    record: bool = False  # keep each episode's step-by-step trace (recordings)
 
 
 def reset_policy(policy: Any, seed: int) -> None:
@@ -46,27 +48,30 @@ def run_episodes(cfg: EvalConfig, job: EpisodeJob, report: Callable[[int], None]
     from tacrefine.evaluation import runner
 
     env = runner.make_env(cfg, job.mode)
-    records, captures = [], []
+    records, captures, traces = [], [], []
     try:
         policy = runner.build_policy(job.spec, env, cfg.seed, cfg.sensor_mismatch)
         t0 = time.perf_counter()
         for ep, name in job.items:
             key = (job.mode, name, ep)
             seed = episode_seed(cfg.seed, name, job.mode, ep)
+            trace = EpisodeTrace(job.spec, name, job.mode, seed, ep) if job.record else None
             record, cap = runner.run_episode(
                 env, _SeededPolicy(policy, seed), spec=job.spec, object_name=name, target_mode=job.mode,
                 seed=seed, episode=ep, max_steps=cfg.max_steps, capture=key in job.capture,
-                render=cfg.render and key == job.render_key)
+                render=cfg.render and key == job.render_key, trace=trace)
             if cfg.splits:  # e.g. seen / unseen parts, aggregated per split
                 record["split"] = cfg.splits.get(name, "seen")
             records.append(record)
+            if trace is not None and trace.tactile:  # (a part that could not be grasped has no steps)
+                traces.append(trace.finish(record))
             if cap is not None:
                 captures.append(cap)
             if report is not None:
                 report(1)
         return {"records": records, "captures": captures, "env_info": runner.env_info(env, cfg),
                 "policy_info": runner.policy_info(job.spec, policy, cfg.seed),
-                "seconds": time.perf_counter() - t0}
+                "seconds": time.perf_counter() - t0, **({"traces": traces} if job.record else {})}
     finally:
         env.close()
 

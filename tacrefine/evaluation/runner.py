@@ -65,6 +65,7 @@ class EvaluationRun:
     env_info: dict[str, Any]
     policy_info: list[dict[str, Any]]
     seconds: float
+    traces: list[Any] = field(default_factory=list)  # EpisodeTrace per episode, when recording
 
 
 def progress_bar(total: int, desc: str, enabled: bool = True) -> Any:
@@ -153,9 +154,10 @@ def success_flags(position_mm: float, rotation_deg: float, lost: bool) -> dict[s
 
 
 def run_episode(env: Any, policy: Any, *, spec: str, object_name: str, target_mode: str, seed: int,
-                episode: int, max_steps: int, capture: bool = False,
-                render: bool = False) -> tuple[dict[str, Any], Capture | None]:
-    """One closed-loop episode; returns its record and (when asked) its tactile capture."""
+                episode: int, max_steps: int, capture: bool = False, render: bool = False,
+                trace: Any = None) -> tuple[dict[str, Any], Capture | None]:
+    """One closed-loop episode; returns its record and (when asked) its tactile capture.
+    ``trace``: an :class:`~tacrefine.evaluation.recording.EpisodeTrace` to fill step by step."""
     from tacrefine.envs.grip_refine import UngraspableObjectError
 
     t0 = time.perf_counter()
@@ -173,6 +175,8 @@ def run_episode(env: Any, policy: Any, *, spec: str, object_name: str, target_mo
         cap.errors.append((errors[0]["position_error_mm"], errors[0]["rotation_error_deg"]))
         if render:
             cap.scenes.append(env.render())
+    if trace is not None:
+        trace.start(env, obs, info, cap.scenes[-1] if cap is not None and render else None)
     terminated = truncated = False
     decision_s, total_reward = 0.0, 0.0
     for step in range(1, max_steps + 1):
@@ -187,6 +191,8 @@ def run_episode(env: Any, policy: Any, *, spec: str, object_name: str, target_mo
             cap.errors.append((errors[-1]["position_error_mm"], errors[-1]["rotation_error_deg"]))
             if render:
                 cap.scenes.append(env.render())
+        if trace is not None:
+            trace.step(env, action, obs, reward, info, cap.scenes[-1] if cap is not None and render else None)
         if terminated or truncated:
             break
     final = errors[-1]
@@ -305,14 +311,17 @@ def _single_thread_torch(specs: Sequence[str]) -> int | None:
 
 
 def evaluate_policies(cfg: EvalConfig, specs: Sequence[str], *, backend: str = "local", workers: int = 1,
-                      ray_address: str | None = None, journal: str | Path | None = None) -> EvaluationRun:
+                      ray_address: str | None = None, journal: str | Path | None = None,
+                      record: bool = False) -> EvaluationRun:
     """Run every policy on every episode of ``cfg``.
 
     The episodes run as jobs on an executor (``backend`` ``local`` with ``workers``
     processes, or ``ray``); records come back in episode order and are the same whatever
     the backend and the number of workers (only the timing fields differ). ``journal``: a
     directory where each finished job is recorded and from which a rerun takes the jobs
-    already done (:mod:`tacrefine.evaluation.journal`); None writes nothing.
+    already done (:mod:`tacrefine.evaluation.journal`); None writes nothing. ``record``: keep
+    every episode's step-by-step trace (``run.traces``); all episodes are then played (a
+    journal's records carry no traces).
     """
     from tacrefine.evaluation.jobs import EpisodeJob, cut, run_episodes
     from tacrefine.evaluation.journal import Journal
@@ -325,6 +334,7 @@ def evaluate_policies(cfg: EvalConfig, specs: Sequence[str], *, backend: str = "
     capture_keys = frozenset((cfg.target_modes[0], name, 0) for name in shown)
     gif_key = (cfg.target_modes[0], shown[0], 0) if shown else None
     t_start = time.perf_counter()
+    journal = None if record else journal
     executor = make_executor(backend, workers, ray_address)
     pieces = 1 if executor.workers <= 1 else 2 * executor.workers
     if journal is not None:  # a cut that does not depend on 1-4 workers: a resumed run finds the same jobs
@@ -333,13 +343,14 @@ def evaluate_policies(cfg: EvalConfig, specs: Sequence[str], *, backend: str = "
     for spec in specs:
         for mode in cfg.target_modes:
             for items in cut(_episode_order(cfg), pieces):
-                work = EpisodeJob(spec, mode, items, capture_keys, gif_key)
+                work = EpisodeJob(spec, mode, items, capture_keys, gif_key, record)
                 first = items[0]
                 jobs.append(Job(args=(cfg, work), weight=len(items),
                                 label=f"evaluation of {spec} ({mode} target), object {first[1]!r}, "
                                       f"seed {episode_seed(cfg.seed, first[1], mode, first[0])}"))
     episodes: list[dict[str, Any]] = []
     captures: list[Capture] = []
+    traces: list[Any] = []
     policy_info_: dict[str, dict[str, Any]] = {}
     env_info_: dict[str, Any] = {}
     old_threads = _single_thread_torch(specs)
@@ -364,6 +375,7 @@ def evaluate_policies(cfg: EvalConfig, specs: Sequence[str], *, backend: str = "
                         book.save(index, work, result)
                 episodes += result["records"]
                 captures += result["captures"]
+                traces += result.get("traces", [])
                 env_info_ = env_info_ or result["env_info"]
                 info = policy_info_.setdefault(work.spec, {**result["policy_info"], "seconds": 0.0, "episodes": 0})
                 info["seconds"] += result["seconds"]
@@ -378,25 +390,29 @@ def evaluate_policies(cfg: EvalConfig, specs: Sequence[str], *, backend: str = "
             torch.set_num_threads(old_threads)
     return EvaluationRun(config=cfg, specs=specs, episodes=episodes, captures=captures, env_info=env_info_,
                          policy_info=[policy_info_[s] for s in specs if s in policy_info_],
-                         seconds=time.perf_counter() - t_start)
+                         seconds=time.perf_counter() - t_start, traces=traces)
 
 
 def run_evaluation(cfg: EvalConfig, specs: Sequence[str], out: str | Path, *, backend: str = "local",
-                   workers: int = 1, ray_address: str | None = None) -> dict[str, Any]:
+                   workers: int = 1, ray_address: str | None = None,
+                   recorder: Any = None) -> dict[str, Any]:
     """Evaluate ``specs`` and write ``report.json``, ``report.md`` and the plots into ``out``.
 
     Finished jobs are recorded in ``out/.jobs``: an interrupted evaluation rerun with the
     same arguments plays only the jobs that had not finished.
 
     Returns the report (the content of ``report.json``). ``backend`` / ``workers`` /
-    ``ray_address``: where the episodes run (see :func:`evaluate_policies`).
+    ``ray_address``: where the episodes run (see :func:`evaluate_policies`). ``recorder``: called
+    with the :class:`EvaluationRun`, whose ``traces`` then hold every episode step by step.
     """
     from tacrefine.evaluation.report import build_report, write_report
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     run = evaluate_policies(cfg, specs, backend=backend, workers=workers, ray_address=ray_address,
-                            journal=out / JOURNAL_DIR)
+                            journal=out / JOURNAL_DIR, record=recorder is not None)
+    if recorder is not None:
+        recorder(run)
     report = build_report(run)
     if cfg.plots:
         from tacrefine.evaluation.plots import write_plots
