@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
-from tacrefine.parallel.base import SINGLE_THREAD_ENV, Job, OrderedResults, Report, task_error
+from tacrefine.config import ConfigError
+from tacrefine.parallel.base import EXECUTORS, SINGLE_THREAD_ENV, Job, OrderedResults, Report, cpu_count, task_error
 
 #: GIL switch interval of the driver while it runs jobs beside the pool (Python's default: 5 ms).
 _SWITCH_INTERVAL_S = 0.0005
@@ -235,3 +236,13 @@ class LocalExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
             progress_queue.close()
             sys.setswitchinterval(switch_interval)
+
+
+def _make_local(workers: int, ray_address: str | None) -> LocalExecutor:
+    if ray_address is not None:
+        raise ConfigError(f"ray_address: given ({ray_address!r}) but backend is 'local'; allowed: use it "
+                          f"with backend 'ray'")
+    return LocalExecutor(workers or cpu_count())
+
+
+EXECUTORS.register("local", _make_local)
