@@ -12,8 +12,9 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import ModuleType
+from typing import Any
 
 _ALIASES: dict[str, str] = {}
 
@@ -47,3 +48,15 @@ def alias_modules(package: str, moved: Mapping[str, str]) -> None:
         _ALIASES[f"{package}.{old}"] = new
     if not any(isinstance(f, _AliasFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _AliasFinder())
+
+
+def moved_names(module: str, names: Mapping[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that finds ``names`` (name -> the module that now holds it)
+    where they moved, so that ``from module import name`` keeps working after a split."""
+
+    def find(name: str) -> Any:
+        if name in names:
+            return getattr(importlib.import_module(names[name]), name)
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return find

@@ -1,4 +1,4 @@
-"""Command line of ``scripts/adapt.py``: argument parsing only (work: :mod:`tacrefine.adaptation`)."""
+"""Command line of ``scripts/adapt.py``: argument parsing only (work: :mod:`tacrefine.pipelines.adapt`)."""
 
 from __future__ import annotations
 
@@ -43,9 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from tacrefine.adaptation import AdaptConfig, run_adaptation
     from tacrefine.data.storage import DatasetError
-    from tacrefine.training.checkpoint import CheckpointError
+    from tacrefine.pipelines.adapt import AdaptConfig, run_adaptation
+    from tacrefine.policy.checkpoint import CheckpointError
 
     modes = ("fixed", "random") if args.target_mode == "both" else (args.target_mode,)
     try:

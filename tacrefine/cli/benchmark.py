@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def transfer(args: argparse.Namespace) -> int:
     from tacrefine.config import load_config
-    from tacrefine.evaluation.transfer import TransferConfig, run_transfer, transfer_table
+    from tacrefine.evaluation.benchmarks.transfer import TransferConfig, run_transfer, transfer_table
 
     cfg = load_config(TransferConfig, None, args.overrides)
     result = run_transfer(cfg, args.out, progress=not args.no_progress)
@@ -117,8 +117,8 @@ def resolve_learned(spec: str | None) -> tuple[str | None, str | None]:
 
 
 def precision(args: argparse.Namespace) -> int:
-    from tacrefine.evaluation.report import precision_table
-    from tacrefine.evaluation.runner import run_precision_benchmark
+    from tacrefine.evaluation.benchmarks.precision import run_precision_benchmark
+    from tacrefine.evaluation.results.report import precision_table
 
     learned, why = resolve_learned(args.policy)
     if why:
@@ -137,7 +137,7 @@ def precision(args: argparse.Namespace) -> int:
 
 
 def ablation(args: argparse.Namespace) -> int:
-    from tacrefine.evaluation.ablation import ablation_table, load_ablation_config, run_ablation
+    from tacrefine.evaluation.benchmarks.ablation import ablation_table, load_ablation_config, run_ablation
 
     overrides = list(args.overrides)
     if args.no_progress:
@@ -156,7 +156,7 @@ def ablation(args: argparse.Namespace) -> int:
 
 
 def parts(args: argparse.Namespace) -> int:
-    from tacrefine.evaluation.parts_bench import parts_table, run_parts_benchmark
+    from tacrefine.evaluation.benchmarks.parts import parts_table, run_parts_benchmark
 
     learned, why = resolve_learned(args.policy)
     if learned is None:
@@ -171,7 +171,7 @@ def parts(args: argparse.Namespace) -> int:
 
 
 def speed(args: argparse.Namespace) -> int:
-    from tacrefine.evaluation.speed import SpeedConfig, run_speed, speed_table, write_speed
+    from tacrefine.evaluation.benchmarks.speed import SpeedConfig, run_speed, speed_table, write_speed
 
     cfg = SpeedConfig(min_seconds=0.5, env_episodes=5, generation_samples_per_object=100) if args.quick \
         else SpeedConfig()
@@ -185,7 +185,7 @@ def speed(args: argparse.Namespace) -> int:
 
 
 def scale(args: argparse.Namespace) -> int:
-    from tacrefine.evaluation.scale import ScaleConfig, run_scale, scale_table, write_scale
+    from tacrefine.evaluation.benchmarks.scale import ScaleConfig, run_scale, scale_table, write_scale
 
     cfg = ScaleConfig(ray=not args.no_ray, progress=not args.no_progress)
     if args.quick:
@@ -203,13 +203,13 @@ def scale(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from tacrefine.training.checkpoint import CheckpointError
+        from tacrefine.policy.checkpoint import CheckpointError
     except ImportError:
         CheckpointError = RuntimeError  # noqa: N806
     try:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         if args.command == "figures":
-            from tacrefine.evaluation.figures import figures_markdown
+            from tacrefine.evaluation.results.figures import figures_markdown
 
             print(figures_markdown(args.out))
             return 0

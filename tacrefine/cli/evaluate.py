@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def expand_specs(specs: Sequence[str]) -> list[str]:
     """``baselines`` -> the four baseline specs; duplicates dropped, order kept."""
-    from tacrefine.evaluation.protocol import BASELINE_SPECS
+    from tacrefine.evaluation.episodes.protocol import BASELINE_SPECS
 
     out: list[str] = []
     for spec in specs:
@@ -80,7 +80,7 @@ def expand_specs(specs: Sequence[str]) -> list[str]:
 def config_from_args(args: argparse.Namespace):
     """EvalConfig: defaults < --config < --set < explicit flags."""
     from tacrefine.config import load_config
-    from tacrefine.evaluation.protocol import TARGET_MODES, EvalConfig
+    from tacrefine.evaluation.episodes.protocol import TARGET_MODES, EvalConfig
 
     cfg = load_config(EvalConfig, args.config, args.overrides)
     changes = {}
@@ -91,11 +91,11 @@ def config_from_args(args: argparse.Namespace):
     if args.env_id:
         changes["env_id"] = args.env_id
         if not args.objects and not args.object_paths:
-            from tacrefine.evaluation.protocol import Suite
+            from tacrefine.evaluation.episodes.protocol import Suite
 
             changes["objects"] = Suite("cli", args.env_id, "").object_names()
     if args.objects or args.object_paths:
-        from tacrefine.evaluation.protocol import EvalConfig
+        from tacrefine.evaluation.episodes.protocol import EvalConfig
         from tacrefine.sim.object_lists import part_mapping
 
         base: tuple = tuple(args.objects or ())
@@ -120,12 +120,12 @@ def config_from_args(args: argparse.Namespace):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from tacrefine.evaluation.report import console_summary
-    from tacrefine.evaluation.runner import run_evaluation
+    from tacrefine.evaluation.results.evaluate import run_evaluation
+    from tacrefine.evaluation.results.report import console_summary
     from tacrefine.parallel import TaskError
 
     try:
-        from tacrefine.training.checkpoint import CheckpointError
+        from tacrefine.policy.checkpoint import CheckpointError
     except ImportError:  # the training package is optional for baselines
         CheckpointError = RuntimeError  # noqa: N806
     try:

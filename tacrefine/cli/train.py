@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     from tacrefine.data.storage import DatasetError
-    from tacrefine.training.checkpoint import CheckpointError
+    from tacrefine.policy.checkpoint import CheckpointError
     from tacrefine.training.config import load_run_config
     from tacrefine.training.loop import resume_run, train
 

@@ -89,8 +89,8 @@ def _write_json(data: dict[str, Any], path: Path) -> None:
 
 def _evaluate(cfg: AdaptConfig, entry: Any, policy: str, out: Path) -> dict[str, Any]:
     """Closed-loop evaluation on the part; reuses a finished report (resume)."""
-    from tacrefine.evaluation.protocol import EvalConfig
-    from tacrefine.evaluation.runner import run_evaluation
+    from tacrefine.evaluation.episodes.protocol import EvalConfig
+    from tacrefine.evaluation.results.evaluate import run_evaluation
 
     report_path = out / "report.json"
     if report_path.is_file():
@@ -131,8 +131,8 @@ def _generate(cfg: AdaptConfig, entry: Any, dofs: tuple[str, ...], out: Path) ->
 def _finetune(cfg: AdaptConfig, checkpoint: Path, data_dir: Path, out: Path) -> Path:
     """Fine-tune from ``checkpoint`` on ``data_dir``; resumes a stopped run; returns best.pt."""
     from tacrefine.config import from_dict
+    from tacrefine.policy.checkpoint import load_checkpoint
     from tacrefine.policy.model_config import ModelConfig
-    from tacrefine.training.checkpoint import load_checkpoint
     from tacrefine.training.config import RunConfig
     from tacrefine.training.loop import resume_run, train
 

@@ -1,5 +1,6 @@
 """The main job, end to end: generate a dataset, train TacRefineNet, benchmark it against the
-baselines, print the table and say where the plots are.
+baselines, print the table and say where the plots are. A library function (:func:`run_main`),
+so a notebook runs it as ``scripts/main.py`` does; :mod:`tacrefine.cli.main_job` parses the flags.
 
 Stages and resuming (re-running the same command continues where it stopped):
 
@@ -17,10 +18,7 @@ shrinks everything to a 1-2 minute pipeline check. ``--set section.field=value``
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import logging
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,19 +35,8 @@ from tacrefine.config import (
     save_config,
     to_dict,
 )
-from tacrefine.evaluation.protocol import BASELINE_SPECS
-
-
-def hand_data_defaults() -> Any:
-    """Data of the paper's task: the three-finger hand on the 15 rods, plates and discs, each
-    with its class's DoF, offsets within the hand env's ranges (+-8 mm, +-15 deg)."""
-    from tacrefine.data.generate import DataConfig
-    from tacrefine.envs.grip_refine_hand import HAND_OFFSET_RANGE
-    from tacrefine.sim.objects import PAPER_OBJECT_SET
-
-    union = ("y", "z", "roll", "pitch")
-    return DataConfig(objects=PAPER_OBJECT_SET, hand="three_finger", samples_per_object=800, shard_size=200,
-                      workers=2, seed=0, offset_range={d: HAND_OFFSET_RANGE[d] for d in union})
+from tacrefine.data.paper_task import hand_data_defaults
+from tacrefine.evaluation.episodes.protocol import BASELINE_SPECS
 
 
 def _training_defaults() -> Any:
@@ -88,7 +75,7 @@ class MainEvaluation:
     suites: tuple[str, ...] = ("hand",)
 
     def __post_init__(self) -> None:
-        from tacrefine.evaluation.protocol import SUITES
+        from tacrefine.evaluation.episodes.protocol import SUITES
         from tacrefine.policy.baselines import BASELINES
 
         require(len(self.suites) >= 1, "evaluation.suites", f"a non-empty list among {list(SUITES)}",
@@ -224,8 +211,8 @@ def stage_train(cfg: MainConfig, out: Path) -> dict[str, Any]:
 
 
 def stage_benchmark(cfg: MainConfig, out: Path) -> dict[str, Any]:
-    from tacrefine.evaluation.protocol import PRECISION_PROTOCOL
-    from tacrefine.evaluation.runner import run_precision_benchmark
+    from tacrefine.evaluation.benchmarks.precision import run_precision_benchmark
+    from tacrefine.evaluation.episodes.protocol import PRECISION_PROTOCOL
 
     checkpoint = out / "train" / cfg.evaluation.checkpoint
     if not checkpoint.is_file():
@@ -240,8 +227,8 @@ def stage_benchmark(cfg: MainConfig, out: Path) -> dict[str, Any]:
 
 def stage_parts(cfg: MainConfig, out: Path) -> dict[str, Any]:
     """The trained policy (and the noop and oracle baselines) on the user's own parts."""
-    from tacrefine.evaluation.protocol import EvalConfig
-    from tacrefine.evaluation.runner import run_evaluation
+    from tacrefine.evaluation.episodes.protocol import EvalConfig
+    from tacrefine.evaluation.results.evaluate import run_evaluation
 
     checkpoint = out / "train" / cfg.evaluation.checkpoint
     hand = getattr(cfg.data.cell.gripper, "kind", "parallel_jaw")
@@ -256,7 +243,7 @@ def stage_parts(cfg: MainConfig, out: Path) -> dict[str, Any]:
 
 def run_main(cfg: MainConfig) -> dict[str, Any]:
     """Run (or resume) the three stages; returns the job summary (also ``OUT/summary.json``)."""
-    from tacrefine.evaluation.report import precision_table, write_json
+    from tacrefine.evaluation.results.report import precision_table, write_json
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -294,61 +281,7 @@ def run_main(cfg: MainConfig) -> dict[str, Any]:
     return summary
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="main.py",
-        description="Generate a dataset, train TacRefineNet, benchmark it against the baselines. Re-running "
-                    "the same command resumes: finished dataset shards are kept, training continues from "
-                    "last.pt, the benchmark is redone.",
-        epilog="examples:\n"
-               "  python scripts/main.py                          # embedded defaults, the hand suite\n"
-               "  python scripts/main.py --smoke                  # the whole chain in ~1 min\n"
-               "  python scripts/main.py --config configs/main.yaml --set training.train.epochs=20 "
-               "--out runs/long",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--config", help="YAML file (sections out, progress, data, training, evaluation)")
-    parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[],
-                        metavar="KEY=VALUE",
-                        help="overrides, e.g. data.samples_per_object=400 training.train.epochs=5")
-    parser.add_argument("--out", help="output directory (default: the config's out, runs/main)")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes: a pipeline check in ~1 minute")
-    parser.add_argument("--object", dest="object_paths", action="append", default=[], metavar="PATH",
-                        help="a part file (.urdf, .obj, .stl) to add to the data and to score the trained "
-                             "policy on (OUT/parts/); repeat for several")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    from tacrefine.data.storage import DatasetError
-    from tacrefine.training.checkpoint import CheckpointError
-
-    overrides = list(args.overrides)
-    if args.out:
-        overrides.append(f"out={args.out}")
-    if args.no_progress:
-        overrides.append("progress=false")
-    try:
-        cfg = load_main_config(args.config, overrides, smoke=args.smoke)
-        if args.object_paths:
-            from tacrefine.sim.object_lists import part_mapping
-
-            parts = tuple(part_mapping(p) for p in args.object_paths)
-            cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, objects=(*cfg.data.objects, *parts)))
-        print(f"main job -> {cfg.out}: {len(cfg.data.objects)} objects x "
-              f"{cfg.data.samples_per_object} grasps; "
-              f"{cfg.training.train.epochs} epochs x {cfg.training.train.steps_per_epoch} steps x "
-              f"{cfg.training.train.batch_size} pairs; benchmark vs {', '.join(cfg.evaluation.baselines)}",
-              flush=True)
-        run_main(cfg)
-    except (ConfigError, DatasetError, CheckpointError, FileNotFoundError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-__all__ = ["MainConfig", "MainEvaluation", "SMOKE", "load_main_config", "main", "run_main"]
+__all__ = ["MainConfig", "MainEvaluation", "SMOKE", "hand_data_defaults", "load_main_config", "run_main",
+           "stage_benchmark",
+           "stage_data", "stage_parts", "stage_train", "training_config"]
 

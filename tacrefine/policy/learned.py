@@ -32,10 +32,10 @@ import numpy as np
 import torch
 
 from tacrefine.policy.baselines import Policy
+from tacrefine.policy.checkpoint import load_model
 from tacrefine.policy.fit import check_fit
 from tacrefine.policy.model import tactile_to_tensor
 from tacrefine.sim.sensor_profiles import check_sensor_match
-from tacrefine.training.checkpoint import load_model
 
 
 class LearnedPolicy(Policy):
@@ -52,7 +52,7 @@ class LearnedPolicy(Policy):
             ``"warn"``.
 
     Raises:
-        tacrefine.training.checkpoint.CheckpointError: unreadable or invalid checkpoint.
+        tacrefine.policy.checkpoint.CheckpointError: unreadable or invalid checkpoint.
         ValueError: ``action_scale`` does not cover the checkpoint's DoF.
     """
 

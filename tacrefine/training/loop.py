@@ -31,8 +31,8 @@ from tacrefine.data.augment import augment
 from tacrefine.data.pairs import PairSampler, split_by_sample
 from tacrefine.data.samples import GraspSamples
 from tacrefine.geometry import ROTATION_DOFS, TRANSLATION_DOFS, validate_dofs
+from tacrefine.policy.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
 from tacrefine.policy.model import Normalizer, TacRefineNet, count_parameters, tactile_to_tensor
-from tacrefine.training.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
 from tacrefine.training.config import RunConfig, load_run_config
 from tacrefine.training.distributed import Placement, mean_across, setup, teardown, wrap
 from tacrefine.training.finetune import freeze_encoder, init_from_checkpoint, mixed_sampler

@@ -31,12 +31,12 @@ from tacrefine.config import (
     require_int,
     to_dict,
 )
-from tacrefine.evaluation.markdown import _pct, text_table
-from tacrefine.evaluation.protocol import SUITES, threshold_key
+from tacrefine.evaluation.episodes.protocol import SUITES, threshold_key
+from tacrefine.evaluation.results.markdown import _pct, text_table
 
 
 def _data_defaults() -> Any:
-    from tacrefine.cli.main_job import hand_data_defaults
+    from tacrefine.data.paper_task import hand_data_defaults
 
     return dataclasses.replace(hand_data_defaults(), samples_per_object=150, shard_size=150)
 
@@ -140,9 +140,9 @@ def _train_variant(cfg: AblationConfig, data_dir: Path, run_dir: Path, fingers: 
 def run_ablation(cfg: AblationConfig, out: str | Path) -> dict[str, Any]:
     """Generate (or reuse) the data, train every variant, score them; writes ``ablation.json``."""
     from tacrefine.data.generate import generate_dataset
-    from tacrefine.evaluation.protocol import EvalConfig
-    from tacrefine.evaluation.report import write_json
-    from tacrefine.evaluation.runner import run_evaluation
+    from tacrefine.evaluation.episodes.protocol import EvalConfig
+    from tacrefine.evaluation.results.evaluate import run_evaluation
+    from tacrefine.evaluation.results.report import write_json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from tacrefine.config import ConfigError, atomic_write_bytes
-from tacrefine.evaluation.markdown import text_table
+from tacrefine.evaluation.results.markdown import text_table
 
 JAW_HELD_OUT_FAMILIES = ("jaw_rods", "jaw_plates", "edges", "prisms", "convex", "compound")
 HELD_OUT_SHAPES = ("wedge", "hexagon", "l_shape")
@@ -109,8 +109,8 @@ def run_parts_benchmark(out: str | Path, *, policy: str = "pretrained", per_fami
                         random_urdfs: int = 100, oracle_episodes: int = 3, progress: bool = True,
                         plots: bool = True) -> dict[str, Any]:
     """Run the three measurements (module docstring) into ``out``; returns ``parts.json``."""
-    from tacrefine.evaluation.protocol import EvalConfig
-    from tacrefine.evaluation.runner import run_evaluation
+    from tacrefine.evaluation.episodes.protocol import EvalConfig
+    from tacrefine.evaluation.results.evaluate import run_evaluation
     from tacrefine.policy.registry import PRETRAINED_NAME
     from tacrefine.sim.objects import get_object
     from tacrefine.sim.urdf_export import export_urdf

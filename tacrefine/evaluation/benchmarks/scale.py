@@ -106,7 +106,7 @@ def generation_run(objects: list[str], samples_per_object: int, shard_size: int,
 
 _GENERATION_CHILD = """
 import json, sys
-from tacrefine.evaluation.scale import generation_run, worker_startup_s
+from tacrefine.evaluation.benchmarks.scale import generation_run, worker_startup_s
 args = json.loads(sys.argv[1])
 result = worker_startup_s() if args.pop("startup", False) else generation_run(**args)
 print(json.dumps(result))
@@ -283,7 +283,7 @@ def training_rate() -> dict[str, Any]:
 
 
 def run_scale(cfg: ScaleConfig | None = None) -> dict[str, Any]:
-    from tacrefine.evaluation.speed import machine_info
+    from tacrefine.evaluation.results.provenance import machine_info
 
     cfg = cfg or ScaleConfig()
     result: dict[str, Any] = {"machine": machine_info(), "generation": generation(cfg)}

@@ -14,8 +14,6 @@ is recorded with them. They never appear in tests.
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from tacrefine.config import atomic_write_bytes
+from tacrefine.evaluation.results.provenance import machine_info
 
 SPEED_OBJECT = "box_8x8"
 #: the three-finger hand is timed on one object of each of the paper's classes, in turn
@@ -58,30 +57,6 @@ def _rate(fn: Callable[[], Any], min_seconds: float, min_reps: int = 3) -> tuple
         elapsed = time.perf_counter() - t0
         if elapsed >= min_seconds and reps >= min_reps:
             return reps / elapsed, reps, elapsed
-
-
-def machine_info() -> dict[str, Any]:
-    """Where the numbers were measured."""
-    import torch
-
-    from tacrefine.evaluation.report import provenance
-
-    try:
-        load = list(os.getloadavg())
-    except OSError:
-        load = None
-    try:
-        cores_available = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores_available = os.cpu_count()
-    return {
-        **provenance(),
-        "processor": platform.processor() or None,
-        "cpu_count": os.cpu_count(),
-        "cores_available": cores_available,
-        "torch_threads": torch.get_num_threads(),
-        "load_average_1_5_15": load,
-    }
 
 
 def tactile_frames_per_s(rows: int, cols: int, pitch_mm: float, min_seconds: float,
@@ -176,7 +151,7 @@ GENERATION_OBJECTS = ("rod_r4", SPEED_OBJECT, "plate_w6", "wedge")
 def generation_rate(workers: int, samples_per_object: int, shard_size: int = 50) -> dict[str, Any] | None:
     """Data generation throughput with ``workers`` lanes on the same job (None without the data package)."""
     try:
-        from tacrefine.evaluation.scale import generation_run
+        from tacrefine.evaluation.benchmarks.scale import generation_run
     except ImportError:
         return None
     run = generation_run(list(GENERATION_OBJECTS), samples_per_object, min(shard_size, samples_per_object),
@@ -280,7 +255,7 @@ def run_speed(cfg: SpeedConfig | None = None) -> dict[str, Any]:
         if one and two:
             result["generation_speedup_2_workers"] = two["samples_per_s"] / one["samples_per_s"]
             details["generation_identical_shards"] = one.pop("shard_sha256") == two.pop("shard_sha256")
-            from tacrefine.evaluation.scale import worker_startup_s
+            from tacrefine.evaluation.benchmarks.scale import worker_startup_s
 
             result["worker_startup_s"] = worker_startup_s()
         say("speed: training throughput and decision latency ...", flush=True)
@@ -322,7 +297,7 @@ PEERS = ("published: Taxim ~35 frames/s, FOTS 28.6 (optical) / 326 (markers) fra
 
 def speed_table(result: dict[str, Any]) -> str:
     """The speed figures as a terminal table, with the published references below it."""
-    from tacrefine.evaluation.report import text_table
+    from tacrefine.evaluation.results.report import text_table
 
     def value(key: str) -> str:
         if result.get(key) is None:

@@ -119,7 +119,7 @@ def pair_residuals(checkpoint: Path, test: Path, n_pairs: int = 2000, seed: int 
     """Single-step residual of a checkpoint on held-out pairs: medians and share within 2 mm / 2 deg."""
     from tacrefine.data.pairs import PairSampler
     from tacrefine.data.storage import load_dataset
-    from tacrefine.training.checkpoint import load_model
+    from tacrefine.policy.checkpoint import load_model
     from tacrefine.training.loop import to_tensors
 
     model, normalizer, ckpt = load_model(checkpoint)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tacrefine.evaluation.protocol import EvalConfig, episode_seed
+from tacrefine.evaluation.episodes.protocol import EvalConfig, episode_seed
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def reset_policy(policy: Any, seed: int) -> None:
 def run_episodes(cfg: EvalConfig, job: EpisodeJob, report: Callable[[int], None] | None = None) -> dict[str, Any]:
     """The job: build the env and the policy, play the episodes; returns records, captures,
     env and policy info. Runs in the driver, a worker process or a Ray task."""
-    from tacrefine.evaluation import runner
+    from tacrefine.evaluation.episodes import runner
 
     env = runner.make_env(cfg, job.mode)
     records, captures = [], []

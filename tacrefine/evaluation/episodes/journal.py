@@ -85,7 +85,7 @@ def checkpoint_file(spec: str, cfg: Any, mode: str) -> Path | None:
     """The checkpoint that policy ``spec`` loads in ``cfg``'s env (``mode`` target), or None
     for a baseline. ``pretrained`` is the shipped file that fits the env, never a file of
     that name in the working directory."""
-    from tacrefine.evaluation import runner
+    from tacrefine.evaluation.episodes import runner
     from tacrefine.policy import registry
 
     if spec.startswith("baseline:"):
@@ -165,7 +165,7 @@ class Journal:
     def load(self, index: int, job: Any) -> dict[str, Any] | None:
         """Finished job ``index`` as :func:`run_episodes` returned it, or None (absent, from
         another config or policy, or damaged: it is then played again)."""
-        from tacrefine.evaluation.runner import Capture
+        from tacrefine.evaluation.episodes.runner import Capture
 
         meta_path, images_path = self._paths(index)
         try:

@@ -3,14 +3,13 @@
 The loop is the paper's: read touch -> the policy predicts a wrist increment -> the env
 re-grasps -> repeat, for at most ``max_steps`` steps, stopping early when the env
 terminates (success at its thresholds, or a lost object). Every episode's start grasp is
-fixed by its seed (:func:`tacrefine.evaluation.protocol.episode_seed`), so all policies are
+fixed by its seed (:func:`tacrefine.evaluation.episodes.protocol.episode_seed`), so all policies are
 scored on the same episodes. Episodes are never dropped: a lost object stays in the
 denominator as a failure.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 import sys
 import time
@@ -22,13 +21,13 @@ from typing import Any
 import numpy as np
 
 from tacrefine.config import to_dict
-from tacrefine.evaluation.protocol import (
+from tacrefine.evaluation.episodes.protocol import (
     SUCCESS_THRESHOLDS,
     EvalConfig,
-    episode_seed,
     threshold_key,
     threshold_keys,
 )
+from tacrefine.moved import moved_names
 
 ENV_ID = "tacrefine/GripRefine-v0"
 #: Jobs per (policy, target mode) of a resumable evaluation (at least 2 episodes each; more
@@ -292,129 +291,16 @@ def panel_objects(objects: Sequence[str], n: int, spec_of: Any = None) -> list[s
     return chosen
 
 
-def _single_thread_torch(specs: Sequence[str]) -> int | None:
-    """Decisions are batches of one: extra torch threads only add synchronisation (and stall
-    badly on a busy machine). Returns the previous thread count to restore, if changed."""
-    if all(str(s).startswith("baseline:") for s in specs):
-        return None
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    return old
-
-
-def evaluate_policies(cfg: EvalConfig, specs: Sequence[str], *, backend: str = "local", workers: int = 1,
-                      ray_address: str | None = None, journal: str | Path | None = None) -> EvaluationRun:
-    """Run every policy on every episode of ``cfg``.
-
-    The episodes run as jobs on an executor (``backend`` ``local`` with ``workers``
-    processes, or ``ray``); records come back in episode order and are the same whatever
-    the backend and the number of workers (only the timing fields differ). ``journal``: a
-    directory where each finished job is recorded and from which a rerun takes the jobs
-    already done (:mod:`tacrefine.evaluation.journal`); None writes nothing.
-    """
-    from tacrefine.evaluation.jobs import EpisodeJob, cut, run_episodes
-    from tacrefine.evaluation.journal import Journal
-    from tacrefine.parallel import Job, make_executor
-
-    specs = list(dict.fromkeys(str(s) for s in specs))
-    if not specs:
-        raise ValueError("evaluate_policies: give at least one policy spec")
-    shown = panel_objects(cfg.objects, cfg.panel_episodes, cfg.object_spec)
-    capture_keys = frozenset((cfg.target_modes[0], name, 0) for name in shown)
-    gif_key = (cfg.target_modes[0], shown[0], 0) if shown else None
-    t_start = time.perf_counter()
-    executor = make_executor(backend, workers, ray_address)
-    pieces = 1 if executor.workers <= 1 else 2 * executor.workers
-    if journal is not None:  # a cut that does not depend on 1-4 workers: a resumed run finds the same jobs
-        pieces = max(pieces, min(RESUME_PIECES, len(_episode_order(cfg)) // 2))
-    jobs = []
-    for spec in specs:
-        for mode in cfg.target_modes:
-            for items in cut(_episode_order(cfg), pieces):
-                work = EpisodeJob(spec, mode, items, capture_keys, gif_key)
-                first = items[0]
-                jobs.append(Job(args=(cfg, work), weight=len(items),
-                                label=f"evaluation of {spec} ({mode} target), object {first[1]!r}, "
-                                      f"seed {episode_seed(cfg.seed, first[1], mode, first[0])}"))
-    episodes: list[dict[str, Any]] = []
-    captures: list[Capture] = []
-    policy_info_: dict[str, dict[str, Any]] = {}
-    env_info_: dict[str, Any] = {}
-    old_threads = _single_thread_torch(specs)
-    book = Journal(journal, cfg) if journal is not None else None
-    done = {i: r for i, job in enumerate(jobs) if book and (r := book.load(i, job.args[1])) is not None}
-    if book is not None:
-        book.report_damaged()
-    todo = [i for i in range(len(jobs)) if i not in done]
-    bar = progress_bar(cfg.n_episodes * len(specs), "evaluate", cfg.progress)
-    bar.update(sum(jobs[i].weight for i in done))
-    try:
-        # closed however the loop ends (e.g. book.save fails): the pool stops and the GIL switch
-        # interval comes back now, not when the abandoned generator is collected
-        with contextlib.closing(executor.run(run_episodes, [jobs[i] for i in todo], bar.update)) as fresh:
-            for index, job in enumerate(jobs):
-                work = job.args[1]
-                if index in done:
-                    result = done[index]
-                else:
-                    result = next(fresh)
-                    if book is not None:
-                        book.save(index, work, result)
-                episodes += result["records"]
-                captures += result["captures"]
-                env_info_ = env_info_ or result["env_info"]
-                info = policy_info_.setdefault(work.spec, {**result["policy_info"], "seconds": 0.0, "episodes": 0})
-                info["seconds"] += result["seconds"]
-                info["episodes"] += len(result["records"])
-                bar.set_postfix_str(f"{policy_slug(work.spec)} {work.mode}", refresh=False)
-    finally:
-        bar.close()
-        executor.close()
-        if old_threads is not None:
-            import torch
-
-            torch.set_num_threads(old_threads)
-    return EvaluationRun(config=cfg, specs=specs, episodes=episodes, captures=captures, env_info=env_info_,
-                         policy_info=[policy_info_[s] for s in specs if s in policy_info_],
-                         seconds=time.perf_counter() - t_start)
-
-
-def run_evaluation(cfg: EvalConfig, specs: Sequence[str], out: str | Path, *, backend: str = "local",
-                   workers: int = 1, ray_address: str | None = None) -> dict[str, Any]:
-    """Evaluate ``specs`` and write ``report.json``, ``report.md`` and the plots into ``out``.
-
-    Finished jobs are recorded in ``out/.jobs``: an interrupted evaluation rerun with the
-    same arguments plays only the jobs that had not finished.
-
-    Returns the report (the content of ``report.json``). ``backend`` / ``workers`` /
-    ``ray_address``: where the episodes run (see :func:`evaluate_policies`).
-    """
-    from tacrefine.evaluation.report import build_report, write_report
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    run = evaluate_policies(cfg, specs, backend=backend, workers=workers, ray_address=ray_address,
-                            journal=out / JOURNAL_DIR)
-    report = build_report(run)
-    if cfg.plots:
-        from tacrefine.evaluation.plots import write_plots
-
-        report["plots"] = write_plots(report, run.captures, out)
-    write_report(report, out)
-    return report
-
-
-def run_precision_benchmark(*args: Any, **kwargs: Any) -> dict[str, Any]:
-    """The grip-precision benchmark; see :func:`tacrefine.evaluation.precision.run_precision_benchmark`."""
-    from tacrefine.evaluation.precision import run_precision_benchmark as run
-
-    return run(*args, **kwargs)
+#: Names that moved up when the episode loop was parted from orchestration and reports.
+__getattr__ = moved_names(__name__, {
+    "evaluate_policies": "tacrefine.evaluation.episodes.rollouts",
+    "run_evaluation": "tacrefine.evaluation.results.evaluate",
+    "run_precision_benchmark": "tacrefine.evaluation.benchmarks.precision",
+})
 
 
 __all__ = [
-    "Capture", "ENV_ID", "EvaluationRun", "build_policy", "evaluate_policies", "make_env", "policy_label",
-    "policy_slug", "progress_bar", "run_episode", "run_evaluation", "run_precision_benchmark",
+    "Capture", "ENV_ID", "EvaluationRun", "build_policy", "make_env", "policy_label",
+    "policy_slug", "progress_bar", "run_episode",
     "steps_to_converge", "success_flags",
 ]

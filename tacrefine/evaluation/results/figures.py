@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tacrefine.evaluation.protocol import PAPER_V2_SIM_SUCCESS, threshold_key
+from tacrefine.evaluation.episodes.protocol import PAPER_V2_SIM_SUCCESS, threshold_key
 
 _LABELS = {"pretrained": "pretrained TacRefineNet", "baseline:servo": "tactile servo (no learning)",
            "baseline:noop": "no-op", "baseline:random": "random", "baseline:oracle": "ground-truth oracle"}

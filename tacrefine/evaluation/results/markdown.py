@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from tacrefine.evaluation.protocol import (
+from tacrefine.evaluation.episodes.protocol import (
     PAPER_LABELS,
     PAPER_V2_SIM_SUCCESS,
     SUCCESS_THRESHOLDS,

@@ -16,7 +16,7 @@ import numpy as np
 
 from tacrefine import viz
 from tacrefine.config import atomic_write_bytes
-from tacrefine.evaluation.protocol import SUCCESS_THRESHOLDS, threshold_keys
+from tacrefine.evaluation.episodes.protocol import SUCCESS_THRESHOLDS, threshold_keys
 
 FLOOR = 1e-3  # log axes: errors below this (exact oracle corrections) are drawn at the floor
 

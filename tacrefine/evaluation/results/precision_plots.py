@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from tacrefine.config import atomic_write_bytes
-from tacrefine.evaluation.protocol import PAPER_V2_SIM_SUCCESS, SUCCESS_THRESHOLDS, threshold_key
+from tacrefine.evaluation.episodes.protocol import PAPER_V2_SIM_SUCCESS, SUCCESS_THRESHOLDS, threshold_key
 
 #: Thresholds from loosest to tightest, the order a reader scans.
 ORDER = sorted(SUCCESS_THRESHOLDS, key=lambda t: (-t[0], -t[1]))

@@ -1,4 +1,5 @@
-"""The grip-precision benchmark (v2): every suite, the learned policy and every baseline.
+"""The grip-precision benchmark's results (v2): summaries and tables of every suite (the run:
+:mod:`tacrefine.evaluation.benchmarks.precision`).
 
 For each suite of the protocol (the parallel jaw and the paper's three-finger task) the
 learned policy - when one fits the suite's env - and every baseline run on the same seeded
@@ -13,14 +14,12 @@ a ``split`` key is aggregated per split (``by_split`` in the report and the summ
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from tacrefine.config import to_dict
-from tacrefine.evaluation.markdown import _pct, text_table
-from tacrefine.evaluation.protocol import (
+from tacrefine.evaluation.episodes.protocol import (
     PAPER_LABELS,
     PAPER_V2_REAL_SUCCESS,
     PAPER_V2_REAL_UNSEEN_SUCCESS,
@@ -28,7 +27,9 @@ from tacrefine.evaluation.protocol import (
     SUITES,
     threshold_key,
 )
-from tacrefine.evaluation.stats import aggregate
+from tacrefine.evaluation.results.markdown import _pct, text_table
+from tacrefine.evaluation.results.stats import aggregate
+from tacrefine.moved import moved_names
 
 PRECISION_SCHEMA = "tacrefine.benchmark.precision"
 PRECISION_SCHEMA_VERSION = 2
@@ -236,53 +237,9 @@ def precision_table(summary: Mapping[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
-def run_precision_benchmark(learned: str | None, out: str | Path, *, protocol: Any = None,
-                            suites: Sequence[str] | None = None, episodes_per_object: int | None = None,
-                            progress: bool = True, plots: bool = True, noisy: bool = True) -> dict[str, Any]:
-    """Run the benchmark into ``out`` and return (and write) ``precision.json``.
-
-    ``suites``: names to run (default: the protocol's). A suite whose env is not registered
-    is skipped; a learned policy that does not fit a suite's env is left out of that suite
-    (both reported). ``episodes_per_object`` other than the protocol's marks the result
-    ``off_protocol``.
-    """
-    from tacrefine.evaluation.protocol import PRECISION_PROTOCOL
-    from tacrefine.evaluation.report import write_json
-    from tacrefine.evaluation.runner import run_evaluation
-
-    protocol = protocol or PRECISION_PROTOCOL
-    out = Path(out)
-    names = tuple(suites) if suites is not None else protocol.suites
-    results: dict[str, dict[str, Any]] = {}
-    skipped: dict[str, str] = {}
-    prov: dict[str, Any] | None = None
-    for name in names:
-        if name not in SUITES:
-            raise ValueError(f"suite: {name!r} is unknown; known: {list(SUITES)}")
-        if not SUITES[name].available():
-            skipped[name] = f"env {SUITES[name].env_id} is not registered in this version"
-            continue
-        spec, note = learned_for_suite(learned, name)
-        specs = ([spec] if spec else []) + [s for s in protocol.baselines if s != spec]
-        clean_cfg = protocol.eval_config(name, episodes_per_object=episodes_per_object, progress=progress,
-                                         plots=plots)
-        clean = run_evaluation(clean_cfg, specs, out / name / "clean")
-        noisy_report = None
-        if spec and noisy:
-            noisy_cfg = protocol.eval_config(name, noisy=True, episodes_per_object=episodes_per_object,
-                                             progress=progress, plots=plots)
-            noisy_report = run_evaluation(noisy_cfg, [spec], out / name / "noisy_dr")
-        results[name] = suite_summary(name, clean, noisy_report, spec, note if learned else None,
-                                      protocol.robust_threshold)
-        prov = prov or clean["provenance"]
-    summary = precision_summary(protocol, results, skipped, learned, prov)
-    if plots and results:
-        from tacrefine.evaluation.precision_plots import plot_precision
-
-        summary["plots"] = {"success_by_threshold": str(plot_precision(summary, out / "precision.png").name)}
-    write_json(summary, out / "precision.json")
-    return summary
+#: The benchmark that writes these summaries moved up to the benchmarks layer.
+__getattr__ = moved_names(__name__, {"run_precision_benchmark": "tacrefine.evaluation.benchmarks.precision"})
 
 
 __all__ = ["PRECISION_SCHEMA", "learned_for_suite", "policy_summary", "precision_summary", "precision_table",
-           "run_precision_benchmark", "split_table", "suite_summary", "suite_table"]
+           "split_table", "suite_summary", "suite_table"]

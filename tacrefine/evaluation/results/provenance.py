@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -52,4 +53,26 @@ def provenance() -> dict[str, Any]:
         "machine": platform.machine(),
         "git_commit": commit,
         "git_dirty": bool(status) if status is not None else None,
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    """Where the numbers were measured."""
+    import torch
+
+    try:
+        load = list(os.getloadavg())
+    except OSError:
+        load = None
+    try:
+        cores_available = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores_available = os.cpu_count()
+    return {
+        **provenance(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        "cores_available": cores_available,
+        "torch_threads": torch.get_num_threads(),
+        "load_average_1_5_15": load,
     }

@@ -1,10 +1,10 @@
 """The evaluation report: build ``report.json`` from a run, write it (JSON + Markdown), read it.
 
-The parts live in their own modules - statistics (:mod:`~tacrefine.evaluation.stats`),
-provenance (:mod:`~tacrefine.evaluation.provenance`), the JSON schema and its checker
-(:mod:`~tacrefine.evaluation.schema`), Markdown and terminal tables
-(:mod:`~tacrefine.evaluation.markdown`) and the precision benchmark's summary
-(:mod:`~tacrefine.evaluation.precision`); they are re-exported here, where callers have
+The parts live in their own modules - statistics (:mod:`~tacrefine.evaluation.results.stats`),
+provenance (:mod:`~tacrefine.evaluation.results.provenance`), the JSON schema and its checker
+(:mod:`~tacrefine.evaluation.results.schema`), Markdown and terminal tables
+(:mod:`~tacrefine.evaluation.results.markdown`) and the precision benchmark's summary
+(:mod:`~tacrefine.evaluation.results.precision_summary`); they are re-exported here, where callers have
 always found them.
 """
 
@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from tacrefine.config import atomic_write_bytes, to_dict
-from tacrefine.evaluation.markdown import (
+from tacrefine.evaluation.episodes.protocol import SUCCESS_THRESHOLDS, threshold_key
+from tacrefine.evaluation.results.markdown import (
     PAPER_HEADER,
     SUMMARY_HEADER,
     console_summary,
@@ -29,10 +30,9 @@ from tacrefine.evaluation.markdown import (
     summary_rows,
     text_table,
 )
-from tacrefine.evaluation.protocol import SUCCESS_THRESHOLDS, threshold_key
-from tacrefine.evaluation.provenance import provenance
-from tacrefine.evaluation.schema import SCHEMA, SCHEMA_VERSION, validate_report
-from tacrefine.evaluation.stats import (
+from tacrefine.evaluation.results.provenance import provenance
+from tacrefine.evaluation.results.schema import SCHEMA, SCHEMA_VERSION, validate_report
+from tacrefine.evaluation.results.stats import (
     ERROR_KEYS,
     FINAL_KEYS,
     STAT_KEYS,
@@ -45,7 +45,7 @@ from tacrefine.evaluation.stats import (
 
 
 def build_report(run: Any) -> dict[str, Any]:
-    """The ``report.json`` content of an :class:`~tacrefine.evaluation.runner.EvaluationRun`."""
+    """The ``report.json`` content of an :class:`~tacrefine.evaluation.episodes.runner.EvaluationRun`."""
     cfg = run.config
     by_policy = _group(run.episodes, "policy")
     policies = []
@@ -112,7 +112,7 @@ def load_report(path: str | Path) -> dict[str, Any]:
         return json.load(fh)
 
 
-from tacrefine.evaluation.precision import PRECISION_SCHEMA, precision_summary, precision_table  # noqa: E402
+from tacrefine.evaluation.results.precision_summary import PRECISION_SCHEMA, precision_summary, precision_table  # noqa: E402
 
 __all__ = [
     "ERROR_KEYS", "FINAL_KEYS", "PAPER_HEADER", "PRECISION_SCHEMA", "SCHEMA", "SCHEMA_VERSION", "STAT_KEYS",

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tacrefine.evaluation.protocol import threshold_keys
-from tacrefine.evaluation.stats import ERROR_KEYS, FINAL_KEYS, STAT_KEYS
+from tacrefine.evaluation.episodes.protocol import threshold_keys
+from tacrefine.evaluation.results.stats import ERROR_KEYS, FINAL_KEYS, STAT_KEYS
 
-SCHEMA = "tacrefine.evaluation.report"
+SCHEMA = "tacrefine.evaluation.results.report"
 SCHEMA_VERSION = 1
 _NUM = (int, float)
 _OPT_NUM = (int, float, type(None))

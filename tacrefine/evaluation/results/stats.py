@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tacrefine.evaluation.protocol import threshold_keys
+from tacrefine.evaluation.episodes.protocol import threshold_keys
 
 STAT_KEYS = ("mean", "median", "p10", "p90")
 ERROR_KEYS = ("position_error_mm", "rotation_error_deg")

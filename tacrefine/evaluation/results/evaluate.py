@@ -1,0 +1,36 @@
+"""An evaluation written out: roll the policies out, then ``report.json``, ``report.md`` and plots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tacrefine.evaluation.episodes.protocol import EvalConfig
+from tacrefine.evaluation.episodes.rollouts import evaluate_policies
+from tacrefine.evaluation.episodes.runner import JOURNAL_DIR
+
+
+def run_evaluation(cfg: EvalConfig, specs: Sequence[str], out: str | Path, *, backend: str = "local",
+                   workers: int = 1, ray_address: str | None = None) -> dict[str, Any]:
+    """Evaluate ``specs`` and write ``report.json``, ``report.md`` and the plots into ``out``.
+
+    Finished jobs are recorded in ``out/.jobs``: an interrupted evaluation rerun with the
+    same arguments plays only the jobs that had not finished.
+
+    Returns the report (the content of ``report.json``). ``backend`` / ``workers`` /
+    ``ray_address``: where the episodes run (see :func:`evaluate_policies`).
+    """
+    from tacrefine.evaluation.results.report import build_report, write_report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    run = evaluate_policies(cfg, specs, backend=backend, workers=workers, ray_address=ray_address,
+                            journal=out / JOURNAL_DIR)
+    report = build_report(run)
+    if cfg.plots:
+        from tacrefine.evaluation.results.plots import write_plots
+
+        report["plots"] = write_plots(report, run.captures, out)
+    write_report(report, out)
+    return report
