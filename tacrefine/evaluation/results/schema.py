@@ -12,7 +12,7 @@ from typing import Any
 from tacrefine.evaluation.episodes.protocol import threshold_keys
 from tacrefine.evaluation.results.stats import ERROR_KEYS, FINAL_KEYS, STAT_KEYS
 
-SCHEMA = "tacrefine.evaluation.results.report"
+SCHEMA = "tacrefine.evaluation.report"
 SCHEMA_VERSION = 1
 _NUM = (int, float)
 _OPT_NUM = (int, float, type(None))
