@@ -113,7 +113,7 @@ def expand_object_list(items: Sequence) -> list:
 # -- the hand's families: the paper's classes ---------------------------------------------
 @family("rods", "hand")
 def _rods(rng: np.random.Generator) -> ObjectSpec:
-    from tacrefine.sim import paper_objects as paper  # it imports objects, which imports this lazily
+    from tacrefine.sim import paper_objects as paper
 
     return paper.rod(round(float(rng.uniform(5.0, 16.0)), 2), round(float(rng.uniform(80.0, 130.0)), 1))
 
