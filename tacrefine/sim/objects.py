@@ -30,6 +30,7 @@ from scipy.spatial.transform import Rotation
 
 from tacrefine import geometry
 from tacrefine.config import ConfigError, atomic_write_bytes, require, require_choice, require_positive
+from tacrefine.limits import check_part_sizes
 from tacrefine.sim.object_classes import OBJECT_CLASSES, class_dofs
 from tacrefine.sim.world import SENSED_GROUP
 
@@ -114,6 +115,7 @@ class ObjectSpec:
         require_positive(f"{field_}.mesh_scale", self.mesh_scale)
         require(len(self.frame_in_file) in (0, 6), f"{field_}.frame_in_file",
                 "empty or six numbers: x, y, z (mm), roll, pitch, yaw (deg)", self.frame_in_file)
+        check_part_sizes(self)
         sources = sum([bool(self.parts), self.urdf is not None, self.mesh is not None])
         require(sources == 1, field_, "exactly one of parts, urdf or mesh", self)
         for key in ("urdf", "mesh"):

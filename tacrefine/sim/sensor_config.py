@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from tacrefine.config import require, require_int, require_positive
+from tacrefine.limits import MAX_TAXELS_PER_PAD, MAX_TAXELS_PER_SIDE, require_at_most
 
 
 def _require_fraction(name: str, value: float) -> None:
@@ -111,6 +112,8 @@ class SensorConfig:
     def __post_init__(self) -> None:
         for name in ("rows", "cols"):
             require_int(f"sensor.{name}", getattr(self, name), 1)
+            require_at_most(f"sensor.{name}", getattr(self, name), MAX_TAXELS_PER_SIDE, "taxels")
+        require_at_most("sensor.rows x sensor.cols", self.rows * self.cols, MAX_TAXELS_PER_PAD, "taxels per pad")
         for name in ("pitch_mm", "layer_stiffness", "full_scale_depth_mm", "shear_full_scale_kpa", "reach_mm"):
             require_positive(f"sensor.{name}", getattr(self, name))
         require(isinstance(self.shear, bool), "sensor.shear", "true or false", self.shear)

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from tacrefine.config import ConfigError, from_dict, merge, require, to_dict
+from tacrefine.limits import MAX_PROFILE_BYTES, require_at_most
 from tacrefine.sim.sensor_config import NoiseConfig, SensorConfig
 
 #: Built-in profiles as plain mappings of :class:`SensorConfig` fields (missing = default).
@@ -50,9 +51,11 @@ def profile_names() -> list[str]:
 
 def _read_yaml(path: Path, field: str) -> dict[str, Any]:
     try:
+        size = path.stat().st_size
+        require_at_most(f"{field} ({path})", size, MAX_PROFILE_BYTES, "bytes")
         with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{field}: cannot read sensor profile {str(path)!r}: {exc}") from exc
     require(isinstance(data, dict), field, f"a YAML mapping of sensor fields in {str(path)!r}",
             type(data).__name__)
