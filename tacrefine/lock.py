@@ -26,14 +26,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
+import inspect
 import json
 import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _held: dict[str, int] = {}  # lock file -> nesting depth, in this process
 _guard = threading.Lock()
@@ -92,7 +96,14 @@ def output_lock(out: str | Path, job: str, enabled: bool = True) -> Iterator[Pat
             with _guard:
                 _held[key] -= 1
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(f"{target}: exists and is a file, not a directory; choose another output folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise NotADirectoryError(f"{Path(out)}: cannot be an output folder, {exc.filename or path.parent} "
+                                 "is a file, not a directory") from exc
     fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:
         try:
@@ -120,4 +131,32 @@ def output_lock(out: str | Path, job: str, enabled: bool = True) -> Iterator[Pat
         os.close(fd)  # closing the descriptor releases the flock
 
 
-__all__ = ["OutputLockedError", "describe", "lock_path", "output_lock"]
+def _is_main_process() -> bool:
+    """False in the non-zero ranks of a ``torchrun`` job (rank 0 holds the lock for all of them)."""
+    return os.environ.get("RANK", "0") in ("", "0")
+
+
+def locked_output(where: str | Callable[[dict[str, Any]], Any], job: str) -> Callable[[F], F]:
+    """Decorate a job function so that it runs holding its output folder's lock.
+
+    ``where``: the name of the argument holding the folder, or a function of the bound
+    arguments (by name) returning it (e.g. ``lambda a: a["cfg"].out``).
+    """
+
+    def wrap(fn: F) -> F:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            out = bound.arguments[where] if isinstance(where, str) else where(bound.arguments)
+            with output_lock(out, job, enabled=_is_main_process()):
+                return fn(*args, **kwargs)
+
+        return run  # type: ignore[return-value]
+
+    return wrap
+
+
+__all__ = ["OutputLockedError", "describe", "lock_path", "locked_output", "output_lock"]

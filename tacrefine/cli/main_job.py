@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tacrefine.cli.errors import cli_entry, fail
 from tacrefine.config import (
     ConfigError,
     from_dict,
@@ -38,6 +39,7 @@ from tacrefine.config import (
     to_dict,
 )
 from tacrefine.evaluation.protocol import BASELINE_SPECS
+from tacrefine.lock import locked_output
 
 
 def hand_data_defaults() -> Any:
@@ -254,6 +256,7 @@ def stage_parts(cfg: MainConfig, out: Path) -> dict[str, Any]:
     return {spec: report["results"][spec]["overall"]["success"] for spec in specs}
 
 
+@locked_output(lambda a: a["cfg"].out, "main job")
 def run_main(cfg: MainConfig) -> dict[str, Any]:
     """Run (or resume) the three stages; returns the job summary (also ``OUT/summary.json``)."""
     from tacrefine.evaluation.report import precision_table, write_json
@@ -320,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
@@ -345,8 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               flush=True)
         run_main(cfg)
     except (ConfigError, DatasetError, CheckpointError, FileNotFoundError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     return 0
 
 

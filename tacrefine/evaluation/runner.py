@@ -29,6 +29,7 @@ from tacrefine.evaluation.protocol import (
     threshold_key,
     threshold_keys,
 )
+from tacrefine.lock import locked_output
 
 ENV_ID = "tacrefine/GripRefine-v0"
 #: Jobs per (policy, target mode) of a resumable evaluation (at least 2 episodes each; more
@@ -381,6 +382,7 @@ def evaluate_policies(cfg: EvalConfig, specs: Sequence[str], *, backend: str = "
                          seconds=time.perf_counter() - t_start)
 
 
+@locked_output("out", "evaluation")
 def run_evaluation(cfg: EvalConfig, specs: Sequence[str], out: str | Path, *, backend: str = "local",
                    workers: int = 1, ray_address: str | None = None) -> dict[str, Any]:
     """Evaluate ``specs`` and write ``report.json``, ``report.md`` and the plots into ``out``.

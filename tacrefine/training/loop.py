@@ -31,6 +31,7 @@ from tacrefine.data.augment import augment
 from tacrefine.data.pairs import PairSampler, split_by_sample
 from tacrefine.data.samples import GraspSamples
 from tacrefine.geometry import ROTATION_DOFS, TRANSLATION_DOFS, validate_dofs
+from tacrefine.lock import locked_output
 from tacrefine.policy.model import Normalizer, TacRefineNet, count_parameters, tactile_to_tensor
 from tacrefine.training.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
 from tacrefine.training.config import RunConfig, load_run_config
@@ -215,6 +216,7 @@ def resolve_dofs(cfg: RunConfig, manifest: dict[str, Any]) -> tuple[str, ...]:
         raise ConfigError(str(exc)) from None
 
 
+@locked_output(lambda a: a["cfg"].train.out_dir, "training")
 def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
           data: tuple[GraspSamples, dict[str, Any]] | None = None) -> TrainResult:
     """Train TacRefineNet as configured; with ``resume`` continue from ``out_dir/last.pt``.
