@@ -211,9 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         CheckpointError = RuntimeError  # noqa: N806
     lock = contextlib.ExitStack()  # every subcommand but figures writes --out: one job at a time
     try:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
         if args.command != "figures":
             lock.enter_context(output_lock(args.out, f"benchmark {args.command}"))
+        Path(args.out).mkdir(parents=True, exist_ok=True)
         if args.command == "figures":
             from tacrefine.evaluation.figures import figures_markdown
 
