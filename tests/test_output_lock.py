@@ -92,3 +92,17 @@ def test_two_concurrent_jobs_on_one_folder(tmp_path, capsys):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def test_a_later_evaluation_into_the_same_folder_leaves_no_plots_of_the_earlier(tmp_path, capsys):
+    out = tmp_path / "ev"
+    common = ["--out", str(out), "--objects", "rod_r4", "--episodes-per-object", "1", "--target-mode", "fixed",
+              "--no-render", "--no-progress", "--max-steps", "2"]
+    assert evaluate_main(["--policy", "baseline:noop", *common]) == 0
+    assert (out / "tactile_baseline_noop.png").is_file()
+    assert evaluate_main(["--policy", "baseline:oracle", *common]) == 0
+    report = json.loads((out / "report.json").read_text())
+    files = {p.name for p in out.iterdir() if not p.name.startswith(".")}
+    assert files == {"report.json", "report.md", *report["plots"].values()}
+    assert not any("noop" in name for name in files), files
+    capsys.readouterr()

@@ -11,6 +11,7 @@ denominator as a failure.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import sys
 import time
@@ -400,12 +401,24 @@ def run_evaluation(cfg: EvalConfig, specs: Sequence[str], out: str | Path, *, ba
     run = evaluate_policies(cfg, specs, backend=backend, workers=workers, ray_address=ray_address,
                             journal=out / JOURNAL_DIR)
     report = build_report(run)
+    earlier = _listed_plots(out)  # an earlier evaluation into this folder: its plots must not stay
     if cfg.plots:
         from tacrefine.evaluation.plots import write_plots
 
         report["plots"] = write_plots(report, run.captures, out)
     write_report(report, out)
+    for name in earlier - set((report.get("plots") or {}).values()):
+        (out / name).unlink(missing_ok=True)
     return report
+
+
+def _listed_plots(out: Path) -> set[str]:
+    """Plot files (relative names in ``out``) that ``out/report.json`` lists, if any."""
+    try:
+        plots = json.loads((out / "report.json").read_text(encoding="utf-8")).get("plots") or {}
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {p for p in plots.values() if isinstance(p, str) and "/" not in p and not p.startswith(".")}
 
 
 def run_precision_benchmark(*args: Any, **kwargs: Any) -> dict[str, Any]:
