@@ -48,8 +48,8 @@ class OutputLockedError(RuntimeError):
 
 
 def lock_path(out: str | Path) -> Path:
-    """The lock file of output folder ``out`` (``parent/.name.lock``, resolved path)."""
-    out = Path(os.path.abspath(os.path.expanduser(str(out))))
+    """The lock file of output folder ``out`` (``parent/.name.lock``, symlinks resolved)."""
+    out = Path(os.path.realpath(os.path.expanduser(str(out))))  # one folder, one lock, however spelled
     return out.parent / f".{out.name}.lock"
 
 
