@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from tacrefine.cli.errors import cli_entry, fail
 from tacrefine.config import ConfigError
 
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from tacrefine.data.storage import DatasetError
@@ -54,8 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           threads=args.threads, seed=args.seed, progress=not args.no_progress)
         summary = run_adaptation(cfg)
     except (ConfigError, DatasetError, CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from tacrefine.cli.errors import cli_entry, fail
 from tacrefine.config import ConfigError
+from tacrefine.lock import output_lock
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,13 +202,17 @@ def scale(args: argparse.Namespace) -> int:
     return 0
 
 
+@cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         from tacrefine.policy.checkpoint import CheckpointError
     except ImportError:
         CheckpointError = RuntimeError  # noqa: N806
+    lock = contextlib.ExitStack()  # every subcommand but figures writes --out: one job at a time
     try:
+        if args.command != "figures":
+            lock.enter_context(output_lock(args.out, f"benchmark {args.command}"))
         Path(args.out).mkdir(parents=True, exist_ok=True)
         if args.command == "figures":
             from tacrefine.evaluation.results.figures import figures_markdown
@@ -230,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "scale":
             return scale(args)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
+    finally:
+        lock.close()
     return 0

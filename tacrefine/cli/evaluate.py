@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tacrefine.cli.errors import cli_entry, fail
 from tacrefine.config import ConfigError
 
 ALL_BASELINES = "baselines"
@@ -118,6 +118,7 @@ def config_from_args(args: argparse.Namespace):
     return dataclasses.replace(cfg, **changes)
 
 
+@cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from tacrefine.evaluation.results.evaluate import run_evaluation
@@ -140,11 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = run_evaluation(cfg, specs, args.out, backend=args.backend, workers=args.workers,
                                 ray_address=args.ray_address)
     except (ConfigError, CheckpointError, FileNotFoundError, TaskError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     except ValueError as exc:  # e.g. a checkpoint that does not fit the env
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     out = Path(args.out)
     print()
     print(console_summary(report))

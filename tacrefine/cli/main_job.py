@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from tacrefine.cli.errors import cli_entry, fail
 from tacrefine.config import ConfigError
 from tacrefine.pipelines.main_job import (  # noqa: F401  (the job's names, re-exported from their old home)
     SMOKE,
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@cli_entry
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
@@ -76,8 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               flush=True)
         run_main(cfg)
     except (ConfigError, DatasetError, CheckpointError, FileNotFoundError, FileExistsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     return 0
 
 

@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 
 from tacrefine.config import atomic_write_bytes
+from tacrefine.data.lerobot_checks import check_feature, check_index, column_values, read_json, read_parquet
 from tacrefine.data.samples import GraspSamples
+from tacrefine.data.staging import refuse_existing, staged_directory
 from tacrefine.data.storage import (
     DatasetError,
     check_dataset,
@@ -37,6 +39,7 @@ from tacrefine.data.storage import (
     record_shard,
     write_shard,
 )
+from tacrefine.lock import output_lock
 
 CODEBASE_VERSION = "v3.0"
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
@@ -120,7 +123,14 @@ def _tasks_table(pa, tasks: list[str]):
 
 def export_lerobot(src: str | Path, out: str | Path, fps: int = 10, robot_type: str = "tacrefine-gripper",
                    frames_per_file: int = 50_000) -> dict[str, Any]:
-    """Write the dataset at ``src`` (ours, validated first) as a LeRobot v3.0 dataset at ``out``."""
+    """Write the dataset at ``src`` (ours, validated first) as a LeRobot v3.0 dataset at ``out``
+    (holding ``out``'s output lock, :mod:`tacrefine.lock`)."""
+    with output_lock(out, "dataset export"):
+        return _export_into(src, out, fps, robot_type, frames_per_file)
+
+
+def _export_into(src: str | Path, out: str | Path, fps: int, robot_type: str,
+                 frames_per_file: int) -> dict[str, Any]:
     pa, _ = _pa()
     src, out = Path(src), Path(out)
     report = check_dataset(src)
@@ -199,52 +209,68 @@ def export_lerobot(src: str | Path, out: str | Path, fps: int = 10, robot_type: 
 
 # -- import -------------------------------------------------------------------------------
 def _read_tasks(root: Path) -> list[str]:
-    _, pq = _pa()
     if (root / "meta" / "tasks.parquet").is_file():
-        table = pq.read_table(root / "meta" / "tasks.parquet").to_pydict()
-        return [t for _, t in sorted(zip(table["task_index"], table["task"]))]
-    if (root / "meta" / "tasks.jsonl").is_file():  # codebase v2.x
-        rows = [json.loads(line) for line in (root / "meta" / "tasks.jsonl").read_text().splitlines() if line]
-        return [r["task"] for r in sorted(rows, key=lambda r: r["task_index"])]
-    raise DatasetError(f"{root}: no meta/tasks.parquet (v3) or meta/tasks.jsonl (v2.x)")
-
-
-def _array(column, feature: dict[str, Any], name: str) -> np.ndarray:
-    """A column of nested lists -> ``(n, *shape)`` array in the feature's dtype, shape checked."""
-    shape = [int(s) for s in feature["shape"]]
-    arr = column.combine_chunks() if hasattr(column, "combine_chunks") else column
-    n = len(arr)
-    depth = 0 if shape == [1] else len(shape)
-    for _ in range(depth):
-        if not hasattr(arr, "flatten"):
-            raise DatasetError(f"feature {name!r}: rows are not nested lists of shape {shape}")
-        arr = arr.flatten()
-    values = np.asarray(arr.to_numpy(zero_copy_only=False))
-    if values.size != n * int(np.prod(shape)):
-        raise DatasetError(f"feature {name!r}: {values.size} values in {n} rows, info.json says shape {shape}")
-    try:
-        out = values.astype(np.dtype(feature["dtype"]), copy=False)
-    except TypeError as exc:
-        raise DatasetError(f"feature {name!r}: dtype {feature['dtype']!r} is not a numeric dtype") from exc
-    return out if depth == 0 else out.reshape(n, *shape)
+        path = root / "meta" / "tasks.parquet"
+        table = read_parquet(path)
+        if not {"task_index", "task"} <= set(table.column_names):
+            raise DatasetError(f"{path}: needs columns 'task_index' and 'task', has {table.column_names}")
+        rows = table.to_pydict()
+        pairs = list(zip(rows["task_index"], rows["task"]))
+    elif (root / "meta" / "tasks.jsonl").is_file():  # codebase v2.x
+        path = root / "meta" / "tasks.jsonl"
+        try:
+            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+            pairs = [(r["task_index"], r["task"]) for r in rows]
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError, KeyError) as exc:
+            raise DatasetError(f"{path}: unreadable task list ({type(exc).__name__}: {exc})") from exc
+    else:
+        raise DatasetError(f"{root}: no meta/tasks.parquet (v3) or meta/tasks.jsonl (v2.x)")
+    indices = [i for i, _ in pairs]
+    ok = all(isinstance(t, str) for _, t in pairs) and sorted(indices) == list(range(len(pairs)))
+    if not ok:
+        raise DatasetError(f"{path}: tasks must be strings with task_index 0..{len(pairs) - 1}, each once")
+    return [t for _, t in sorted(pairs)]
 
 
 def import_lerobot(src: str | Path, out: str | Path, refined_dofs: Sequence[str] | None = None) -> dict[str, Any]:
-    """Turn a LeRobot dataset at ``src`` into our shards at ``out`` (one shard per episode)."""
-    _, pq = _pa()
+    """Turn a LeRobot dataset at ``src`` into our shards at ``out`` (one shard per episode).
+
+    Every column is checked against its declared feature (:mod:`tacrefine.data.lerobot_checks`)
+    and the dataset is written into a staging folder renamed to ``out`` only once it is
+    complete and valid: a failed import leaves nothing at ``out``, and the retry works.
+    """
     src, out = Path(src), Path(out)
+    refuse_existing(out, "import")
+    with output_lock(out, "dataset import"), staged_directory(out, "import") as stage:
+        _import_into(src, stage, refined_dofs)
+        report = check_dataset(stage)
+        if not report.ok:
+            raise DatasetError(f"{src}: not imported, the result would be invalid: "
+                               + "; ".join(report.problems()[:5]))
+    return read_manifest(out)
+
+
+def _import_into(src: Path, out: Path, refined_dofs: Sequence[str] | None) -> None:
     info_path = src / "meta" / "info.json"
     if not info_path.is_file():
         raise DatasetError(f"{src}: no meta/info.json (not a LeRobot dataset)")
-    info = json.loads(info_path.read_text())
+    info = read_json(info_path, "info.json")
     version = str(info.get("codebase_version", ""))
     if not version.startswith(("v2.", "v3.")):
         raise DatasetError(f"{info_path}: codebase_version {version!r}; allowed: v2.x or v3.x")
     features = info.get("features", {})
-    fingers = sorted((k for k in features if k.startswith(TACTILE_PREFIX)), key=lambda k: int(k[len(TACTILE_PREFIX):]))
+    if not isinstance(features, dict):
+        raise DatasetError(f"{info_path}: 'features' must be a mapping of feature name to description")
+    fingers = sorted((k for k in features if k.startswith(TACTILE_PREFIX) and k[len(TACTILE_PREFIX):].isdigit()),
+                     key=lambda k: int(k[len(TACTILE_PREFIX):]))
     missing = [k for k in (STATE, GRASP) if k not in features] + ([] if fingers else [f"{TACTILE_PREFIX}0"])
+    missing += [k for k in ("episode_index", "task_index") if k not in features]
     if missing:
         raise DatasetError(f"{info_path}: features {missing} are missing; see docs/real_data.md for the schema")
+    used = [*fingers, STATE, GRASP, "episode_index", "task_index",
+            *(k for k in (OFFSET, DOF_MASK, "frame_index") if k in features)]
+    for k in used:
+        check_feature(k, features[k], info_path)
     for k in fingers:
         if features[k]["dtype"] != "uint8" or len(features[k]["shape"]) not in (2, 3):
             raise DatasetError(f"feature {k!r}: got dtype {features[k]['dtype']!r}, shape {features[k]['shape']}; "
@@ -253,18 +279,25 @@ def import_lerobot(src: str | Path, out: str | Path, refined_dofs: Sequence[str]
     files = sorted((src / "data").glob("*/*.parquet"))
     if not files:
         raise DatasetError(f"{src}: no parquet files under data/")
-    table = pq.read_table(files[0]) if len(files) == 1 else _concat([pq.read_table(f) for f in files])
-    cols = {k: _array(table.column(k), features[k], k) for k in (*fingers, STATE, GRASP, "episode_index",
-                                                                  "task_index")}
+    parts = []
+    for f in files:
+        table = read_parquet(f)
+        parts.append({k: column_values(table, k, features[k], str(f)) for k in used})
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in used}
+    where = f"{src}/data"
+    check_index(cols["task_index"], "task_index", where, upper=len(tasks))
+    check_index(cols["episode_index"], "episode_index", where)
     n = len(cols["episode_index"])
-    offset = _array(table.column(OFFSET), features[OFFSET], OFFSET) if OFFSET in features else np.zeros((n, 6))
+    offset = cols[OFFSET] if OFFSET in cols else np.zeros((n, 6))
     tactile = np.stack([c if c.ndim == 4 else c[:, None] for c in (cols[k] for k in fingers)], axis=1)
-    order = np.lexsort((table.column("frame_index").to_numpy() if "frame_index" in table.column_names
-                        else np.arange(n), cols["episode_index"]))
-    extra = json.loads((src / SIDECAR).read_text()) if (src / SIDECAR).is_file() else {}
+    if "frame_index" in cols:
+        check_index(cols["frame_index"], "frame_index", where)
+    order = np.lexsort((cols["frame_index"] if "frame_index" in cols else np.arange(n), cols["episode_index"]))
+    extra = read_json(src / SIDECAR, SIDECAR) if (src / SIDECAR).is_file() else {}
     sidecar, classes = extra.get("metadata", {}), extra.get("object_classes", {})
-    mask = _array(table.column(DOF_MASK), features[DOF_MASK], DOF_MASK).astype(bool) if DOF_MASK in features \
-        else None
+    if not isinstance(sidecar, dict) or not isinstance(classes, dict):
+        raise DatasetError(f"{src / SIDECAR}: 'metadata' and 'object_classes' must be mappings")
+    mask = cols[DOF_MASK].astype(bool) if DOF_MASK in cols else None
     metadata = dict(sidecar)
     metadata.update(source=sidecar.get("source", "lerobot"), imported_from=str(src), lerobot_version=version,
                     tactile_shape=list(tactile.shape[1:]), fps=info.get("fps"), robot_type=info.get("robot_type"))
@@ -277,16 +310,14 @@ def import_lerobot(src: str | Path, out: str | Path, refined_dofs: Sequence[str]
         task_ids = cols["task_index"][rows]
         names = [tasks[int(t)] for t in np.unique(task_ids)]
         local = {int(t): i for i, t in enumerate(np.unique(task_ids))}
-        samples = GraspSamples(tactile=tactile[rows], joints=cols[STATE][rows].astype(np.float32),
-                               grasp=cols[GRASP][rows], offset=offset[rows].astype(np.float64),
-                               object_id=np.array([local[int(t)] for t in task_ids], dtype=np.int32),
-                               object_names=names, dof_mask=None if mask is None else mask[rows],
-                               object_classes=[classes[n] for n in names] if all(n in classes for n in names)
-                               else [])
+        try:
+            samples = GraspSamples(tactile=tactile[rows], joints=cols[STATE].reshape(n, -1)[rows].astype(np.float32),
+                                   grasp=cols[GRASP][rows].astype(np.float64),
+                                   offset=offset[rows].astype(np.float64),
+                                   object_id=np.array([local[int(t)] for t in task_ids], dtype=np.int32),
+                                   object_names=names, dof_mask=None if mask is None else mask[rows],
+                                   object_classes=[classes[n] for n in names] if all(n in classes for n in names)
+                                   else [])
+        except ValueError as exc:
+            raise DatasetError(f"{src}: episode {int(ep)}: {exc}") from exc
         record_shard(out, write_shard(out, shard, samples, extra={"episode_index": int(ep)}))
-    return read_manifest(out)
-
-
-def _concat(tables: list) -> Any:
-    pa, _ = _pa()
-    return pa.concat_tables(tables)

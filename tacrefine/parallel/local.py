@@ -28,6 +28,7 @@ from typing import Any
 
 from tacrefine.config import ConfigError
 from tacrefine.parallel.base import EXECUTORS, SINGLE_THREAD_ENV, Job, OrderedResults, Report, cpu_count, task_error
+from tacrefine.parallel.parent_watch import start_parent_watch
 
 #: GIL switch interval of the driver while it runs jobs beside the pool (Python's default: 5 ms).
 _SWITCH_INTERVAL_S = 0.0005
@@ -35,9 +36,10 @@ _SWITCH_INTERVAL_S = 0.0005
 _progress_queue: Any = None
 
 
-def _init_worker(progress_queue: Any) -> None:
+def _init_worker(progress_queue: Any, driver_pid: int | None = None) -> None:
     global _progress_queue
     _progress_queue = progress_queue
+    start_parent_watch(driver_pid)  # the worker ends when the driver is gone, however it went
 
 
 def _run_in_worker(fn: Callable[..., Any], index: int, args: tuple) -> Any:
@@ -144,7 +146,7 @@ class LocalExecutor:
         ctx = mp.get_context("spawn")  # fresh interpreters: nothing of the driver's state is inherited
         progress_queue = ctx.Queue()
         pool = ProcessPoolExecutor(n_processes, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(progress_queue,))
+                                   initargs=(progress_queue, os.getpid()))
         dispatch = _Dispatch(len(jobs), n_processes)
         finished: queue.SimpleQueue = queue.SimpleQueue()  # (index, future) of finished pool jobs
         ordered = OrderedResults()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tacrefine.config import ConfigError, atomic_write_bytes, require, require_int
+from tacrefine.lock import locked_output
 
 #: the thresholds the report tabulates (mm, deg)
 REPORT_THRESHOLDS = ("10mm_10deg", "5mm_5deg", "2mm_2deg", "1mm_1deg")
@@ -106,6 +107,9 @@ def _starting_checkpoint(cfg: AdaptConfig, entry: Any) -> Path:
         path = Path(cfg.policy)
         if not path.is_file():
             raise ConfigError(f"--policy: checkpoint {cfg.policy!r} does not exist; allowed: pretrained or a path")
+        from tacrefine.policy.checkpoint import load_model
+
+        load_model(path)  # a bad file is refused here, by name, not inside a worker's job
         return path
     import gymnasium as gym
 
@@ -189,6 +193,7 @@ def _plot(before: dict[str, float], after: dict[str, float], title: str, path: P
     tmp.replace(path)
 
 
+@locked_output(lambda a: a["cfg"].out, "adaptation")
 def run_adaptation(cfg: AdaptConfig) -> dict[str, Any]:
     """All stages (module docstring); returns what ``adapt.json`` holds."""
     import gymnasium as gym

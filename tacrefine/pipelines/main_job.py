@@ -37,6 +37,7 @@ from tacrefine.config import (
 )
 from tacrefine.data.paper_task import hand_data_defaults
 from tacrefine.evaluation.episodes.protocol import BASELINE_SPECS
+from tacrefine.lock import locked_output
 
 
 def _training_defaults() -> Any:
@@ -241,6 +242,7 @@ def stage_parts(cfg: MainConfig, out: Path) -> dict[str, Any]:
     return {spec: report["results"][spec]["overall"]["success"] for spec in specs}
 
 
+@locked_output(lambda a: a["cfg"].out, "main job")
 def run_main(cfg: MainConfig) -> dict[str, Any]:
     """Run (or resume) the three stages; returns the job summary (also ``OUT/summary.json``)."""
     from tacrefine.evaluation.results.report import precision_table, write_json

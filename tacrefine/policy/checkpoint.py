@@ -70,7 +70,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ... by cause
         raise CheckpointError(
             f"checkpoint {str(path)!r} cannot be read (truncated, corrupted or not a torch file): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+            f"{type(exc).__name__}: {str(exc).split('. ')[0].splitlines()[0] if str(exc) else ''}") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"checkpoint {str(path)!r} is not a TacRefineNet checkpoint "
                               f"(format {ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt)!r})")

@@ -24,6 +24,7 @@ from scipy.spatial.transform import Rotation
 
 from tacrefine import geometry
 from tacrefine.config import ConfigError, require, require_choice, require_positive
+from tacrefine.limits import check_part_sizes
 from tacrefine.registry import Registry
 from tacrefine.sim.mesh_cache import _hull_mesh_file  # noqa: F401  (its old home; tests use it)
 from tacrefine.sim.object_classes import OBJECT_CLASSES, class_dofs
@@ -109,6 +110,7 @@ class ObjectSpec:
         require_positive(f"{field_}.mesh_scale", self.mesh_scale)
         require(len(self.frame_in_file) in (0, 6), f"{field_}.frame_in_file",
                 "empty or six numbers: x, y, z (mm), roll, pitch, yaw (deg)", self.frame_in_file)
+        check_part_sizes(self)
         sources = sum([bool(self.parts), self.urdf is not None, self.mesh is not None])
         require(sources == 1, field_, "exactly one of parts, urdf or mesh", self)
         for key in ("urdf", "mesh"):

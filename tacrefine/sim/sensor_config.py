@@ -26,6 +26,7 @@ import numpy as np
 import yaml
 
 from tacrefine.config import ConfigError, from_dict, merge, require, require_int, require_positive
+from tacrefine.limits import MAX_PROFILE_BYTES, MAX_TAXELS_PER_PAD, MAX_TAXELS_PER_SIDE, require_at_most
 from tacrefine.registry import Registry
 
 
@@ -115,6 +116,8 @@ class SensorConfig:
     def __post_init__(self) -> None:
         for name in ("rows", "cols"):
             require_int(f"sensor.{name}", getattr(self, name), 1)
+            require_at_most(f"sensor.{name}", getattr(self, name), MAX_TAXELS_PER_SIDE, "taxels")
+        require_at_most("sensor.rows x sensor.cols", self.rows * self.cols, MAX_TAXELS_PER_PAD, "taxels per pad")
         for name in ("pitch_mm", "layer_stiffness", "full_scale_depth_mm", "shear_full_scale_kpa", "reach_mm"):
             require_positive(f"sensor.{name}", getattr(self, name))
         require(isinstance(self.shear, bool), "sensor.shear", "true or false", self.shear)
@@ -176,9 +179,11 @@ def profile_names() -> list[str]:
 
 def _read_yaml(path: Path, field: str) -> dict[str, Any]:
     try:
+        size = path.stat().st_size
+        require_at_most(f"{field} ({path})", size, MAX_PROFILE_BYTES, "bytes")
         with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{field}: cannot read sensor profile {str(path)!r}: {exc}") from exc
     require(isinstance(data, dict), field, f"a YAML mapping of sensor fields in {str(path)!r}",
             type(data).__name__)
