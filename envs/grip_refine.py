@@ -23,6 +23,7 @@ from tacrefine.envs.env_setup import (
 from tacrefine import geometry
 from tacrefine.config import require, require_choice, require_positive
 from tacrefine.dofs import DEFAULT_MAX_STEP, DEFAULT_OFFSET_RANGE, dof_mask
+from tacrefine.limits import check_image_size
 from tacrefine.sim.cell import CellConfig, GraspCell, GraspResult
 from tacrefine.sim.hands import HANDS, HandConfig, hand_config
 from tacrefine.sim.objects import DEFAULT_OBJECT_SET
@@ -153,6 +154,7 @@ class GripRefineEnv(gym.Env, EzPickle):
         require_choice("target_mode", target_mode, ("fixed", "random"))
         require(render_mode is None or render_mode in self.metadata["render_modes"], "render_mode",
                 f"None or one of {self.metadata['render_modes']}", render_mode)
+        check_image_size("render_size", render_size)
         require_positive("success_position_mm", success_position_mm)
         require_positive("success_rotation_deg", success_rotation_deg)
         self.target_mode = target_mode

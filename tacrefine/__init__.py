@@ -10,6 +10,11 @@ from typing import Any
 
 from gymnasium.envs.registration import register, registry
 
+from tacrefine.moved import alias_modules
+
+# The adaptation pipeline moved beside the main job; its old name still imports.
+alias_modules(__name__, {"adaptation": "tacrefine.pipelines.adapt"})
+
 __version__ = "0.1.0"
 
 ENV_IDS = ("tacrefine/GripRefine-v0", "tacrefine/GripRefineHand-v0")

@@ -13,12 +13,12 @@ import torch
 
 import tacrefine
 from tacrefine.cli.export import main as export_main
-from tacrefine.evaluation.protocol import EvalConfig
-from tacrefine.evaluation.runner import evaluate_policies
+from tacrefine.evaluation.episodes.protocol import EvalConfig
+from tacrefine.evaluation.episodes.rollouts import evaluate_policies
+from tacrefine.policy.checkpoint import load_model
 from tacrefine.policy.export import PolicyGraph, _example_inputs
 from tacrefine.policy.onnx_policy import ExportError, OnnxPolicy
 from tacrefine.policy.registry import pretrained_checkpoint
-from tacrefine.training.checkpoint import load_model
 
 pytestmark = pytest.mark.slow  # one ONNX export (~10-30 s of CPU) shared by the module
 

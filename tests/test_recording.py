@@ -19,10 +19,10 @@ from tacrefine.cli.evaluate import main as evaluate_main
 from tacrefine.cli.generate_data import main as generate_main
 from tacrefine.cli.train import main as train_main
 from tacrefine.data import load_dataset
-from tacrefine.evaluation.lerobot_record import write_episodes
-from tacrefine.evaluation.protocol import EvalConfig
-from tacrefine.evaluation.rerun_record import log_plan
-from tacrefine.evaluation.runner import evaluate_policies
+from tacrefine.evaluation.episodes.protocol import EvalConfig
+from tacrefine.evaluation.episodes.rollouts import evaluate_policies
+from tacrefine.evaluation.results.lerobot_record import write_episodes
+from tacrefine.evaluation.results.rerun_record import log_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 OBJECTS = ("rod_r4", "plate_w6")

@@ -1,4 +1,4 @@
-"""Command line of ``scripts/adapt.py``: argument parsing only (work: :mod:`tacrefine.adaptation`)."""
+"""Command line of ``scripts/adapt.py``: argument parsing only (work: :mod:`tacrefine.pipelines.adapt`)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from tacrefine.cli.errors import cli_entry, fail
 from tacrefine.config import ConfigError
 
 
@@ -41,11 +42,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+@cli_entry
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
-    from tacrefine.adaptation import AdaptConfig, run_adaptation
     from tacrefine.data.storage import DatasetError
-    from tacrefine.training.checkpoint import CheckpointError
+    from tacrefine.pipelines.adapt import AdaptConfig, run_adaptation
+    from tacrefine.policy.checkpoint import CheckpointError
 
     modes = ("fixed", "random") if args.target_mode == "both" else (args.target_mode,)
     try:
@@ -54,8 +56,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
                           threads=args.threads, seed=args.seed, progress=not args.no_progress)
         summary = run_adaptation(cfg)
     except (ConfigError, DatasetError, CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 
+from tacrefine.cli.errors import cli_entry, fail
 from tacrefine.config import ConfigError
+from tacrefine.lock import output_lock
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -83,7 +85,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def transfer(args: argparse.Namespace) -> int:
     from tacrefine.config import load_config
-    from tacrefine.evaluation.transfer import TransferConfig, run_transfer, transfer_table
+    from tacrefine.evaluation.benchmarks.transfer import TransferConfig, run_transfer, transfer_table
 
     cfg = load_config(TransferConfig, None, args.overrides)
     result = run_transfer(cfg, args.out, progress=not args.no_progress)
@@ -117,8 +119,8 @@ def resolve_learned(spec: str | None) -> tuple[str | None, str | None]:
 
 
 def precision(args: argparse.Namespace) -> int:
-    from tacrefine.evaluation.report import precision_table
-    from tacrefine.evaluation.runner import run_precision_benchmark
+    from tacrefine.evaluation.benchmarks.precision import run_precision_benchmark
+    from tacrefine.evaluation.results.report import precision_table
 
     learned, why = resolve_learned(args.policy)
     if why:
@@ -137,7 +139,7 @@ def precision(args: argparse.Namespace) -> int:
 
 
 def ablation(args: argparse.Namespace) -> int:
-    from tacrefine.evaluation.ablation import ablation_table, load_ablation_config, run_ablation
+    from tacrefine.evaluation.benchmarks.ablation import ablation_table, load_ablation_config, run_ablation
 
     overrides = list(args.overrides)
     if args.no_progress:
@@ -156,7 +158,7 @@ def ablation(args: argparse.Namespace) -> int:
 
 
 def parts(args: argparse.Namespace) -> int:
-    from tacrefine.evaluation.parts_bench import parts_table, run_parts_benchmark
+    from tacrefine.evaluation.benchmarks.parts import parts_table, run_parts_benchmark
 
     learned, why = resolve_learned(args.policy)
     if learned is None:
@@ -171,7 +173,7 @@ def parts(args: argparse.Namespace) -> int:
 
 
 def speed(args: argparse.Namespace) -> int:
-    from tacrefine.evaluation.speed import SpeedConfig, run_speed, speed_table, write_speed
+    from tacrefine.evaluation.benchmarks.speed import SpeedConfig, run_speed, speed_table, write_speed
 
     cfg = SpeedConfig(min_seconds=0.5, env_episodes=5, generation_samples_per_object=100) if args.quick \
         else SpeedConfig()
@@ -185,7 +187,7 @@ def speed(args: argparse.Namespace) -> int:
 
 
 def scale(args: argparse.Namespace) -> int:
-    from tacrefine.evaluation.scale import ScaleConfig, run_scale, scale_table, write_scale
+    from tacrefine.evaluation.benchmarks.scale import ScaleConfig, run_scale, scale_table, write_scale
 
     cfg = ScaleConfig(ray=not args.no_ray, progress=not args.no_progress)
     if args.quick:
@@ -200,16 +202,20 @@ def scale(args: argparse.Namespace) -> int:
     return 0
 
 
+@cli_entry
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     try:
-        from tacrefine.training.checkpoint import CheckpointError
+        from tacrefine.policy.checkpoint import CheckpointError
     except ImportError:
         CheckpointError = RuntimeError  # noqa: N806
+    lock = contextlib.ExitStack()  # every subcommand but figures writes --out: one job at a time
     try:
+        if args.command != "figures":
+            lock.enter_context(output_lock(args.out, f"benchmark {args.command}"))
         Path(args.out).mkdir(parents=True, exist_ok=True)
         if args.command == "figures":
-            from tacrefine.evaluation.figures import figures_markdown
+            from tacrefine.evaluation.results.figures import figures_markdown
 
             print(figures_markdown(args.out))
             return 0
@@ -230,6 +236,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         if args.command == "scale":
             return scale(args)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
+    finally:
+        lock.close()
     return 0

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
+from tacrefine.cli.errors import cli_entry, fail
 from tacrefine.config import ConfigError
 
 FORMATS = ("lerobot",)
@@ -41,6 +41,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+@cli_entry
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     from tacrefine.data.lerobot import export_lerobot, import_lerobot
@@ -65,6 +66,5 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             print(f"{args.out}: {manifest['n_samples']} samples in {len(manifest['shards'])} shards; "
                   f"check with: python scripts/generate_data.py validate {args.out}")
     except (ConfigError, DatasetError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     return 0

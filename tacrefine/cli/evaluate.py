@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tacrefine.cli.errors import cli_entry, fail
 from tacrefine.config import ConfigError
 
 ALL_BASELINES = "baselines"
@@ -77,7 +77,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 def expand_specs(specs: Sequence[str]) -> list[str]:
     """``baselines`` -> the four baseline specs; duplicates dropped, order kept."""
-    from tacrefine.evaluation.protocol import BASELINE_SPECS
+    from tacrefine.evaluation.episodes.protocol import BASELINE_SPECS
 
     out: list[str] = []
     for spec in specs:
@@ -88,7 +88,7 @@ def expand_specs(specs: Sequence[str]) -> list[str]:
 def config_from_args(args: argparse.Namespace):
     """EvalConfig: defaults < --config < --set < explicit flags."""
     from tacrefine.config import load_config
-    from tacrefine.evaluation.protocol import TARGET_MODES, EvalConfig
+    from tacrefine.evaluation.episodes.protocol import TARGET_MODES, EvalConfig
 
     cfg = load_config(EvalConfig, args.config, args.overrides)
     changes = {}
@@ -99,11 +99,11 @@ def config_from_args(args: argparse.Namespace):
     if args.env_id:
         changes["env_id"] = args.env_id
         if not args.objects and not args.object_paths:
-            from tacrefine.evaluation.protocol import Suite
+            from tacrefine.evaluation.episodes.protocol import Suite
 
             changes["objects"] = Suite("cli", args.env_id, "").object_names()
     if args.objects or args.object_paths:
-        from tacrefine.evaluation.protocol import EvalConfig
+        from tacrefine.evaluation.episodes.protocol import EvalConfig
         from tacrefine.sim.object_lists import part_mapping
 
         base: tuple = tuple(args.objects or ())
@@ -142,7 +142,7 @@ def recorder(args: argparse.Namespace, cfg: Any) -> Callable[[Any], None]:
 
     def write(run: Any) -> None:
         if args.record_lerobot:
-            from tacrefine.evaluation.lerobot_record import write_episodes
+            from tacrefine.evaluation.results.lerobot_record import write_episodes
 
             info = write_episodes(run.traces, args.record_lerobot, fps=args.record_fps,
                                   metadata={"source": "tacrefine evaluate --record-lerobot", "env_id": cfg.env_id,
@@ -151,21 +151,22 @@ def recorder(args: argparse.Namespace, cfg: Any) -> Callable[[Any], None]:
             print(f"LeRobot dataset: {args.record_lerobot} ({info['total_episodes']} episodes, "
                   f"{info['total_frames']} frames)", flush=True)
         if args.rerun:
-            from tacrefine.evaluation.rerun_record import write_rrd
+            from tacrefine.evaluation.results.rerun_record import write_rrd
 
             print(f"Rerun recording: {write_rrd(run.traces, args.rerun)} (open with: rerun {args.rerun})", flush=True)
 
     return write
 
 
+@cli_entry
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
-    from tacrefine.evaluation.report import console_summary
-    from tacrefine.evaluation.runner import run_evaluation
+    from tacrefine.evaluation.results.evaluate import run_evaluation
+    from tacrefine.evaluation.results.report import console_summary
     from tacrefine.parallel import TaskError
 
     try:
-        from tacrefine.training.checkpoint import CheckpointError
+        from tacrefine.policy.checkpoint import CheckpointError
     except ImportError:  # the training package is optional for baselines
         CheckpointError = RuntimeError  # noqa: N806
     try:
@@ -181,11 +182,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
                                 ray_address=args.ray_address,
                                 recorder=recorder(args, cfg) if (args.record_lerobot or args.rerun) else None)
     except (ConfigError, CheckpointError, FileNotFoundError, TaskError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     except ValueError as exc:  # e.g. a checkpoint that does not fit the env
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     out = Path(args.out)
     print()
     print(console_summary(report))

@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from tacrefine.cli.errors import cli_entry
+
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -20,10 +22,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+@cli_entry
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
+    from tacrefine.policy.checkpoint import CheckpointError
     from tacrefine.policy.registry import PRETRAINED_NAME, pretrained_checkpoint
-    from tacrefine.training.checkpoint import CheckpointError
 
     source = pretrained_checkpoint() if args.policy == PRETRAINED_NAME else args.policy
     try:

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tacrefine.cli.errors import cli_entry, fail
 from tacrefine.config import ConfigError
 
 
@@ -104,6 +105,7 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+@cli_entry
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     from tacrefine.data.storage import DatasetError
@@ -112,8 +114,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     try:
         return _generate(args) if args.command == "generate" else _validate(args)
     except (ConfigError, DatasetError, TaskError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

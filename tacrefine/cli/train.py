@@ -9,6 +9,7 @@ import math
 import sys
 from collections.abc import Sequence
 
+from tacrefine.cli.errors import cli_entry, fail
 from tacrefine.config import ConfigError
 
 
@@ -43,11 +44,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+@cli_entry
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     from tacrefine.data.storage import DatasetError
-    from tacrefine.training.checkpoint import CheckpointError
+    from tacrefine.policy.checkpoint import CheckpointError
     from tacrefine.training.config import load_run_config
     from tacrefine.training.loop import resume_run, train
 
@@ -65,8 +67,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
                 cfg = dataclasses.replace(cfg, finetune=dataclasses.replace(cfg.finetune, init=args.init))
             result = train(cfg, overwrite=args.overwrite)
     except (ConfigError, CheckpointError, DatasetError, FileExistsError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     last = result.last
     print(f"run: {result.run_dir}  parameters: {result.parameters}  epochs: {result.epochs_done}  "
           f"best val loss {result.best_val_loss:.4f} (epoch {result.best_epoch})")

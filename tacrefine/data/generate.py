@@ -21,6 +21,7 @@ from tacrefine.config import ConfigError
 from tacrefine.data import records, storage
 from tacrefine.data.plan import DataConfig, ShardSpec, generation_metadata, plan_shards
 from tacrefine.data.shard import generate_shard, produce_shard, shard_job_label
+from tacrefine.lock import locked_output
 
 #: The manifest is rewritten at most this often (records make it safe to lag behind).
 MANIFEST_INTERVAL_S = 2.0
@@ -47,6 +48,7 @@ class GenerationSummary:
         return asdict(self)
 
 
+@locked_output("out", "generation")
 def generate_dataset(
     cfg: DataConfig,
     out: str | Path,

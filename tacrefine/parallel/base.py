@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tacrefine.config import ConfigError
+from tacrefine.registry import Registry
 
-#: Backends a user can choose with ``--backend``.
+#: Backends a user can choose with ``--backend`` (the built-in entries of :data:`EXECUTORS`).
 BACKENDS = ("local", "ray")
 
 #: Environment of worker processes: one math thread each (N workers on N cores must not
@@ -62,23 +63,20 @@ def cpu_count() -> int:
     return len(affinity(0)) if affinity else (os.cpu_count() or 1)
 
 
+#: Executor factories by backend name: ``factory(workers, ray_address) -> Executor``. Each
+#: backend module registers its own; this seam never imports them.
+EXECUTORS: Registry[Callable[[int, str | None], Executor]] = Registry(
+    "backend", providers=("tacrefine.parallel.local", "tacrefine.parallel.ray_backend"))
+
+
 def make_executor(backend: str = "local", workers: int = 0, ray_address: str | None = None) -> Executor:
     """The executor of ``backend``: ``local`` processes (``workers``; 0 = one per core) or ``ray``
     (``ray_address``: a running cluster such as ``ray://head:10001`` or ``auto``; None starts a local Ray)."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend: got {backend!r}; allowed: {', '.join(BACKENDS)}")
+    if backend not in EXECUTORS:
+        raise ConfigError(f"backend: got {backend!r}; allowed: {', '.join(EXECUTORS.names())}")
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
         raise ConfigError(f"workers: got {workers!r}; allowed: an integer >= 0 (0 = one per CPU core)")
-    if backend == "ray":
-        from tacrefine.parallel.ray_backend import RayExecutor
-
-        return RayExecutor(address=ray_address, workers=workers)
-    if ray_address is not None:
-        raise ConfigError(f"ray_address: given ({ray_address!r}) but backend is 'local'; allowed: use it "
-                          f"with backend 'ray'")
-    from tacrefine.parallel.local import LocalExecutor
-
-    return LocalExecutor(workers or cpu_count())
+    return EXECUTORS.get(backend)(workers, ray_address)
 
 
 class OrderedResults:

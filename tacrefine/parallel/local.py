@@ -26,7 +26,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
-from tacrefine.parallel.base import SINGLE_THREAD_ENV, Job, OrderedResults, Report, task_error
+from tacrefine.config import ConfigError
+from tacrefine.parallel.base import EXECUTORS, SINGLE_THREAD_ENV, Job, OrderedResults, Report, cpu_count, task_error
+from tacrefine.parallel.parent_watch import start_parent_watch
 
 #: GIL switch interval of the driver while it runs jobs beside the pool (Python's default: 5 ms).
 _SWITCH_INTERVAL_S = 0.0005
@@ -34,9 +36,10 @@ _SWITCH_INTERVAL_S = 0.0005
 _progress_queue: Any = None
 
 
-def _init_worker(progress_queue: Any) -> None:
+def _init_worker(progress_queue: Any, driver_pid: int | None = None) -> None:
     global _progress_queue
     _progress_queue = progress_queue
+    start_parent_watch(driver_pid)  # the worker ends when the driver is gone, however it went
 
 
 def _run_in_worker(fn: Callable[..., Any], index: int, args: tuple) -> Any:
@@ -143,7 +146,7 @@ class LocalExecutor:
         ctx = mp.get_context("spawn")  # fresh interpreters: nothing of the driver's state is inherited
         progress_queue = ctx.Queue()
         pool = ProcessPoolExecutor(n_processes, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(progress_queue,))
+                                   initargs=(progress_queue, os.getpid()))
         dispatch = _Dispatch(len(jobs), n_processes)
         finished: queue.SimpleQueue = queue.SimpleQueue()  # (index, future) of finished pool jobs
         ordered = OrderedResults()
@@ -235,3 +238,13 @@ class LocalExecutor:
             pool.shutdown(wait=True, cancel_futures=True)
             progress_queue.close()
             sys.setswitchinterval(switch_interval)
+
+
+def _make_local(workers: int, ray_address: str | None) -> LocalExecutor:
+    if ray_address is not None:
+        raise ConfigError(f"ray_address: given ({ray_address!r}) but backend is 'local'; allowed: use it "
+                          f"with backend 'ray'")
+    return LocalExecutor(workers or cpu_count())
+
+
+EXECUTORS.register("local", _make_local)

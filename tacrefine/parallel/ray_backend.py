@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from tacrefine.config import ConfigError
-from tacrefine.parallel.base import SINGLE_THREAD_ENV, Job, OrderedResults, Report, task_error
+from tacrefine.parallel.base import EXECUTORS, SINGLE_THREAD_ENV, Job, OrderedResults, Report, task_error
 
 #: Tasks in flight per CPU of the cluster (keeps every CPU fed while results travel back).
 _IN_FLIGHT_PER_CPU = 2
@@ -97,3 +97,10 @@ class RayExecutor:
         finally:
             for ref in running:  # interrupted or failed: do not leave work running on the cluster
                 ray.cancel(ref, force=True)
+
+
+def _make_ray(workers: int, ray_address: str | None) -> RayExecutor:
+    return RayExecutor(address=ray_address, workers=workers)
+
+
+EXECUTORS.register("ray", _make_ray)

@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from tacrefine.config import atomic_write_bytes
+from tacrefine.policy.checkpoint import load_model, plain
 from tacrefine.policy.normalizer import Normalizer
-from tacrefine.training.checkpoint import load_model, plain
 
 #: Version of the metadata written beside the graph (bumped when its keys change).
 EXPORT_VERSION = 1

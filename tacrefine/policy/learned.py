@@ -52,7 +52,7 @@ class LearnedPolicy(Policy):
             ``"warn"``.
 
     Raises:
-        tacrefine.training.checkpoint.CheckpointError: unreadable or invalid checkpoint.
+        tacrefine.policy.checkpoint.CheckpointError: unreadable or invalid checkpoint.
         ValueError: ``action_scale`` does not cover the checkpoint's DoF.
     """
 
@@ -63,7 +63,7 @@ class LearnedPolicy(Policy):
                  num_threads: int | None = None, sensor_mismatch: str = "refuse") -> None:
         import torch
 
-        from tacrefine.training.checkpoint import load_model
+        from tacrefine.policy.checkpoint import load_model
 
         if num_threads is not None:
             torch.set_num_threads(num_threads)

@@ -42,8 +42,8 @@ def pretrained_checkpoints() -> dict[str, Path]:
 
 def select_pretrained(env: Any) -> Path:
     """The first shipped checkpoint that fits ``env`` (:mod:`tacrefine.policy.fit`)."""
+    from tacrefine.policy.checkpoint import load_checkpoint
     from tacrefine.policy.fit import describe, fit_problems
-    from tacrefine.training.checkpoint import load_checkpoint
 
     shipped = pretrained_checkpoints()
     if not shipped:

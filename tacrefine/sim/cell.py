@@ -15,8 +15,9 @@ import numpy as np
 from tacrefine import geometry
 from tacrefine.config import require
 from tacrefine.sim.hands import GripperConfig, make_hand
-from tacrefine.sim.objects import ObjectSpec, build_object, get_object, object_parts
+from tacrefine.sim.objects import ObjectSpec, get_object
 from tacrefine.sim.pad_load import ALIGNED_COS, actuation_alignment, normal_load_components, pad_loads
+from tacrefine.sim.part_bodies import build_object, object_parts
 from tacrefine.sim.raycast import convex_body_from_parts
 from tacrefine.sim.tactile import SensorConfig, TactileSensor
 from tacrefine.sim.world import World, WorldConfig

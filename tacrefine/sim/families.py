@@ -26,7 +26,17 @@ from dataclasses import replace
 import numpy as np
 
 from tacrefine.config import ConfigError
-from tacrefine.sim.objects import FEATURE_BOTTOM_MM, JAW_DOFS, ObjectSpec, ShapePart, _base, _extrusion, _feature_box
+from tacrefine.sim.objects import (
+    FEATURE_BOTTOM_MM,
+    JAW_DOFS,
+    PART_SOURCES,
+    ObjectSpec,
+    PartSource,
+    ShapePart,
+    _base,
+    _extrusion,
+    _feature_box,
+)
 
 HELD_OUT_START = 100_000
 HELD_OUT_COUNT = 20
@@ -103,7 +113,7 @@ def expand_object_list(items: Sequence) -> list:
 # -- the hand's families: the paper's classes ---------------------------------------------
 @family("rods", "hand")
 def _rods(rng: np.random.Generator) -> ObjectSpec:
-    from tacrefine.sim import paper_objects as paper  # it imports objects, which imports this lazily
+    from tacrefine.sim import paper_objects as paper
 
     return paper.rod(round(float(rng.uniform(5.0, 16.0)), 2), round(float(rng.uniform(80.0, 130.0)), 1))
 
@@ -277,3 +287,8 @@ def _compound(rng: np.random.Generator) -> ObjectSpec:
         parts.append(_feature_box(t, w, float(hh), y=y, z0=z))
         z += float(hh)
     return _jaw_spec("custom", tuple(parts), z, t)
+
+
+PART_SOURCES.register("family", PartSource(
+    from_name=part_from_name, expand=expand_object_list,
+    hint=lambda: f"a family part <family>-<seed> with family among {sorted(FAMILIES)}"))

@@ -33,7 +33,7 @@ from scipy.spatial.transform import Rotation
 
 from tacrefine import geometry
 from tacrefine.config import ConfigError
-from tacrefine.sim.objects import ObjectSpec, ShapePart
+from tacrefine.sim.objects import PART_SOURCES, ObjectSpec, PartSource, ShapePart
 
 #: more pieces than this are left to PyBullet (a mesh that was never decomposed into hulls)
 MAX_FILE_PIECES = 256
@@ -234,3 +234,10 @@ def file_shapes(spec: ObjectSpec) -> FileShapes:
         raise ValueError(f"file_shapes: {spec.name!r} is built from parts, not from a file")
     meshes = referenced_meshes(spec.urdf) if spec.urdf is not None else []
     return _cached(spec, (_stamp(path), *(_stamp(m) for m in meshes)))
+
+
+def _file_parts(spec: ObjectSpec) -> tuple[ShapePart, ...]:
+    return file_shapes(spec).parts
+
+
+PART_SOURCES.register("file", PartSource(shapes=_file_parts))

@@ -13,25 +13,21 @@ approach axis pointing down and the closing axis along the object's x axis.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import math
-import os
-import stat
-import tempfile
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pybullet as pb
-from scipy.spatial import ConvexHull
 from scipy.spatial.transform import Rotation
 
 from tacrefine import geometry
-from tacrefine.config import ConfigError, atomic_write_bytes, require, require_choice, require_positive
+from tacrefine.config import ConfigError, require, require_choice, require_positive
+from tacrefine.limits import check_part_sizes
+from tacrefine.registry import Registry
+from tacrefine.sim.mesh_cache import _hull_mesh_file  # noqa: F401  (its old home; tests use it)
 from tacrefine.sim.object_classes import OBJECT_CLASSES, class_dofs
-from tacrefine.sim.world import SENSED_GROUP
 
 #: Names of the object classes registered at import (the registry itself is open:
 #: :data:`tacrefine.sim.object_classes.OBJECT_CLASSES`).
@@ -114,6 +110,7 @@ class ObjectSpec:
         require_positive(f"{field_}.mesh_scale", self.mesh_scale)
         require(len(self.frame_in_file) in (0, 6), f"{field_}.frame_in_file",
                 "empty or six numbers: x, y, z (mm), roll, pitch, yaw (deg)", self.frame_in_file)
+        check_part_sizes(self)
         sources = sum([bool(self.parts), self.urdf is not None, self.mesh is not None])
         require(sources == 1, field_, "exactly one of parts, urdf or mesh", self)
         for key in ("urdf", "mesh"):
@@ -203,49 +200,74 @@ def _builtin_objects() -> dict[str, ObjectSpec]:
     return {o.name: o for o in objs}
 
 
-#: Built-in objects by name: the parallel-jaw feature objects, then the paper's classes.
-OBJECTS: dict[str, ObjectSpec] = _builtin_objects()
+@dataclass(frozen=True)
+class PartSource:
+    """A supplier of parts beyond the built-in names; it registers itself in :data:`PART_SOURCES`.
+
+    Attributes:
+        from_name: the part a name stands for (``None`` when the name is not this source's).
+        expand: list items the source spells out into names (``family:NAME[:A-B]``), others kept.
+        from_mapping: a part from config data (a user's file part).
+        shapes: the convex pieces of a spec that names a file.
+        hint: what the source accepts, for the error that lists the known names.
+    """
+
+    from_name: Callable[[str], ObjectSpec | None] | None = None
+    expand: Callable[[Sequence], list] | None = None
+    from_mapping: Callable[[Mapping[str, Any]], ObjectSpec] | None = None
+    shapes: Callable[[ObjectSpec], tuple[ShapePart, ...]] | None = None
+    hint: Callable[[], str] | None = None
+
+
+#: Built-in objects by name: the parallel-jaw feature objects, then the paper's classes
+#: (registered by :mod:`tacrefine.sim.paper_objects`).
+_JAW = _builtin_objects()
+OBJECTS: Registry[ObjectSpec] = Registry("object", providers=("tacrefine.sim.paper_objects",), entries=_JAW)
 #: The parallel-jaw task's objects (feature on a base plate), in library order.
-JAW_OBJECTS: tuple[str, ...] = tuple(OBJECTS)
-
-
-def _with_paper_objects() -> None:
-    from tacrefine.sim.paper_objects import paper_objects  # it builds on ObjectSpec above
-
-    OBJECTS.update(paper_objects())
-
-
-_with_paper_objects()
-#: The paper's rods, plates and discs at real-world sizes (the three-finger hand's task).
-PAPER_OBJECT_SET: tuple[str, ...] = tuple(n for n in OBJECTS if n not in JAW_OBJECTS)
+JAW_OBJECTS: tuple[str, ...] = tuple(_JAW)
 
 #: Objects whose refined DoF (y, z, roll) are all observable by a parallel-jaw pad. Discs
 #: are left out: their outline is round, so roll cannot be felt (the paper's hard case).
-DEFAULT_OBJECT_SET: tuple[str, ...] = tuple(n for n in JAW_OBJECTS if OBJECTS[n].category != "disc")
+DEFAULT_OBJECT_SET: tuple[str, ...] = tuple(n for n in JAW_OBJECTS if _JAW[n].category != "disc")
+
+#: Where parts come from besides :data:`OBJECTS`: generated families, users' files.
+PART_SOURCES: Registry[PartSource] = Registry(
+    "part source", providers=("tacrefine.sim.families", "tacrefine.sim.user_parts", "tacrefine.sim.file_shapes"))
+
+
+def __getattr__(name: str) -> Any:
+    # PAPER_OBJECT_SET: the paper's rods, plates and discs at real-world sizes (the three-finger
+    # hand's task); computed on first use, once their supplier has registered them.
+    if name == "PAPER_OBJECT_SET":
+        return tuple(n for n in OBJECTS if n not in JAW_OBJECTS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _sources(role: str) -> list[PartSource]:
+    return [source for _, source in PART_SOURCES.items() if getattr(source, role) is not None]
 
 
 def get_object(name: str | ObjectSpec, extra: dict[str, ObjectSpec] | None = None) -> ObjectSpec:
-    """Resolve a name among built-in and ``extra`` (user) objects; unknown names are refused
-    with the list of known ones."""
+    """Resolve a name among built-in and ``extra`` (user) objects, then the part sources;
+    unknown names are refused with the list of known ones."""
     if isinstance(name, ObjectSpec):
         return name
-    known = {**OBJECTS, **(extra or {})}
+    known = {**dict(OBJECTS.items()), **(extra or {})}
     if name not in known:
-        from tacrefine.sim.families import FAMILIES, part_from_name  # families build on this module
-
-        part = part_from_name(name) if isinstance(name, str) else None
-        if part is not None:
-            return part
-        raise ConfigError(f"object {name!r} is unknown; known objects: {sorted(known)}, or a family part "
-                          f"<family>-<seed> with family among {sorted(FAMILIES)}")
+        for source in _sources("from_name"):
+            part = source.from_name(name) if isinstance(name, str) else None
+            if part is not None:
+                return part
+        hints = "".join(f", or {source.hint()}" for source in _sources("hint"))
+        raise ConfigError(f"object {name!r} is unknown; known objects: {sorted(known)}{hints}")
     return known[name]
 
 
 def validate_object_names(field: str, names: Sequence[str]) -> tuple[str, ...]:
     """A non-empty tuple of distinct known object names (unknown ones are refused by name)."""
-    from tacrefine.sim.families import expand_object_list
-
-    names = tuple(expand_object_list(names))  # family:NAME[:A-B] specs become their parts' names
+    for source in _sources("expand"):
+        names = tuple(source.expand(names))  # family:NAME[:A-B] specs become their parts' names
+    names = tuple(names)
     require(len(names) > 0 and len(set(names)) == len(names), field, "a non-empty list of distinct object names",
             list(names))
     for name in names:
@@ -256,181 +278,9 @@ def validate_object_names(field: str, names: Sequence[str]) -> tuple[str, ...]:
 def object_from_dict(data: dict) -> ObjectSpec:
     """User object from config data (``name``, ``urdf`` or ``mesh`` path, and optional fields);
     grasp fields not given are inferred from the part's geometry (:mod:`tacrefine.sim.user_parts`)."""
-    from tacrefine.sim.user_parts import resolve_user_part
+    readers = _sources("from_mapping")
+    if not readers:
+        raise ConfigError("objects: a part given as a mapping needs a part source that reads files; none is "
+                          "registered")
+    return readers[0].from_mapping(data)
 
-    return resolve_user_part(data)
-
-
-def _mesh_cache_dir() -> Path:
-    """The per-user folder of hull files: created owner-only (0700); refused when another user
-    owns it (its files could be swapped for other shapes), tightened when it is ours but open."""
-    user = os.getuid() if hasattr(os, "getuid") else None
-    folder = Path(tempfile.gettempdir()) / f"tacrefine-meshes-{user if user is not None else 0}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    st = os.lstat(folder)
-    if user is not None:
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != user:
-            raise RuntimeError(f"hull mesh cache {folder}: not a folder owned by this user (uid {user}; owner "
-                               f"uid {st.st_uid}); remove it or set TMPDIR to a private folder")
-        if st.st_mode & 0o077:
-            os.chmod(folder, 0o700)
-    return folder
-
-
-@functools.lru_cache(maxsize=4096)
-def _hull_obj(vertices_mm: tuple[tuple[float, float, float], ...]) -> tuple[bytes, str]:
-    """The OBJ text of the hull of ``vertices_mm`` (in metres) and its content hash: a pure
-    function of the vertices, computed once per process (every reset rebuilds the shapes)."""
-    verts = np.asarray(vertices_mm, dtype=float)
-    faces = ConvexHull(verts).simplices  # PyBullet only keeps vertices that faces use
-    text = "".join(f"v {x / 1000:.9f} {y / 1000:.9f} {z / 1000:.9f}\n" for x, y, z in verts)
-    text += "".join(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces)
-    payload = text.encode()
-    return payload, hashlib.sha256(payload).hexdigest()[:16]
-
-
-def _hull_mesh_file(vertices_mm: tuple[tuple[float, float, float], ...]) -> str:
-    """An OBJ file holding ``vertices_mm`` (in metres), which PyBullet turns into a convex hull.
-
-    Compound shapes accept hull pieces only as files, so each distinct hull is written once
-    to a per-user cache named by its content hash (atomically, so concurrent workers agree);
-    a file found there is used only if its content still has that hash (else it is rewritten).
-    """
-    payload, digest = _hull_obj(vertices_mm)
-    path = _mesh_cache_dir() / f"{digest}.obj"
-    try:
-        intact = hashlib.sha256(path.read_bytes()).hexdigest()[:16] == digest
-    except OSError:
-        intact = False
-    if not intact:  # missing, or truncated / changed (e.g. by an older, non-atomic writer)
-        atomic_write_bytes(path, payload)
-    return str(path)
-
-
-def _compound_shapes(client, parts: tuple[ShapePart, ...], rgba: tuple[float, ...]) -> tuple[int, int]:
-    """One collision shape (and one visual) for all ``parts``: the object is a single rigid body."""
-    if len(parts) > MAX_PIECES:
-        raise ConfigError(f"object parts: {len(parts)} convex pieces; allowed: at most {MAX_PIECES} (PyBullet's "
-                          f"limit for one shape)")
-    types, radii, halves, lengths, files, poses, orns = [], [], [], [], [], [], []
-    for part in parts:
-        radius, half, length, file = 0.0, [0.0, 0.0, 0.0], 0.0, ""
-        if part.kind == "box":
-            kind, half = pb.GEOM_BOX, [s / 1000 for s in part.size]
-        elif part.kind == "cylinder":
-            kind, radius, length = pb.GEOM_CYLINDER, part.size[0] / 1000, part.size[1] / 1000
-        elif part.kind == "sphere":
-            kind, radius = pb.GEOM_SPHERE, part.size[0] / 1000
-        elif part.kind == "hull":
-            kind, file = pb.GEOM_MESH, _hull_mesh_file(part.vertices)
-        else:
-            raise ConfigError(f"shape kind {part.kind!r} is unknown; allowed: box, cylinder, sphere, hull")
-        types.append(kind)
-        radii.append(radius)
-        halves.append(half)
-        lengths.append(length)
-        files.append(file)
-        poses.append([p / 1000 for p in part.position])
-        orns.append(pb.getQuaternionFromEuler(np.radians(part.rpy_deg).tolist()))
-    common = {"shapeTypes": types, "radii": radii, "halfExtents": halves, "lengths": lengths,
-              "fileNames": files, "meshScales": [[1, 1, 1]] * len(types)}
-    col = client.createCollisionShapeArray(**common, collisionFramePositions=poses,
-                                           collisionFrameOrientations=orns)
-    vis = client.createVisualShapeArray(**common, visualFramePositions=poses, visualFrameOrientations=orns,
-                                        rgbaColors=[list(rgba)] * len(types))
-    return col, vis
-
-
-def _scale_link_masses(client, body: int, total: float) -> None:
-    """Scale every link's mass so that they add up to ``total`` (proportions kept)."""
-    links = range(-1, client.getNumJoints(body))
-    masses = {link: client.getDynamicsInfo(body, link)[0] for link in links}
-    own = sum(masses.values())
-    for link, mass in masses.items():
-        share = mass / own if own > 0 else 1.0 / len(masses)
-        client.changeDynamics(body, link, mass=total * share)
-
-
-def object_parts(spec: ObjectSpec) -> tuple[ShapePart, ...]:
-    """The convex pieces ``spec`` is built from: its own, or those read from its file
-    (:mod:`tacrefine.sim.file_shapes`); empty for a file PyBullet must load as it is."""
-    if spec.parts:
-        return spec.parts
-    from tacrefine.sim.file_shapes import file_shapes  # it builds on ShapePart above
-
-    return file_shapes(spec).parts
-
-
-def build_object(client, spec: ObjectSpec, shape_cache: dict[Hashable, list[tuple[int, int]]] | None = None) -> int:
-    """Create the object in ``client`` (at the origin) and make it felt by the sensors.
-
-    Parts given by path are rebuilt from their convex pieces like the built-in ones (thin
-    margin, same contacts and rays; see :mod:`tacrefine.sim.file_shapes`), keeping the
-    file's mass and inertial frame (not its inertia tensor: PyBullet derives the inertia
-    from the shapes' bounding box). Collision shapes outlive bodies in PyBullet, so a
-    caller that rebuilds objects passes a ``shape_cache`` (per client) and each object's
-    shapes are made only once. The cache is keyed by the pieces themselves (or the mesh
-    file's version), not the name: a part whose file changed gets new shapes, matching its rays.
-    """
-    rgba = (0.25, 0.45, 0.85, 1.0)
-    parts = object_parts(spec)
-    if parts:
-        inertial = np.eye(4)
-        mass = DEFAULT_MASS_KG if spec.mass is None else spec.mass
-        if not spec.parts:
-            from tacrefine.sim.file_shapes import file_shapes
-
-            shapes = file_shapes(spec)
-            inertial = shapes.inertial_pose if shapes.inertial_pose is not None else inertial
-            if spec.mass is None and shapes.mass is not None:
-                mass = shapes.mass  # a URDF's own mass
-        key: Hashable = ("parts", parts)
-        if shape_cache is None or key not in shape_cache:
-            # one compound per MAX_PIECES pieces: the first is the base, the others links
-            # fixed to it at its own frame (a single rigid body of any number of pieces)
-            chunks = [_compound_shapes(client, parts[i:i + MAX_PIECES], rgba)
-                      for i in range(0, len(parts), MAX_PIECES)]
-            if shape_cache is not None:
-                shape_cache[key] = chunks
-        chunks = shape_cache[key] if shape_cache is not None else chunks
-        pos, quat = geometry.pose_to_pos_quat(inertial)
-        links: dict[str, list] = {}
-        if len(chunks) > 1:
-            sizes = [min(MAX_PIECES, len(parts) - i) for i in range(0, len(parts), MAX_PIECES)]
-            n = len(chunks) - 1
-            # every link's centre of mass at the object's, so the whole keeps the file's
-            links = {"linkMasses": [mass * k / len(parts) for k in sizes[1:]],
-                     "linkCollisionShapeIndices": [c for c, _ in chunks[1:]],
-                     "linkVisualShapeIndices": [v for _, v in chunks[1:]],
-                     "linkPositions": [[0.0, 0.0, 0.0]] * n, "linkOrientations": [[0.0, 0.0, 0.0, 1.0]] * n,
-                     "linkInertialFramePositions": [list(pos)] * n, "linkInertialFrameOrientations": [list(quat)] * n,
-                     "linkParentIndices": [0] * n, "linkJointTypes": [pb.JOINT_FIXED] * n,
-                     "linkJointAxis": [[0.0, 0.0, 1.0]] * n}
-            mass = mass * sizes[0] / len(parts)
-        col, vis = chunks[0]
-        body = client.createMultiBody(mass, col, vis, baseInertialFramePosition=list(pos),
-                                      baseInertialFrameOrientation=list(quat), **links)
-    elif spec.urdf is not None:  # movable joints, shapes without a convex form: PyBullet's own reading
-        body = client.loadURDF(spec.urdf, globalScaling=spec.mesh_scale)
-        if spec.mass is not None:
-            _scale_link_masses(client, body, spec.mass)
-    else:  # a mesh of more than MAX_FILE_PIECES pieces: PyBullet's own reading
-        scale = [spec.mesh_scale] * 3
-        try:
-            mesh_stat = os.stat(spec.mesh)
-            key = ("mesh", spec.mesh, spec.mesh_scale, mesh_stat.st_size, mesh_stat.st_mtime_ns)
-        except OSError:
-            key = ("mesh", spec.mesh, spec.mesh_scale)
-        if shape_cache is None or key not in shape_cache:
-            col = client.createCollisionShape(pb.GEOM_MESH, fileName=spec.mesh, meshScale=scale)
-            vis = client.createVisualShape(pb.GEOM_MESH, fileName=spec.mesh, meshScale=scale, rgbaColor=rgba)
-            if shape_cache is not None:
-                shape_cache[key] = [(col, vis)]
-        col, vis = shape_cache[key][0] if shape_cache is not None else (col, vis)
-        body = client.createMultiBody(DEFAULT_MASS_KG if spec.mass is None else spec.mass, col, vis)
-    for link in range(-1, client.getNumJoints(body)):
-        # Bullet inflates convex shapes by a margin (1 mm for hulls): far too round for
-        # millimetre features, and the taxel rays would see another surface than contacts do.
-        client.changeDynamics(body, link, lateralFriction=spec.friction, collisionMargin=COLLISION_MARGIN_M)
-        client.setCollisionFilterGroupMask(body, link, 1 | SENSED_GROUP, -1)
-    return body

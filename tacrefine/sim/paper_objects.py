@@ -17,7 +17,7 @@ bottom face, z up; the nominal grasp closes along the object's x axis.
 
 from __future__ import annotations
 
-from tacrefine.sim.objects import ObjectSpec, ShapePart
+from tacrefine.sim.objects import OBJECTS, ObjectSpec, ShapePart
 
 BASE_THICK_MM = 5.0
 #: base plates weigh what a small steel fixture weighs: the squeeze never tips the object
@@ -70,3 +70,7 @@ def paper_objects() -> dict[str, ObjectSpec]:
     objs += [plate(t, w) for t, w in ((2, 40), (3, 50), (4, 60), (5, 45), (6, 55))]
     objs += [disc(d, t) for d, t in ((30, 2), (36, 3), (40, 4), (45, 5), (50, 6))]
     return {o.name: o for o in objs}
+
+
+for _name, _spec in paper_objects().items():
+    OBJECTS.register(_name, _spec)

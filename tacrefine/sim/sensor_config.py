@@ -17,12 +17,17 @@ Two kinds of imperfection, on purpose kept apart:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
-from tacrefine.config import require, require_int, require_positive
+from tacrefine.config import ConfigError, from_dict, merge, require, require_int, require_positive
+from tacrefine.limits import MAX_PROFILE_BYTES, MAX_TAXELS_PER_PAD, MAX_TAXELS_PER_SIDE, require_at_most
+from tacrefine.registry import Registry
 
 
 def _require_fraction(name: str, value: float) -> None:
@@ -111,6 +116,8 @@ class SensorConfig:
     def __post_init__(self) -> None:
         for name in ("rows", "cols"):
             require_int(f"sensor.{name}", getattr(self, name), 1)
+            require_at_most(f"sensor.{name}", getattr(self, name), MAX_TAXELS_PER_SIDE, "taxels")
+        require_at_most("sensor.rows x sensor.cols", self.rows * self.cols, MAX_TAXELS_PER_PAD, "taxels per pad")
         for name in ("pitch_mm", "layer_stiffness", "full_scale_depth_mm", "shear_full_scale_kpa", "reach_mm"):
             require_positive(f"sensor.{name}", getattr(self, name))
         require(isinstance(self.shear, bool), "sensor.shear", "true or false", self.shear)
@@ -158,6 +165,66 @@ class SensorConfig:
     @classmethod
     def from_value(cls, value: Any, field: str = "sensor") -> SensorConfig:
         """A config from a profile name, a YAML path, a mapping or a config (see sensor_profiles)."""
-        from tacrefine.sim.sensor_profiles import resolve_sensor
-
         return resolve_sensor(value, field=field)
+
+
+#: Sensor profiles by name: plain mappings of :class:`SensorConfig` fields (missing = default).
+#: The built-in ones are registered by :mod:`tacrefine.sim.sensor_profiles`.
+SENSOR_PROFILES: Registry[dict[str, Any]] = Registry("sensor profile", providers=("tacrefine.sim.sensor_profiles",))
+
+
+def profile_names() -> list[str]:
+    return sorted(SENSOR_PROFILES.names())
+
+
+def _read_yaml(path: Path, field: str) -> dict[str, Any]:
+    try:
+        size = path.stat().st_size
+        require_at_most(f"{field} ({path})", size, MAX_PROFILE_BYTES, "bytes")
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{field}: cannot read sensor profile {str(path)!r}: {exc}") from exc
+    require(isinstance(data, dict), field, f"a YAML mapping of sensor fields in {str(path)!r}",
+            type(data).__name__)
+    return data
+
+
+def _base_mapping(spec: str, field: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The full field mapping of a profile name or YAML path (profiles may build on one another)."""
+    if spec in SENSOR_PROFILES:
+        return {**SENSOR_PROFILES.get(spec), "name": spec}
+    path = Path(spec)
+    looks_like_path = path.suffix in (".yaml", ".yml") or "/" in spec or "\\" in spec
+    if not looks_like_path or not path.is_file():
+        raise ConfigError(f"{field}: got {spec!r}; allowed: a built-in profile {profile_names()}, "
+                          "a path to a YAML profile file, or a mapping of sensor fields")
+    require(str(path.resolve()) not in seen, field, "profiles that do not build on themselves", spec)
+    data = _read_yaml(path, field)
+    data.setdefault("name", path.stem)
+    return _expand(data, field, (*seen, str(path.resolve())))
+
+
+def _expand(data: Mapping[str, Any], field: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    data = dict(data)
+    base = data.pop("profile", "default")
+    require(isinstance(base, str), f"{field}.profile", f"a profile name {profile_names()} or a YAML path", base)
+    return merge(_base_mapping(base, f"{field}.profile", seen), data)
+
+
+def resolve_sensor(spec: Any, field: str = "sensor") -> SensorConfig:
+    """A :class:`SensorConfig` from a profile name, a YAML path, a mapping or a config."""
+    if spec is None:
+        spec = "default"
+    if isinstance(spec, SensorConfig):
+        return spec
+    if isinstance(spec, Path):
+        spec = str(spec)
+    if isinstance(spec, str):
+        data = _base_mapping(spec, field)
+    elif isinstance(spec, Mapping):
+        data = _expand(spec, field)
+    else:
+        raise ConfigError(f"{field}: got {spec!r}; allowed: a built-in profile {profile_names()}, "
+                          "a path to a YAML profile file, a mapping of sensor fields, or a SensorConfig")
+    return from_dict(SensorConfig, data, prefix=f"{field}.")

@@ -21,10 +21,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tacrefine.config import ConfigError, from_dict, merge, require, to_dict
-from tacrefine.sim.sensor_config import NoiseConfig, SensorConfig
+from tacrefine.config import from_dict, require, to_dict
+from tacrefine.sim.sensor_config import (  # noqa: F401  (resolution lives beside SensorConfig; re-exported)
+    SENSOR_PROFILES,
+    NoiseConfig,
+    SensorConfig,
+    _base_mapping,
+    _expand,
+    _read_yaml,
+    profile_names,
+    resolve_sensor,
+)
 
 #: Built-in profiles as plain mappings of :class:`SensorConfig` fields (missing = default).
 BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
@@ -44,59 +51,8 @@ BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
 _NOT_COMPARED = ("name", "closed_form_rays", "reach_mm", "noise")
 
 
-def profile_names() -> list[str]:
-    return sorted(BUILTIN_PROFILES)
-
-
-def _read_yaml(path: Path, field: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{field}: cannot read sensor profile {str(path)!r}: {exc}") from exc
-    require(isinstance(data, dict), field, f"a YAML mapping of sensor fields in {str(path)!r}",
-            type(data).__name__)
-    return data
-
-
-def _base_mapping(spec: str, field: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The full field mapping of a profile name or YAML path (profiles may build on one another)."""
-    if spec in BUILTIN_PROFILES:
-        return {**BUILTIN_PROFILES[spec], "name": spec}
-    path = Path(spec)
-    looks_like_path = path.suffix in (".yaml", ".yml") or "/" in spec or "\\" in spec
-    if not looks_like_path or not path.is_file():
-        raise ConfigError(f"{field}: got {spec!r}; allowed: a built-in profile {profile_names()}, "
-                          "a path to a YAML profile file, or a mapping of sensor fields")
-    require(str(path.resolve()) not in seen, field, "profiles that do not build on themselves", spec)
-    data = _read_yaml(path, field)
-    data.setdefault("name", path.stem)
-    return _expand(data, field, (*seen, str(path.resolve())))
-
-
-def _expand(data: Mapping[str, Any], field: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    data = dict(data)
-    base = data.pop("profile", "default")
-    require(isinstance(base, str), f"{field}.profile", f"a profile name {profile_names()} or a YAML path", base)
-    return merge(_base_mapping(base, f"{field}.profile", seen), data)
-
-
-def resolve_sensor(spec: Any, field: str = "sensor") -> SensorConfig:
-    """A :class:`SensorConfig` from a profile name, a YAML path, a mapping or a config."""
-    if spec is None:
-        spec = "default"
-    if isinstance(spec, SensorConfig):
-        return spec
-    if isinstance(spec, Path):
-        spec = str(spec)
-    if isinstance(spec, str):
-        data = _base_mapping(spec, field)
-    elif isinstance(spec, Mapping):
-        data = _expand(spec, field)
-    else:
-        raise ConfigError(f"{field}: got {spec!r}; allowed: a built-in profile {profile_names()}, "
-                          "a path to a YAML profile file, a mapping of sensor fields, or a SensorConfig")
-    return from_dict(SensorConfig, data, prefix=f"{field}.")
+for _name, _fields in BUILTIN_PROFILES.items():
+    SENSOR_PROFILES.register(_name, _fields)
 
 
 def sensor_from_record(record: Mapping[str, Any] | None) -> SensorConfig | None:

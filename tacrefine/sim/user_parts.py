@@ -41,7 +41,8 @@ from scipy.spatial.transform import Rotation
 
 from tacrefine import geometry
 from tacrefine.config import ConfigError, require
-from tacrefine.sim.objects import JAW_DOFS, ObjectSpec, build_object, object_parts
+from tacrefine.sim.objects import JAW_DOFS, PART_SOURCES, ObjectSpec, PartSource
+from tacrefine.sim.part_bodies import build_object, object_parts
 from tacrefine.sim.raycast import convex_body_from_parts
 from tacrefine.sim.world import World
 
@@ -312,3 +313,6 @@ def resolve_user_part(data: Mapping[str, Any]) -> ObjectSpec:
         if measured.width_mm < PAD_WIDTH_MM and "refined_dofs" not in data:
             fields["refined_dofs"] = JAW_DOFS
     return ObjectSpec(**{**data, "category": "custom", **fields})
+
+
+PART_SOURCES.register("user part", PartSource(from_mapping=resolve_user_part))

@@ -79,12 +79,12 @@ def _config_differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[s
 def init_from_checkpoint(model: torch.nn.Module, model_config: dict[str, Any], path: str | Path):
     """Load the weights of ``path`` into ``model``; returns the checkpoint's normaliser and the checkpoint.
 
-    Raises :class:`~tacrefine.training.checkpoint.CheckpointError` naming every model
+    Raises :class:`~tacrefine.policy.checkpoint.CheckpointError` naming every model
     setting and tensor that differs (a checkpoint of another architecture, other DoF,
     another number of fingers or channels).
     """
+    from tacrefine.policy.checkpoint import CheckpointError, load_checkpoint
     from tacrefine.policy.model import Normalizer
-    from tacrefine.training.checkpoint import CheckpointError, load_checkpoint
 
     ckpt = load_checkpoint(path)
     diffs = _config_differences(dict(ckpt["model_config"]), model_config)

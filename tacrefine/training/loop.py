@@ -31,12 +31,14 @@ from tacrefine.data.augment import augment
 from tacrefine.data.pairs import PairSampler, split_by_sample
 from tacrefine.data.samples import GraspSamples
 from tacrefine.geometry import ROTATION_DOFS, TRANSLATION_DOFS, validate_dofs
+from tacrefine.lock import locked_output
+from tacrefine.policy.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
 from tacrefine.policy.model import Normalizer, TacRefineNet, count_parameters, tactile_to_tensor
-from tacrefine.training.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
 from tacrefine.training.config import RunConfig, load_run_config
 from tacrefine.training.distributed import Placement, mean_across, setup, teardown, wrap
 from tacrefine.training.finetune import freeze_encoder, init_from_checkpoint, mixed_sampler
 from tacrefine.training.reporting import METRIC_COLUMNS, plot_curves, write_metrics
+from tacrefine.training.resume_check import check_resume_config
 from tacrefine.training.throughput import measure_training_throughput
 
 logger = logging.getLogger(__name__)
@@ -214,6 +216,7 @@ def resolve_dofs(cfg: RunConfig, manifest: dict[str, Any]) -> tuple[str, ...]:
         raise ConfigError(str(exc)) from None
 
 
+@locked_output(lambda a: a["cfg"].train.out_dir, "training")
 def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
           data: tuple[GraspSamples, dict[str, Any]] | None = None) -> TrainResult:
     """Train TacRefineNet as configured; with ``resume`` continue from ``out_dir/last.pt``.
@@ -279,12 +282,18 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
         missing = [k for k in needed if k not in ckpt]
         if missing:
             raise CheckpointError(f"checkpoint {ckpt['path']!r} cannot resume training: lacks {missing}")
+        check_resume_config(ckpt.get("train_config"), to_dict(cfg), (*RESUME_OVERRIDABLE, "train.out_dir"),
+                            str(run_dir))
         if ckpt.get("dataset_hash") != dataset_hash:
             raise CheckpointError(f"checkpoint {ckpt['path']!r} was trained on dataset "
                                   f"{ckpt.get('dataset_hash')!r}, but {cfg.data.path!r} is {dataset_hash!r}; "
                                   "resuming needs the same data")
-        model.load_state_dict(ckpt["model_state"])
-        optimizer.load_state_dict(ckpt["optimizer_state"])
+        try:
+            model.load_state_dict(ckpt["model_state"])
+            optimizer.load_state_dict(ckpt["optimizer_state"])
+        except (RuntimeError, ValueError, KeyError) as exc:  # e.g. "size mismatch" of another width
+            raise CheckpointError(f"checkpoint {ckpt['path']!r} does not fit the run's model: "
+                                  f"{str(exc).strip().splitlines()[0]}") from exc
         torch.set_rng_state(ckpt["torch_rng_state"])
         normalizer = Normalizer.from_dict(ckpt["normalizer"])
         history = list(ckpt["history"])

@@ -9,48 +9,12 @@ its default sensor profile). Built in: ``"parallel_jaw"`` (two fingers, today's 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields
 from typing import Any
 
 from tacrefine.config import ConfigError, from_dict
-from tacrefine.registry import Registry
 from tacrefine.sim.hands.base import ASSETS, Gripper, GripperConfig, Hand, HandConfig, asset_path
-from tacrefine.sim.hands.parallel_jaw import PARALLEL_JAW, ParallelJaw
-from tacrefine.sim.hands.three_finger import THREE_FINGER, ThreeFingerHand
-
-
-@dataclass(frozen=True)
-class HandDefinition:
-    """A registered hand.
-
-    Attributes:
-        name: registry name (``HandConfig.kind`` of its config).
-        config: the hand's default config.
-        cls: the :class:`Hand` subclass that drives it.
-        default_sensor: the sensor profile its envs use unless told otherwise.
-        description: one line for people.
-    """
-
-    name: str
-    config: HandConfig
-    cls: type[Hand]
-    default_sensor: str = "default"
-    description: str = ""
-
-
-HANDS: Registry[HandDefinition] = Registry("hand")
-
-
-def register_hand(name: str, config: HandConfig, cls: type[Hand] = Hand, default_sensor: str = "default",
-                  description: str = "", *, replace_existing: bool = False) -> HandDefinition:
-    """Add a hand; its config's ``kind`` is set to ``name``."""
-    definition = HandDefinition(name, replace(config, kind=name), cls, default_sensor, description)
-    return HANDS.register(name, definition, replace=replace_existing)
-
-
-register_hand("parallel_jaw", PARALLEL_JAW, ParallelJaw, "default", "two mirrored fingers (GripRefine-v0)")
-register_hand("three_finger", THREE_FINGER, ThreeFingerHand, "default",
-              "a thumb opposing two fingers, like the paper's hand (GripRefineHand-v0)")
+from tacrefine.sim.hands.registry import HANDS, HandDefinition, register_hand
 
 
 def hand_config(hand: str | HandConfig | None = None, overrides: HandConfig | Mapping[str, Any] | None = None,

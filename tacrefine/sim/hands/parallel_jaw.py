@@ -11,6 +11,7 @@ for the jaw and registers it.
 from __future__ import annotations
 
 from tacrefine.sim.hands.base import PARALLEL_JAW_PADS, Hand, HandConfig
+from tacrefine.sim.hands.registry import register_hand
 
 PARALLEL_JAW = HandConfig(urdf="parallel_jaw.urdf", finger_joints=("left_finger_joint", "right_finger_joint"),
                           pads=PARALLEL_JAW_PADS, kind="parallel_jaw")
@@ -18,3 +19,6 @@ PARALLEL_JAW = HandConfig(urdf="parallel_jaw.urdf", finger_joints=("left_finger_
 
 class ParallelJaw(Hand):
     """Two mirrored fingers; every pad must touch (the :class:`Hand` defaults)."""
+
+
+register_hand("parallel_jaw", PARALLEL_JAW, ParallelJaw, "default", "two mirrored fingers (GripRefine-v0)")

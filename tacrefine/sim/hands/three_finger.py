@@ -12,6 +12,7 @@ enough that a rod or an edge stays on the pad over the task's +-8 mm offsets.
 from __future__ import annotations
 
 from tacrefine.sim.hands.base import Hand, HandConfig
+from tacrefine.sim.hands.registry import register_hand
 from tacrefine.sim.tactile import PadSpec
 
 THREE_FINGER_PADS = (
@@ -34,3 +35,7 @@ THREE_FINGER = HandConfig(
 
 class ThreeFingerHand(Hand):
     """Thumb against two fingers; it holds an object only when all three pads press on it."""
+
+
+register_hand("three_finger", THREE_FINGER, ThreeFingerHand, "default",
+              "a thumb opposing two fingers, like the paper's hand (GripRefineHand-v0)")

@@ -1,0 +1,107 @@
+"""Checkpoints of TacRefineNet: everything needed to use a model, or to resume training.
+
+A checkpoint is a plain dict saved by ``torch.save`` and read with
+``torch.load(weights_only=True)``: only tensors and plain Python data (dicts, lists,
+strings, numbers), never pickled objects, so loading a file cannot run code. It holds
+
+* ``model_state`` (tensors) and ``model_config`` (plain dict of :class:`ModelConfig`);
+* ``refined_dofs``, ``tactile_shape`` (F, C, H, W) and ``normalizer`` (statistics of the
+  training split) - what a policy needs to turn an observation into an increment;
+* ``sensor`` / ``gripper`` metadata copied from the dataset manifest and
+  ``dataset_hash`` (which data the weights came from);
+* for resuming: ``optimizer_state``, ``torch_rng_state``, ``epoch`` (epochs completed),
+  ``best_val_loss``, ``history`` (per-epoch metrics) and ``train_config``.
+
+Files are written atomically (temporary file + ``os.replace``): a crash mid-write leaves
+the previous checkpoint intact. A truncated or foreign file raises
+:class:`CheckpointError` naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tacrefine.config import ConfigError, atomic_write_bytes, from_dict
+from tacrefine.policy.model import ModelConfig, Normalizer, TacRefineNet
+
+CHECKPOINT_FORMAT = "tacrefine.tacrefinenet"
+CHECKPOINT_VERSION = 2
+#: Versions this code reads. Version 1 predates the DoF mask input: its model config is
+#: read with ``use_dof_mask=False`` (same weights, same predictions).
+READABLE_VERSIONS = (1, 2)
+
+#: Keys every checkpoint has (resume-only keys are checked by the training loop).
+REQUIRED_KEYS = ("format", "version", "model_state", "model_config", "refined_dofs", "tactile_shape",
+                 "normalizer", "epoch")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, truncated, corrupted or not a TacRefineNet checkpoint."""
+
+
+def plain(data: Any) -> Any:
+    """Manifest metadata as JSON-plain data (what ``weights_only`` loading accepts)."""
+    return json.loads(json.dumps(data, default=str))
+
+
+def save_checkpoint(path: str | Path, ckpt: dict[str, Any]) -> None:
+    """Serialise ``ckpt`` in memory, then write it atomically to ``path``."""
+    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **ckpt}
+    missing = [k for k in REQUIRED_KEYS if k not in payload]
+    if missing:
+        raise ValueError(f"save_checkpoint: missing keys {missing}")
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read and check a checkpoint; any failure is a :class:`CheckpointError` naming ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ... by cause
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} cannot be read (truncated, corrupted or not a torch file): "
+            f"{type(exc).__name__}: {str(exc).split('. ')[0].splitlines()[0] if str(exc) else ''}") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a TacRefineNet checkpoint "
+                              f"(format {ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt)!r})")
+    if ckpt.get("version") not in READABLE_VERSIONS:
+        raise CheckpointError(f"checkpoint {str(path)!r} has version {ckpt.get('version')!r}; "
+                              f"this code reads versions {list(READABLE_VERSIONS)}")
+    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"checkpoint {str(path)!r} lacks {missing}")
+    if ckpt["version"] == 1 and isinstance(ckpt["model_config"], dict):
+        ckpt["model_config"] = {**ckpt["model_config"], "use_dof_mask": False}
+    ckpt["path"] = str(path)
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any]) -> tuple[TacRefineNet, Normalizer]:
+    """Rebuild the network (in eval mode) and its normalisation from a loaded checkpoint."""
+    where = ckpt.get("path", "<checkpoint>")
+    try:
+        cfg = from_dict(ModelConfig, ckpt["model_config"])
+        model = TacRefineNet(cfg)
+        model.load_state_dict(ckpt["model_state"])
+        normalizer = Normalizer.from_dict(ckpt["normalizer"])
+    except (ConfigError, RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {where!r} does not describe a valid model: {exc}") from exc
+    model.eval()
+    return model, normalizer
+
+
+def load_model(path: str | Path) -> tuple[TacRefineNet, Normalizer, dict[str, Any]]:
+    """Network, normaliser and the checkpoint dict (metadata) from a file."""
+    ckpt = load_checkpoint(path)
+    model, normalizer = model_from_checkpoint(ckpt)
+    return model, normalizer, ckpt

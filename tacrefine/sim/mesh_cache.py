@@ -1,0 +1,62 @@
+"""Hull files for PyBullet: compound shapes take hull pieces only as OBJ files, so each distinct
+hull is written once to a private per-user folder, named by its content."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial import ConvexHull
+
+from tacrefine.config import atomic_write_bytes
+
+
+def _mesh_cache_dir() -> Path:
+    """The per-user folder of hull files: created owner-only (0700); refused when another user
+    owns it (its files could be swapped for other shapes), tightened when it is ours but open."""
+    user = os.getuid() if hasattr(os, "getuid") else None
+    folder = Path(tempfile.gettempdir()) / f"tacrefine-meshes-{user if user is not None else 0}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    st = os.lstat(folder)
+    if user is not None:
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != user:
+            raise RuntimeError(f"hull mesh cache {folder}: not a folder owned by this user (uid {user}; owner "
+                               f"uid {st.st_uid}); remove it or set TMPDIR to a private folder")
+        if st.st_mode & 0o077:
+            os.chmod(folder, 0o700)
+    return folder
+
+
+@functools.lru_cache(maxsize=4096)
+def _hull_obj(vertices_mm: tuple[tuple[float, float, float], ...]) -> tuple[bytes, str]:
+    """The OBJ text of the hull of ``vertices_mm`` (in metres) and its content hash: a pure
+    function of the vertices, computed once per process (every reset rebuilds the shapes)."""
+    verts = np.asarray(vertices_mm, dtype=float)
+    faces = ConvexHull(verts).simplices  # PyBullet only keeps vertices that faces use
+    text = "".join(f"v {x / 1000:.9f} {y / 1000:.9f} {z / 1000:.9f}\n" for x, y, z in verts)
+    text += "".join(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces)
+    payload = text.encode()
+    return payload, hashlib.sha256(payload).hexdigest()[:16]
+
+
+def _hull_mesh_file(vertices_mm: tuple[tuple[float, float, float], ...]) -> str:
+    """An OBJ file holding ``vertices_mm`` (in metres), which PyBullet turns into a convex hull.
+
+    Compound shapes accept hull pieces only as files, so each distinct hull is written once
+    to a per-user cache named by its content hash (atomically, so concurrent workers agree);
+    a file found there is used only if its content still has that hash (else it is rewritten).
+    """
+    payload, digest = _hull_obj(vertices_mm)
+    path = _mesh_cache_dir() / f"{digest}.obj"
+    try:
+        intact = hashlib.sha256(path.read_bytes()).hexdigest()[:16] == digest
+    except OSError:
+        intact = False
+    if not intact:  # missing, or truncated / changed (e.g. by an older, non-atomic writer)
+        atomic_write_bytes(path, payload)
+    return str(path)
