@@ -62,15 +62,11 @@ def no_oracle_env(part: str | Mapping[str, Any], max_steps: int = 5, **env_kwarg
 
 
 def build_policy(spec: str, env: Any, max_steps: int = 5) -> Any:
-    """``tacrefine.load_policy(spec)``; ``selfcheck:SPEC`` wraps SPEC in the self-checking
-    controller (:class:`tacrefine.policy.assessment.SelfCheckingPolicy`) with this step budget."""
+    """``tacrefine.load_policy(spec)``; ``selfcheck:SPEC`` is the self-checking controller
+    around SPEC with this step budget."""
     import tacrefine
-    from tacrefine.policy.assessment import SelfCheckingPolicy
 
-    if spec.startswith("selfcheck:"):
-        return SelfCheckingPolicy(tacrefine.load_policy(spec.split(":", 1)[1], env=env), env=env,
-                                  max_steps=max_steps)
-    return tacrefine.load_policy(spec, env=env)
+    return tacrefine.load_policy(spec, env=env, max_steps=max_steps)
 
 
 def run_episode(env: Any, policy: Any, *, part: str, seed: int, max_steps: int = 5) -> dict[str, Any]:
@@ -172,5 +168,60 @@ def summary_table(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["HARM_DEG", "HARM_MM", "NO_ORACLE", "build_policy", "no_oracle_env", "part_entry", "random_urdf",
-           "run_episode", "run_parts", "summarize", "summary_table"]
+def preset_parts(name: str) -> list[str]:
+    """Part lists by name: ``heldout:N`` (N held-out seeds of every jaw family), ``train:N``
+    (N training seeds of every jaw family: for calibrating thresholds), ``random_urdfs:A-B``
+    (by path), else a comma-separated list of names / URDF paths."""
+    from tacrefine.sim.families import HELD_OUT_START
+
+    families = ("jaw_rods", "jaw_plates", "edges", "prisms", "convex", "compound")
+    kind, _, arg = name.partition(":")
+    if kind == "heldout":
+        return [f"{f}-{HELD_OUT_START + i}" for i in range(int(arg or 1)) for f in families]
+    if kind == "train":
+        return [f"{f}-{11 + 37 * i}" for i in range(int(arg or 1)) for f in families]
+    if kind == "random_urdfs":
+        lo, _, hi = arg.partition("-")
+        return [random_urdf(i) for i in range(int(lo), int(hi or lo) + 1)]
+    return [p for p in name.split(",") if p]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tacrefine.evaluation.deployable --policies A B --parts P [P ...] --out F.json``."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--policies", nargs="+", default=["pretrained", "selfcheck:pretrained", "baseline:noop"])
+    ap.add_argument("--parts", nargs="+", default=["hexagon", "heldout:1", "random_urdfs:0-9"])
+    ap.add_argument("--episodes", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-steps", type=int, default=5)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    from tacrefine.config import ConfigError
+    from tacrefine.envs.grip_refine import UngraspableObjectError
+
+    parts = [p for name in args.parts for p in preset_parts(name)]
+    records = []
+    for part in parts:
+        try:
+            records += run_parts(args.policies, [part], args.episodes, args.seed, args.max_steps,
+                                 progress=lambda m: print(m, flush=True))
+        except (ConfigError, ValueError, UngraspableObjectError) as exc:  # a part the env refuses: named, skipped
+            print(f"skipped {part}: {str(exc).splitlines()[0]}", flush=True)
+    summary = summarize(records)
+    print(summary_table(summary))
+    if args.out:
+        from tacrefine.config import atomic_write_bytes
+
+        atomic_write_bytes(args.out, json.dumps({"records": records, "summary": summary}, indent=1).encode())
+    return 0
+
+
+__all__ = ["HARM_DEG", "HARM_MM", "NO_ORACLE", "build_policy", "main", "no_oracle_env", "part_entry", "preset_parts",
+           "random_urdf", "run_episode", "run_parts", "summarize", "summary_table"]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -64,7 +64,7 @@ class AssessConfig:
     stop_score: float = 0.6
     worse_margin: float = 0.15
     worse_floor: float = 0.5
-    consistency_ratio: float = 0.5
+    consistency_ratio: float = 0.8
     consistency_floor: float = 1.5
     unfamiliar_sigma: float = 3.0
     max_rejections: int = 2
