@@ -115,13 +115,21 @@ def test_a_policy_that_always_pushes_away_gives_up_at_the_start_grasp():
 
 def test_last_step_of_the_budget_is_taken_only_after_a_consistent_step():
     env = FakeEnv((4.0, 0.0, 8.0))
-    ctrl = SelfCheckingPolicy(Scripted(env, gain=0.4), env=env, max_steps=2)
-    run(env, ctrl)  # 0.4 of the error per step: the estimate falls to 0.6, not below the ratio 0.5
+    ctrl = SelfCheckingPolicy(Scripted(env, gain=0.1), env=env, max_steps=2)
+    run(env, ctrl)  # 0.1 of the error per step: the estimate falls to 0.9, not below the ratio 0.8
     assert env.steps == 1 and ctrl.stop_reason == "unverifiable" and ctrl.unfamiliar
     env = FakeEnv((4.0, 0.0, 8.0))
     ctrl = SelfCheckingPolicy(Scripted(env, gain=0.9), env=env, max_steps=2)
     run(env, ctrl)
     assert env.steps == 2  # consistent (0.1 left): the last step is allowed
+
+
+def test_retreat_option_returns_to_the_start_grasp_once_unsure():
+    env = FakeEnv((0.0, 0.0, 4.0))
+    ctrl = SelfCheckingPolicy(Scripted(env, gain=3.0), env=env, config=AssessConfig(retreat_to_start=1))
+    scores = run(env, ctrl)
+    assert np.allclose(env.wrist, np.eye(4), atol=1e-9) and ctrl.stop_reason == "retreated"
+    assert scores[-1] == pytest.approx(scores[0]) and ctrl.unfamiliar
 
 
 def test_reset_clears_the_episode_state():
@@ -180,3 +188,26 @@ def test_real_env_return_restores_the_start_wrist_exactly():
     env.close()
     assert moved and ctrl.status()["rejections"] == 1
     np.testing.assert_allclose(base._current.wrist, start_wrist, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_flag_fires_on_a_part_no_generator_makes_and_not_on_a_training_part():
+    """PyBullet's random_urdfs/000 (no training run saw it) against rod_r4 (a training shape)."""
+    import tacrefine
+    from tacrefine.evaluation.deployable import no_oracle_env, random_urdf, run_episode
+
+    flags = {}
+    for part in (random_urdf(0), "rod_r4"):
+        env = no_oracle_env(part)
+        policy = tacrefine.load_policy("selfcheck:pretrained", env=env)
+        recs = [run_episode(env, policy, part=str(part), seed=seed) for seed in (460522934, 942913681, 1223497396)]
+        env.close()
+        flags[part] = [r["unfamiliar"] for r in recs]
+        if part == "rod_r4":
+            assert all(r["5mm_5deg"] for r in recs)
+            assert policy.message() == ""
+        else:
+            assert not any(r["5mm_5deg"] for r in recs)  # the policy fails there ...
+            assert "scripts/adapt.py --object 000" in policy.message("000")
+    assert sum(flags[random_urdf(0)]) >= 2  # ... and says so
+    assert not any(flags["rod_r4"])

@@ -61,12 +61,15 @@ def no_oracle_env(part: str | Mapping[str, Any], max_steps: int = 5, **env_kwarg
                     **{**env_kwargs, **NO_ORACLE})
 
 
-def build_policy(spec: str, env: Any, max_steps: int = 5) -> Any:
+def build_policy(spec: str, env: Any, max_steps: int = 5, assess_config: Any = None) -> Any:
     """``tacrefine.load_policy(spec)``; ``selfcheck:SPEC`` is the self-checking controller
-    around SPEC with this step budget."""
+    around SPEC with this step budget (and ``assess_config`` instead of its thresholds)."""
     import tacrefine
 
-    return tacrefine.load_policy(spec, env=env, max_steps=max_steps)
+    policy = tacrefine.load_policy(spec, env=env, max_steps=max_steps)
+    if assess_config is not None and hasattr(policy, "config"):
+        policy.config = assess_config
+    return policy
 
 
 def run_episode(env: Any, policy: Any, *, part: str, seed: int, max_steps: int = 5) -> dict[str, Any]:
@@ -105,7 +108,7 @@ def run_episode(env: Any, policy: Any, *, part: str, seed: int, max_steps: int =
 
 def run_parts(policy_specs: Sequence[str], parts: Sequence[str | Mapping[str, Any]], episodes: int = 10,
               seed: int = 0, max_steps: int = 5, target_mode: str = "fixed",
-              progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+              progress: Callable[[str], None] | None = None, assess_config: Any = None) -> list[dict[str, Any]]:
     """Every policy on every part, ``episodes`` each; the same reset seeds for every policy."""
     records = []
     for part in parts:
@@ -113,7 +116,7 @@ def run_parts(policy_specs: Sequence[str], parts: Sequence[str | Mapping[str, An
         env = no_oracle_env(part, max_steps, target_mode=target_mode)
         try:
             for spec in policy_specs:
-                policy = build_policy(spec, env, max_steps)
+                policy = build_policy(spec, env, max_steps, assess_config)
                 for ep in range(episodes):
                     rec = run_episode(env, policy, part=name, seed=episode_seed(seed, name, target_mode, ep),
                                       max_steps=max_steps)
@@ -198,16 +201,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-steps", type=int, default=5)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--retreat", action="store_true", help="selfcheck: go back to the start once unsure")
     args = ap.parse_args(argv)
     from tacrefine.config import ConfigError
     from tacrefine.envs.grip_refine import UngraspableObjectError
+    from tacrefine.policy.assessment import AssessConfig
 
+    config = AssessConfig(retreat_to_start=1) if args.retreat else None
     parts = [p for name in args.parts for p in preset_parts(name)]
     records = []
     for part in parts:
         try:
             records += run_parts(args.policies, [part], args.episodes, args.seed, args.max_steps,
-                                 progress=lambda m: print(m, flush=True))
+                                 progress=lambda m: print(m, flush=True), assess_config=config)
         except (ConfigError, ValueError, UngraspableObjectError) as exc:  # a part the env refuses: named, skipped
             print(f"skipped {part}: {str(exc).splitlines()[0]}", flush=True)
     summary = summarize(records)

@@ -59,6 +59,9 @@ class AssessConfig:
             1-sigma score exceeds this.
         max_rejections: steps undone before the controller gives up (stays at the best grasp).
         damping: gain factor of the next step after a step was undone.
+        retreat_to_start: once a step was undone or inconsistent, distrust every estimate of
+            this episode: go back to the start grasp and stop (fewer harmed episodes, fewer
+            recovered ones; 0 = off, 1 = on).
     """
 
     stop_score: float = 0.6
@@ -69,6 +72,7 @@ class AssessConfig:
     unfamiliar_sigma: float = 3.0
     max_rejections: int = 2
     damping: float = 0.5
+    retreat_to_start: int = 0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -302,6 +306,11 @@ class SelfCheckingPolicy:
             self._inconsistent += not consistent
             self._last_consistent = consistent
             self._forward_from = None
+        if cfg.retreat_to_start and (self._rejections or self._inconsistent):
+            if np.allclose(self._pose, np.eye(4), atol=1e-9):
+                return self._stop("retreated")
+            if self.max_steps is None or self._steps < self.max_steps:
+                return self._command(self._way_back(np.eye(4)) * mask, mask)
         if a.score <= cfg.stop_score:
             return self._stop("converged")
         if self.max_steps is not None and self._steps >= self.max_steps:
