@@ -126,7 +126,7 @@ def test_last_step_of_the_budget_is_taken_only_after_a_consistent_step():
 
 def test_retreat_option_returns_to_the_start_grasp_once_unsure():
     env = FakeEnv((0.0, 0.0, 4.0))
-    ctrl = SelfCheckingPolicy(Scripted(env, gain=3.0), env=env, config=AssessConfig(retreat_to_start=1))
+    ctrl = SelfCheckingPolicy(Scripted(env, gain=3.0), env=env, config=AssessConfig(retreat_to_start=True))
     scores = run(env, ctrl)
     assert np.allclose(env.wrist, np.eye(4), atol=1e-9) and ctrl.stop_reason == "retreated"
     assert scores[-1] == pytest.approx(scores[0]) and ctrl.unfamiliar

@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tacrefine.envs.grip_refine import UngraspableObjectError
     from tacrefine.policy.assessment import AssessConfig
 
-    config = AssessConfig(retreat_to_start=1) if args.retreat else None
+    config = AssessConfig(retreat_to_start=True) if args.retreat else None
     parts = [p for name in args.parts for p in preset_parts(name)]
     records = []
     for part in parts:

@@ -61,7 +61,7 @@ class AssessConfig:
         damping: gain factor of the next step after a step was undone.
         retreat_to_start: once a step was undone or inconsistent, distrust every estimate of
             this episode: go back to the start grasp and stop (fewer harmed episodes, fewer
-            recovered ones; 0 = off, 1 = on).
+            recovered ones).
     """
 
     stop_score: float = 0.6
@@ -72,11 +72,14 @@ class AssessConfig:
     unfamiliar_sigma: float = 3.0
     max_rejections: int = 2
     damping: float = 0.5
-    retreat_to_start: int = 0
+    retreat_to_start: bool = False
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if f.name == "retreat_to_start":
+                require(isinstance(value, bool), "self_assessment.retreat_to_start", "true or false", value)
+                continue
             require(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0,
                     f"self_assessment.{f.name}", "a number >= 0", value)
 
