@@ -105,7 +105,8 @@ class TactileServoPolicy(Policy):
         # (P, 3, 3): normal, row axis, column axis of every pad in the wrist frame
         self.pad_axes = np.asarray(base.cell.hand.pad_axes_in_wrist(), dtype=float)
 
-    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+    def increment(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        """The servo's wrist increment over the env's DoF in mm / deg (gain applied, masked)."""
         estimates = []
         for axes, cur, tgt in zip(self.pad_axes, obs["tactile"][:, 0], obs["target_tactile"][:, 0]):
             mc, mt = image_moments(cur), image_moments(tgt)
@@ -136,7 +137,17 @@ class TactileServoPolicy(Policy):
                 increment[i] = est.get(dof, 0.0)
         if "dof_mask" in obs:
             increment = increment * np.asarray(obs["dof_mask"], dtype=float)
-        return np.clip(self.gain * increment / self.scale, -1, 1).astype(np.float32)
+        return self.gain * increment
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.clip(self.increment(obs) / self.scale, -1, 1).astype(np.float32)
+
+    def assess(self, obs: dict[str, np.ndarray]) -> Any:
+        """Opt-in self-assessment: the servo's own correction is its error estimate (no error
+        head), so ``selfcheck:baseline:servo`` stops and undoes steps like the learned policy."""
+        from tacrefine.policy.assessment import make_assessment
+
+        return make_assessment(self.increment(obs), None, self.dofs)
 
 
 class OraclePolicy(Policy):

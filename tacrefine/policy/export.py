@@ -6,7 +6,7 @@ The exported graph is :class:`PolicyGraph`: inputs ``tactile``, ``target_tactile
 ``(B, F, C, H, W)``), ``proprio`` (float32 ``(B, 2F)``, current then target joints in
 metres) and ``dof_mask`` (float32 ``(B, n_dofs)`` over the checkpoint's DoF); outputs
 ``increment`` (the wrist increment in mm / deg, masked: what a deployment applies) and
-every output of the model's ``forward`` as ``net.<name>`` (:func:`named_outputs`), which
+every output of the network as ``net.<name>`` (:func:`model_outputs`: ``out``, ``log_var``), which
 :class:`tacrefine.policy.onnx_policy.OnnxPolicy` hands to the same code as the native policy.
 The checkpoint's metadata (DoF, tactile shape, sensor, hand, normaliser) travels inside the
 file (ONNX metadata ``tacrefine``, TorchScript extra file ``tacrefine.json``), so an
@@ -19,7 +19,6 @@ construction; ``tests/test_export.py`` checks their actions agree within 1e-5.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -56,24 +55,12 @@ def preprocess(joint_mean: np.ndarray | torch.Tensor, joint_std: np.ndarray | to
             joints.to(torch.float32), dof_mask.to(torch.float32))
 
 
-def named_outputs(out: Any) -> list[tuple[str, torch.Tensor]]:
-    """Every tensor the model's ``forward`` returns, named, first one first (the normalised
-    increment): a tensor is ``out``; a dict keeps its keys; a named tuple its fields; a
-    tuple or list is ``out0``, ``out1``, ... Generic so a model with more heads exports all."""
-    if isinstance(out, torch.Tensor):
-        return [("out", out)]
-    if isinstance(out, dict):
-        items: Iterable[tuple[str, Any]] = out.items()
-    elif isinstance(out, tuple) and hasattr(out, "_fields"):
-        items = zip(out._fields, out)
-    elif isinstance(out, (tuple, list)):
-        items = ((f"out{i}", t) for i, t in enumerate(out))
-    else:
-        raise TypeError(f"model output of type {type(out).__name__} is not a tensor, dict, tuple or list")
-    named = [(str(k), v) for k, v in items if isinstance(v, torch.Tensor)]
-    if not named:
-        raise TypeError("the model returned no tensor")
-    return named
+def model_outputs(model: nn.Module, cur: torch.Tensor, tgt: torch.Tensor, joints: torch.Tensor,
+                  mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """The network's outputs by name: ``out`` (the normalised increment) and, for a model with
+    an error head, ``log_var`` (its predicted log-variance per DoF)."""
+    out, log_var = model(cur, tgt, joints, mask, with_error=True)
+    return {"out": out} if log_var is None else {"out": out, "log_var": log_var}
 
 
 class PolicyGraph(nn.Module):
@@ -91,7 +78,7 @@ class PolicyGraph(nn.Module):
                 dof_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         cur, tgt, joints, mask = preprocess(self.joint_mean, self.joint_std, tactile, target_tactile, proprio,
                                             dof_mask)
-        outputs = [t for _, t in named_outputs(self.model(cur, tgt, joints, mask if self.uses_mask else None))]
+        outputs = list(model_outputs(self.model, cur, tgt, joints, mask if self.uses_mask else None).values())
         increment = (outputs[0] * self.label_std + self.label_mean) * mask
         return (increment, *outputs)
 
@@ -128,8 +115,9 @@ def export_policy(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", op
     graph = PolicyGraph(model, normalizer, uses_mask).eval()
     example = _example_inputs(ckpt)
     with torch.inference_mode():
-        names = ["increment"] + [f"net.{n}" for n, _ in named_outputs(model(*preprocess(
-            normalizer.joint_mean, normalizer.joint_std, *example)[:3], None))]
+        cur, tgt, joints, mask = preprocess(normalizer.joint_mean, normalizer.joint_std, *example)
+        names = ["increment"] + [f"net.{n}" for n in model_outputs(model, cur, tgt, joints,
+                                                                   mask if uses_mask else None)]
     meta = export_metadata(ckpt, names, uses_mask, fmt)
     if fmt == "onnx":
         data = _onnx_bytes(graph, example, names, meta, opset)

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from tacrefine.policy.assessment import AssessConfig, Assessment, make_assessment
 from tacrefine.policy.baselines import Policy
 from tacrefine.policy.fit import check_fit
 from tacrefine.sim.sensor_profiles import check_sensor_match
@@ -79,6 +80,8 @@ class LearnedPolicy(Policy):
         self.tactile_shape: tuple[int, ...] = tuple(int(s) for s in self.checkpoint["tactile_shape"])
         self.num_fingers = self.tactile_shape[0]
         self.uses_mask = uses_mask
+        #: thresholds of :meth:`assess`: the checkpoint's own (``self_assessment``) or the defaults
+        self.assess_config = AssessConfig.from_checkpoint(self.checkpoint)
         #: DoF of the action, in the env's order (the checkpoint's until bound to an env).
         self.action_dofs: tuple[str, ...] = self.refined_dofs
         self._action_index = np.arange(len(self.refined_dofs))
@@ -157,25 +160,50 @@ class LearnedPolicy(Policy):
         mask[self._action_index] = given > 0.5
         return mask
 
-    def predict_increment(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Wrist increment over ``refined_dofs`` in mm / deg (float32), from one observation;
-        DoF the observation's mask switches off are 0."""
+    def has_error_head(self) -> bool:
+        """True when the checkpoint predicts the size of its own error (else :meth:`assess`
+        falls back to the predicted correction alone)."""
+        return getattr(self.model, "error_head", None) is not None
+
+    def estimate(self, obs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Increment over ``refined_dofs`` in mm / deg (0 where the mask is off) and the
+        standard deviation the error head expects of it, mm / deg (``None`` without a head)."""
         self._check_obs(obs)
         mask = self.dof_mask(obs)
         outputs = self._forward(np.asarray(obs["tactile"])[None], np.asarray(obs["target_tactile"])[None],
                                 np.asarray(obs["proprio"], dtype=np.float32)[None], mask[None])
-        pred = next(iter(outputs.values()))  # the first output is the normalised increment
-        return (self.normalizer.denormalize_label(pred[0]) * mask).astype(np.float32)
+        pred = outputs["out"]
+        increment = (self.normalizer.denormalize_label(pred[0]) * mask).astype(np.float32)
+        log_var = outputs.get("log_var")
+        if log_var is None:
+            return increment, None
+        sigma = np.exp(0.5 * np.asarray(log_var[0], np.float64)) * self.normalizer.label_std * mask
+        return increment, sigma.astype(np.float32)
+
+    def predict_increment(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Wrist increment over ``refined_dofs`` in mm / deg (float32), from one observation;
+        DoF the observation's mask switches off are 0."""
+        return self.estimate(obs)[0]
+
+    def assess(self, obs: Mapping[str, np.ndarray]) -> Assessment:
+        """How far this grasp is from the target by the policy's own estimate, how sure it is,
+        and whether the part looks outside what it knows (:mod:`tacrefine.policy.assessment`);
+        over the action DoF."""
+        increment, sigma = self.estimate(obs)
+        idx = self._action_index
+        return make_assessment(increment[idx], None if sigma is None else sigma[idx], self.action_dofs,
+                               self.assess_config)
 
     def _forward(self, tactile: np.ndarray, target_tactile: np.ndarray, proprio: np.ndarray,
                  dof_mask: np.ndarray) -> dict[str, np.ndarray]:
         """The one network call: a batch of raw observation arrays in (uint8 images
         ``(B, F, C, H, W)``, joints ``(B, 2F)`` in metres, mask ``(B, n_dofs)``), every output
-        of the model out, by name (:func:`tacrefine.policy.export.named_outputs`; the first is
-        the normalised increment). An exported policy overrides only this method."""
+        of the model out, by name (:func:`tacrefine.policy.export.model_outputs`: ``out`` the
+        normalised increment, ``log_var`` the error head's, if any). An exported policy
+        overrides only this method."""
         import torch
 
-        from tacrefine.policy.export import named_outputs, preprocess
+        from tacrefine.policy.export import model_outputs, preprocess
 
         with torch.inference_mode():
             cur, tgt, joints, mask = preprocess(self.normalizer.joint_mean, self.normalizer.joint_std,
@@ -183,8 +211,8 @@ class LearnedPolicy(Policy):
                                                 torch.from_numpy(np.asarray(target_tactile)),
                                                 torch.from_numpy(np.asarray(proprio, dtype=np.float32)),
                                                 torch.from_numpy(np.asarray(dof_mask, dtype=np.float32)))
-            out = self.model(cur, tgt, joints, mask if self.uses_mask else None)
-            return {name: t.numpy() for name, t in named_outputs(out)}
+            out = model_outputs(self.model, cur, tgt, joints, mask if self.uses_mask else None)
+            return {name: t.numpy() for name, t in out.items()}
 
     def act(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Env action in [-1, 1] over the action DoF: increment / action scale, clipped."""

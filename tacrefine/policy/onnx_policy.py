@@ -81,6 +81,9 @@ class OnnxPolicy(LearnedPolicy):
             raise ExportError(f"exported policy {where}: metadata lacks {missing}")
         return meta
 
+    def has_error_head(self) -> bool:
+        return "net.log_var" in self._net_outputs
+
     def _forward(self, tactile: np.ndarray, target_tactile: np.ndarray, proprio: np.ndarray,
                  dof_mask: np.ndarray) -> dict[str, np.ndarray]:
         """The network call through onnxruntime: the graph's ``net.*`` outputs, by the model's names."""

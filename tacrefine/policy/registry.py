@@ -3,7 +3,10 @@
 ``spec`` is ``"baseline:noop" | "baseline:random" | "baseline:servo" | "baseline:oracle"``,
 ``"pretrained"`` (a checkpoint shipped with the package: the one that fits the env - the
 parallel jaw's or the three-finger hand's), a checkpoint path, or an exported ``.onnx`` file
-(``tacrefine export``; run by onnxruntime, without torch).
+(``tacrefine export``; run by onnxruntime, without torch); ``"selfcheck:SPEC"`` wraps
+any of them that can assess itself in the self-checking controller
+(:class:`tacrefine.policy.assessment.SelfCheckingPolicy`: stops on its own estimate, undoes
+steps that made the grasp worse, flags unfamiliar parts).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from tacrefine.policy.baselines import BASELINES, Policy
 
 PRETRAINED_NAME = "pretrained"
+SELFCHECK_PREFIX = "selfcheck:"
 #: Shipped checkpoints by hand, in the order ``"pretrained"`` tries them (paths inside
 #: ``tacrefine/policy/pretrained``; each has its provenance README, config and metrics beside it).
 PRETRAINED_FILES: dict[str, str] = {"parallel_jaw": "tacrefinenet.pt", "three_finger": "hand/tacrefinenet.pt"}
@@ -59,9 +63,13 @@ def select_pretrained(env: Any) -> Path:
                      + "\ntrain one for it (scripts/main.py, or scripts/generate_data.py + scripts/train.py)")
 
 
-def load_policy(spec: str, env: Any = None, seed: int | None = 0, sensor_mismatch: str = "refuse") -> Policy:
+def load_policy(spec: str, env: Any = None, seed: int | None = 0, sensor_mismatch: str = "refuse",
+                max_steps: int | None = 5) -> Policy:
     """Build the policy named by ``spec`` for ``env`` (needed by every policy: it fixes the
     action scale and refined DoF; the oracle also reads its ground truth).
+
+    ``max_steps`` is the step budget of a ``selfcheck:`` controller (its last step is taken
+    only when it can be trusted; ``None``: no budget).
 
     A learned policy is refused in an env whose sensor differs from the one it was trained
     with (the error lists the differing fields), or only warned about with
@@ -71,6 +79,14 @@ def load_policy(spec: str, env: Any = None, seed: int | None = 0, sensor_mismatc
     spec = str(spec)
     if env is None:
         raise ValueError(f"load_policy({spec!r}) needs env=... (the environment the policy will act in)")
+    if spec.startswith(SELFCHECK_PREFIX):
+        from tacrefine.policy.assessment import SelfCheckingPolicy
+
+        inner = load_policy(spec[len(SELFCHECK_PREFIX):], env, seed, sensor_mismatch)
+        if not callable(getattr(inner, "assess", None)):
+            raise ValueError(f"policy {spec!r}: {inner.name} cannot assess itself (no assess(obs)); "
+                             f"{SELFCHECK_PREFIX!r} wraps 'pretrained', a checkpoint path or an opted-in baseline")
+        return SelfCheckingPolicy(inner, env=env, max_steps=max_steps)  # type: ignore[return-value]
     if spec.startswith("baseline:"):
         name = spec.split(":", 1)[1]
         if name not in BASELINES:
