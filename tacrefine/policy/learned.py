@@ -160,6 +160,7 @@ class LearnedPolicy(Policy):
         mask[self._action_index] = given > 0.5
         return mask
 
+    @property
     def has_error_head(self) -> bool:
         """True when the checkpoint predicts the size of its own error (else :meth:`assess`
         falls back to the predicted correction alone)."""

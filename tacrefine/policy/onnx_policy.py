@@ -81,6 +81,7 @@ class OnnxPolicy(LearnedPolicy):
             raise ExportError(f"exported policy {where}: metadata lacks {missing}")
         return meta
 
+    @property
     def has_error_head(self) -> bool:
         return "net.log_var" in self._net_outputs
 
