@@ -7,7 +7,13 @@ Reproducibility and resuming: every epoch draws its batches (and augmentations) 
 generator seeded with ``(train.seed, epoch)``, the learning rate is a function of the
 global step, and ``last.pt`` stores weights, optimiser state and torch's RNG state after
 each epoch. Resuming from ``last.pt`` therefore replays exactly the batches and updates
-the uninterrupted run would have made, bit for bit (same thread count assumed).
+the uninterrupted run would have made, bit for bit (same thread count assumed: the sums
+inside the network are split across ``train.num_threads`` threads, so weights and metrics
+of runs with different thread counts differ in the last bits and drift apart from there).
+
+Every epoch row also records ``wall_s``, the wall seconds since training began (data
+loading included, continued across resumes), so the curve of validation error against
+wall time is part of the metrics (:func:`time_to_precision` reads it).
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +64,7 @@ class TrainResult:
     history: list[dict[str, float]]
     parameters: int
     initial_error: dict[str, float]
+    stopped_early: bool = False
 
     @property
     def last(self) -> dict[str, float]:
@@ -214,6 +223,46 @@ def resolve_dofs(cfg: RunConfig, manifest: dict[str, Any]) -> tuple[str, ...]:
         raise ConfigError(str(exc)) from None
 
 
+def time_to_precision(history: list[dict[str, float]], pos_mm: float = 0.5, rot_deg: float = 0.5,
+                      ) -> float | None:
+    """Wall seconds (``wall_s``) of the first epoch whose validation medians are both within
+    ``pos_mm`` and ``rot_deg`` (a DoF group the run does not refine counts as met); ``None``
+    if no epoch got there or the rows carry no ``wall_s`` (runs older than the column)."""
+    for row in history:
+        pos, rot = row.get("val_pos_median_mm", math.nan), row.get("val_rot_median_deg", math.nan)
+        if (math.isnan(pos) or pos <= pos_mm) and (math.isnan(rot) or rot <= rot_deg):
+            wall = row.get("wall_s")
+            return None if wall is None else float(wall)
+    return None
+
+
+def flattened(history: list[dict[str, float]], patience: int, min_delta: float) -> bool:
+    """True when ``val_loss`` has not beaten its best by more than ``min_delta`` (relative)
+    in the last ``patience`` epochs (never with ``patience`` 0)."""
+    if patience <= 0 or len(history) <= patience:
+        return False
+    before = min(r["val_loss"] for r in history[:-patience])
+    recent = min(r["val_loss"] for r in history[-patience:])
+    return recent > before * (1.0 - min_delta)
+
+
+def training_batches(make: Any, steps: int, prefetch: bool) -> Iterator[Batch]:
+    """``make()`` called ``steps`` times in order; with ``prefetch`` the next call runs in a
+    background thread while the caller trains on the current batch. One thread makes every
+    batch in turn, so the random stream (and thus every batch) is the same either way."""
+    if not prefetch:
+        for _ in range(steps):
+            yield make()
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches") as pool:
+        pending = pool.submit(make) if steps > 0 else None
+        for i in range(steps):
+            assert pending is not None
+            batch = pending.result()
+            pending = pool.submit(make) if i + 1 < steps else None
+            yield batch
+
+
 def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
           data: tuple[GraspSamples, dict[str, Any]] | None = None) -> TrainResult:
     """Train TacRefineNet as configured; with ``resume`` continue from ``out_dir/last.pt``.
@@ -242,6 +291,7 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
 
 def _train(cfg: RunConfig, resume: bool, overwrite: bool,
            data: tuple[GraspSamples, dict[str, Any]] | None, place: Placement) -> TrainResult:
+    t_start = time.perf_counter()
     run_dir = Path(cfg.train.out_dir)
     if data is None:
         samples, manifest, dataset_hash = load_data(cfg)
@@ -272,7 +322,7 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
                                   weight_decay=cfg.optim.weight_decay)
     history: list[dict[str, float]] = []
-    best_val, best_epoch, start_epoch = math.inf, -1, 0
+    best_val, best_epoch, start_epoch, stopped_early = math.inf, -1, 0, False
     if resume:
         ckpt = load_checkpoint(run_dir / "last.pt")
         needed = ("optimizer_state", "torch_rng_state", "history", "best_val_loss")
@@ -290,6 +340,8 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
         history = list(ckpt["history"])
         best_val, best_epoch = float(ckpt["best_val_loss"]), int(ckpt.get("best_epoch", -1))
         start_epoch = int(ckpt["epoch"])
+        stopped_early = bool(ckpt.get("stopped_early", False))
+        t_start -= float(history[-1].get("wall_s", 0.0)) if history else 0.0  # wall time continues
     else:
         if (run_dir / "last.pt").exists() and not overwrite:
             raise FileExistsError(f"{run_dir} already holds a run; resume it (--resume {run_dir}), "
@@ -318,6 +370,8 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
         "dataset_hash": dataset_hash, "train_config": to_dict(cfg), "world_size": place.world_size,
     }
     for epoch in range(start_epoch, cfg.train.epochs):
+        if stopped_early:
+            break
         # Each process draws its own batches; a function of (seed, epoch, rank) so that resuming
         # replays them exactly.
         rng = np.random.default_rng([cfg.train.seed, 0, epoch, *([place.rank] if place.distributed else [])])
@@ -325,16 +379,20 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
             torch.manual_seed(int(np.random.SeedSequence([cfg.train.seed, 4, epoch, place.rank]).generate_state(1)[0]))
         model.train()
         t0, loss_sum = time.perf_counter(), 0.0
-        bar = tqdm(range(spe), desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
+        bar = tqdm(total=spe, desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
                    disable=not (cfg.train.progress and place.is_main), leave=False, dynamic_ncols=True)
         lr = cfg.optim.lr
-        for step in bar:
+
+        def make_batch(rng: np.random.Generator = rng) -> Batch:
+            batch = augment(train_sampler.sample(cfg.train.batch_size, rng), cfg.augment, rng)
+            return to_tensors(batch, normalizer, place.device)
+
+        for step, b in enumerate(training_batches(make_batch, spe, cfg.train.prefetch)):
+            bar.update(1)
             lr = learning_rate(epoch * spe + step, total_steps, cfg.optim.lr, cfg.optim.warmup_steps,
                                cfg.optim.schedule, cfg.optim.min_lr_fraction)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            batch = augment(train_sampler.sample(cfg.train.batch_size, rng), cfg.augment, rng)
-            b = to_tensors(batch, normalizer, place.device)
             loss = masked_loss(net(b.cur, b.tgt, b.proprio, b.mask), b, weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -344,18 +402,21 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
             loss_sum += loss.item()
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
+        bar.close()
         elapsed = time.perf_counter() - t0
         row: dict[str, float] = {"epoch": epoch + 1, "step": (epoch + 1) * spe, "lr": lr,
                                  "train_loss": mean_across(loss_sum / spe, place),
                                  **evaluate(model, normalizer, val_pairs, dofs, cfg.train.val_batch_size),
                                  "samples_per_s": spe * cfg.train.batch_size * place.world_size / elapsed,
                                  "epoch_time_s": elapsed}
+        row["wall_s"] = time.perf_counter() - t_start
         history.append(row)
         if row["val_loss"] < best_val:
             best_val, best_epoch = row["val_loss"], epoch + 1
+        stopped_early = flattened(history, cfg.train.early_stop_patience, cfg.train.early_stop_min_delta)
         ckpt = {**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
                 "torch_rng_state": torch.get_rng_state(), "epoch": epoch + 1, "history": history,
-                "best_val_loss": best_val, "best_epoch": best_epoch}
+                "best_val_loss": best_val, "best_epoch": best_epoch, "stopped_early": stopped_early}
         if not place.is_main:
             continue  # rank 0 alone writes the run directory
         save_checkpoint(run_dir / "last.pt", ckpt)
@@ -367,9 +428,13 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
                     "%.0f samples/s", epoch + 1, cfg.train.epochs, row["train_loss"], row["val_loss"],
                     row["val_pos_median_mm"], row["val_pos_p90_mm"], row["val_rot_median_deg"],
                     row["val_rot_p90_deg"], row["samples_per_s"])
-    return TrainResult(run_dir=run_dir, epochs_done=max(start_epoch, cfg.train.epochs),
+        if stopped_early:
+            logger.info("early stop after epoch %d: validation loss within %.0f %% of its best for %d epochs",
+                        epoch + 1, 100 * cfg.train.early_stop_min_delta, cfg.train.early_stop_patience)
+    epochs_done = len(history) if stopped_early else max(start_epoch, cfg.train.epochs)
+    return TrainResult(run_dir=run_dir, epochs_done=epochs_done,
                        best_val_loss=best_val, best_epoch=best_epoch, history=history, parameters=n_params,
-                       initial_error=initial)
+                       initial_error=initial, stopped_early=stopped_early)
 
 
 def resume_run(run_dir: str | Path, overrides: tuple[str, ...] | list[str] = (),
@@ -394,5 +459,5 @@ def resume_run(run_dir: str | Path, overrides: tuple[str, ...] | list[str] = (),
 
 
 __all__ = ["METRIC_COLUMNS", "Batch", "TrainResult", "dof_weights", "error_stats", "evaluate", "learning_rate",
-           "load_data", "masked_loss", "measure_training_throughput", "plot_curves", "resume_run", "to_tensors",
-           "train"]
+           "flattened", "load_data", "masked_loss", "measure_training_throughput", "plot_curves", "resume_run",
+           "time_to_precision", "to_tensors", "train", "training_batches"]
