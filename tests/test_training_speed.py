@@ -111,3 +111,18 @@ def test_benchmark_episodes_do_not_depend_on_the_worker_count(tmp_path: Path) ->
     one, two = ({k: v for k, v in r["results"]["baseline:random"]["overall"].items() if "_ms" not in k}
                 for r in reports)
     assert one == two and "success" in one  # the timing fields aside
+
+
+@pytest.mark.slow
+def test_speed_benchmark_times_the_main_job_in_a_fresh_process(tmp_path: Path) -> None:
+    import json
+
+    from tacrefine.evaluation.speed import main_job_run
+
+    run = main_job_run(("--smoke",), out=tmp_path / "job")
+    assert run["wall_s"] >= run["job_s"] > 0  # the process also starts and imports
+    assert set(run["stage_s"]) == {"data", "training", "benchmark"}
+    summary = json.loads((tmp_path / "job" / "summary.json").read_text())
+    curve = summary["stages"]["training"]["result"]["curve"]
+    assert [p["epoch"] for p in curve] == [1, 2] and curve[0]["wall_s"] < curve[1]["wall_s"]
+    assert run["curve"] == curve

@@ -61,7 +61,7 @@ def _training_defaults() -> Any:
         optim=OptimConfig(lr=2e-3, warmup_steps=100, rotation_weight=2.0),
         # Two torch threads: both cores. The 10x stall of two threads on busy shared cores came
         # from OpenMP threads spinning while they wait; the command-line tools make them sleep
-        # instead (tacrefine.runtime), which removes it (measured: docs/training.md).
+        # instead (tacrefine.runtime), which removes it (measured: docs/scale.md).
         train=TrainConfig(epochs=10, steps_per_epoch=200, batch_size=128, num_threads=2),
     )
 
