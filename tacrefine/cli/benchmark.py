@@ -175,8 +175,8 @@ def parts(args: argparse.Namespace) -> int:
 def speed(args: argparse.Namespace) -> int:
     from tacrefine.evaluation.benchmarks.speed import SpeedConfig, run_speed, speed_table, write_speed
 
-    cfg = SpeedConfig(min_seconds=0.5, env_episodes=5, generation_samples_per_object=100) if args.quick \
-        else SpeedConfig()
+    cfg = SpeedConfig(min_seconds=0.5, env_episodes=5, generation_samples_per_object=100,
+                      main_job_args=("--smoke",)) if args.quick else SpeedConfig()
     result = run_speed(cfg)
     path = write_speed(result, args.out)
     print()

@@ -47,9 +47,10 @@ def _training_defaults() -> Any:
         data=DataRef(val_fraction=0.1, val_pairs=2048, norm_pairs=8192),
         # rotations weigh 2: +-15 deg offsets make 1 deg a smaller share of the spread than 1 mm
         optim=OptimConfig(lr=2e-3, warmup_steps=100, rotation_weight=2.0),
-        # One torch thread: on 2 shared cores a second thread gains little when idle and, when
-        # another process is busy, OpenMP waiting makes steps 10x slower (measured).
-        train=TrainConfig(epochs=10, steps_per_epoch=200, batch_size=128, num_threads=1),
+        # Two torch threads: both cores. The 10x stall of two threads on busy shared cores came
+        # from OpenMP threads spinning while they wait; the command-line tools make them sleep
+        # instead (tacrefine.runtime), which removes it (measured: docs/scale.md).
+        train=TrainConfig(epochs=10, steps_per_epoch=200, batch_size=128, num_threads=2),
     )
 
 
@@ -66,6 +67,8 @@ class MainEvaluation:
         plots: write plots and tactile panels.
         suites: benchmark suites to score the trained policy in (it must fit their env: the
             suite of the hand the data was generated with).
+        workers: local worker processes the episodes run on (2 = both cores; the results
+            are the same for any number, only the timing fields differ).
     """
 
     checkpoint: str = "best.pt"
@@ -74,8 +77,12 @@ class MainEvaluation:
     noisy: bool = True
     plots: bool = True
     suites: tuple[str, ...] = ("hand",)
+    workers: int = 2
 
     def __post_init__(self) -> None:
+        from tacrefine.config import require_int
+
+        require_int("evaluation.workers", self.workers, 1)
         from tacrefine.evaluation.episodes.protocol import SUITES
         from tacrefine.policy.baselines import BASELINES
 
@@ -134,7 +141,7 @@ SMOKE: dict[str, Any] = {
         "optim": {"warmup_steps": 5},
         "train": {"epochs": 2, "steps_per_epoch": 10, "batch_size": 32, "val_batch_size": 256},
     },
-    "evaluation": {"episodes_per_object": 1, "baselines": ["baseline:noop", "baseline:oracle"]},
+    "evaluation": {"episodes_per_object": 1, "baselines": ["baseline:noop", "baseline:oracle"], "workers": 1},
 }
 
 
@@ -204,11 +211,15 @@ def stage_train(cfg: MainConfig, out: Path) -> dict[str, Any]:
                                       f"data.path={run_cfg.data.path}"])
     else:
         result = train(run_cfg, overwrite=True)
+    from tacrefine.training.loop import time_to_precision
+    from tacrefine.training.reporting import time_curve
+
     last = result.last
     return {"run_dir": str(result.run_dir), "epochs_done": result.epochs_done,
             "best_epoch": result.best_epoch, "best_val_loss": result.best_val_loss,
             "parameters": result.parameters, "initial_error": result.initial_error,
-            "last_epoch": {k: v for k, v in last.items() if isinstance(v, (int, float))}}
+            "last_epoch": {k: v for k, v in last.items() if isinstance(v, (int, float))},
+            "seconds_to_0.5mm_0.5deg": time_to_precision(result.history), "curve": time_curve(result.history)}
 
 
 def stage_benchmark(cfg: MainConfig, out: Path) -> dict[str, Any]:
@@ -223,7 +234,7 @@ def stage_benchmark(cfg: MainConfig, out: Path) -> dict[str, Any]:
                                    suites=cfg.evaluation.suites,
                                    episodes_per_object=cfg.evaluation.episodes_per_object,
                                    progress=cfg.progress, plots=cfg.evaluation.plots,
-                                   noisy=cfg.evaluation.noisy)
+                                   noisy=cfg.evaluation.noisy, workers=cfg.evaluation.workers)
 
 
 def stage_parts(cfg: MainConfig, out: Path) -> dict[str, Any]:

@@ -132,6 +132,14 @@ class TrainConfig:
         device: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``mps``.
         out_dir: the run directory (config, metrics, curves, checkpoints).
         progress: show tqdm progress bars.
+        early_stop_patience: stop once ``val_loss`` has not improved on its best by more
+            than ``early_stop_min_delta`` (relative) for this many epochs; 0 (the default)
+            never stops early. Off by default because the cosine schedule makes the last
+            epochs the best ones: a flat stretch mid-run is usually followed by a drop. A
+            stopped run records it in ``last.pt`` and resuming it does not train further.
+        early_stop_min_delta: relative improvement of ``val_loss`` that counts (0.02 = 2 %).
+        prefetch: draw and augment the next batch in a background thread while the network
+            trains on the current one (same batches, same order: one thread draws them all).
     """
 
     epochs: int = 20
@@ -143,6 +151,9 @@ class TrainConfig:
     out_dir: str = "runs/tacrefinenet"
     progress: bool = True
     device: str = "auto"
+    early_stop_patience: int = 0
+    early_stop_min_delta: float = 0.02
+    prefetch: bool = True
 
     def __post_init__(self) -> None:
         require_int("train.epochs", self.epochs, 1)
@@ -152,6 +163,10 @@ class TrainConfig:
         require_int("train.seed", self.seed, 0)
         require_int("train.num_threads", self.num_threads, 1)
         require_choice("train.device", self.device, ("auto", "cpu", "cuda", "mps"))
+        require_int("train.early_stop_patience", self.early_stop_patience, 0)
+        require(_is_number(self.early_stop_min_delta) and 0.0 <= self.early_stop_min_delta < 1.0,
+                "train.early_stop_min_delta", "a number in [0, 1)", self.early_stop_min_delta)
+        require(isinstance(self.prefetch, bool), "train.prefetch", "true or false", self.prefetch)
         require(isinstance(self.out_dir, str) and bool(self.out_dir), "train.out_dir",
                 "a non-empty directory path", self.out_dir)
 

@@ -7,7 +7,13 @@ Reproducibility and resuming: every epoch draws its batches (and augmentations) 
 generator seeded with ``(train.seed, epoch)``, the learning rate is a function of the
 global step, and ``last.pt`` stores weights, optimiser state and torch's RNG state after
 each epoch. Resuming from ``last.pt`` therefore replays exactly the batches and updates
-the uninterrupted run would have made, bit for bit (same thread count assumed).
+the uninterrupted run would have made, bit for bit (same thread count assumed: the sums
+inside the network are split across ``train.num_threads`` threads, so weights and metrics
+of runs with different thread counts differ in the last bits and drift apart from there).
+
+Every epoch row also records ``wall_s``, the wall seconds since training began (data
+loading included, continued across resumes), so the curve of validation error against
+wall time is part of the metrics (:func:`time_to_precision` reads it).
 """
 
 from __future__ import annotations
@@ -30,17 +36,26 @@ from tacrefine.config import ConfigError, require, save_config, to_dict
 from tacrefine.data.augment import augment
 from tacrefine.data.pairs import PairSampler, split_by_sample
 from tacrefine.data.samples import GraspSamples
-from tacrefine.geometry import ROTATION_DOFS, TRANSLATION_DOFS, validate_dofs
+from tacrefine.geometry import validate_dofs
 from tacrefine.lock import locked_output
 from tacrefine.policy.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
-from tacrefine.policy.model import Normalizer, TacRefineNet, count_parameters, tactile_to_tensor
-from tacrefine.training.assess_loss import error_head_loss
+from tacrefine.policy.model import Normalizer, TacRefineNet, count_parameters
 from tacrefine.training.config import RunConfig, load_run_config
 from tacrefine.training.distributed import Placement, mean_across, setup, teardown, wrap
 from tacrefine.training.finetune import freeze_encoder, init_from_checkpoint, mixed_sampler
 from tacrefine.training.reporting import METRIC_COLUMNS, plot_curves, write_metrics
 from tacrefine.training.resume_check import check_resume_config
+from tacrefine.training.steps import (
+    Batch,
+    dof_weights,
+    learning_rate,
+    masked_loss,
+    to_tensors,
+    training_batches,
+    training_loss,
+)
 from tacrefine.training.throughput import measure_training_throughput
+from tacrefine.training.validation import error_stats, evaluate, flattened, time_to_precision
 
 logger = logging.getLogger(__name__)
 
@@ -59,124 +74,11 @@ class TrainResult:
     history: list[dict[str, float]]
     parameters: int
     initial_error: dict[str, float]
+    stopped_early: bool = False
 
     @property
     def last(self) -> dict[str, float]:
         return self.history[-1] if self.history else {}
-
-
-@dataclass
-class Batch:
-    """One batch as network tensors (normalised) plus the physical labels for metrics."""
-
-    cur: torch.Tensor
-    tgt: torch.Tensor
-    proprio: torch.Tensor
-    label: torch.Tensor  # normalised
-    label_phys: np.ndarray  # mm / deg
-    mask: torch.Tensor  # 1 where the pair's object refines the DoF
-
-
-def to_tensors(batch: dict[str, np.ndarray], normalizer: Normalizer, device: torch.device | None = None) -> Batch:
-    """Pair-sampler dict -> network inputs: images / 255, standardised joints and labels (on ``device``)."""
-    b = Batch(
-        cur=tactile_to_tensor(batch["cur_tactile"]),
-        tgt=tactile_to_tensor(batch["tgt_tactile"]),
-        proprio=torch.from_numpy(normalizer.proprio(batch["cur_joints"], batch["tgt_joints"])),
-        label=torch.from_numpy(normalizer.normalize_label(batch["label"])),
-        label_phys=np.asarray(batch["label"], dtype=np.float32),
-        mask=torch.from_numpy(np.asarray(batch.get("dof_mask", np.ones_like(batch["label"])), np.float32)),
-    )
-    if device is not None and device.type != "cpu":
-        b = Batch(cur=b.cur.to(device), tgt=b.tgt.to(device), proprio=b.proprio.to(device),
-                  label=b.label.to(device), label_phys=b.label_phys, mask=b.mask.to(device))
-    return b
-
-
-def masked_loss(pred: torch.Tensor, b: Batch, weights: torch.Tensor) -> torch.Tensor:
-    """Weighted MSE over the DoF each pair's object refines (mean over active entries)."""
-    w = b.mask * weights
-    return ((pred - b.label).square() * w).sum() / b.mask.sum().clamp_min(1.0)
-
-
-def training_loss(net: torch.nn.Module, b: Batch, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(loss to minimise, increment MSE to log)``: the masked MSE of the increment plus,
-    when the model has an error head, that head's NLL (which reaches only the head)."""
-    pred, log_var = net(b.cur, b.tgt, b.proprio, b.mask, with_error=True)
-    mse = masked_loss(pred, b, weights)
-    return (mse if log_var is None else mse + error_head_loss(log_var, pred, b.label, b.mask)), mse
-
-
-def dof_weights(dofs: tuple[str, ...], rotation_weight: float,
-                per_dof: dict[str, float] | None = None) -> torch.Tensor:
-    """Per-DoF loss weights, normalised to mean 1 so the loss scale does not depend on them.
-
-    ``per_dof`` (``{dof: weight}``) sets DoF explicitly; the others weigh 1 (translations)
-    or ``rotation_weight`` (rotations).
-    """
-    per_dof = per_dof or {}
-    w = torch.tensor([per_dof.get(d, rotation_weight if d in ROTATION_DOFS else 1.0) for d in dofs],
-                     dtype=torch.float32)
-    return w / w.mean()
-
-
-def learning_rate(step: int, total_steps: int, lr: float, warmup_steps: int, schedule: str,
-                  min_lr_fraction: float) -> float:
-    """Linear warm-up to ``lr``, then constant or cosine decay to ``min_lr_fraction * lr``."""
-    if warmup_steps and step < warmup_steps:
-        return lr * (step + 1) / warmup_steps
-    if schedule == "constant":
-        return lr
-    span = max(1, total_steps - warmup_steps)
-    progress = min(1.0, (step - warmup_steps) / span)
-    return lr * (min_lr_fraction + (1.0 - min_lr_fraction) * 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
-def error_stats(pred_phys: np.ndarray, label_phys: np.ndarray, dofs: tuple[str, ...],
-                mask: np.ndarray | None = None) -> dict[str, float]:
-    """Median / p90 single-step residual: position (mm) and rotation (deg) norms of pred - label.
-
-    The residual in label space approximates the grasp error left after applying the
-    predicted increment (exact for a single rotational DoF, first order otherwise).
-    ``mask`` (B, n_dofs): only the DoF each pair's object refines count.
-    """
-    diff = np.asarray(pred_phys, np.float64) - np.asarray(label_phys, np.float64)
-    if mask is not None:
-        diff = diff * np.asarray(mask, np.float64)
-    out: dict[str, float] = {}
-    for key, group in (("pos", TRANSLATION_DOFS), ("rot", ROTATION_DOFS)):
-        idx = [i for i, d in enumerate(dofs) if d in group]
-        unit = "mm" if key == "pos" else "deg"
-        if idx:
-            norms = np.linalg.norm(diff[:, idx], axis=1)
-            out[f"{key}_median_{unit}"] = float(np.median(norms))
-            out[f"{key}_p90_{unit}"] = float(np.percentile(norms, 90))
-        else:
-            out[f"{key}_median_{unit}"] = out[f"{key}_p90_{unit}"] = float("nan")
-    return out
-
-
-@torch.no_grad()
-def evaluate(model: TacRefineNet, normalizer: Normalizer, pairs: dict[str, np.ndarray],
-             dofs: tuple[str, ...], batch_size: int = 1024) -> dict[str, float]:
-    """Validation loss (normalised MSE) and error statistics on a fixed pair set."""
-    was_training = model.training
-    device = next(model.parameters()).device
-    model.eval()
-    n = len(pairs["label"])
-    preds, sq_sum, active = [], 0.0, 0.0
-    for start in range(0, n, batch_size):
-        part = {k: v[start:start + batch_size] for k, v in pairs.items()}
-        b = to_tensors(part, normalizer, device)
-        pred = model(b.cur, b.tgt, b.proprio, b.mask)
-        sq_sum += float(((pred - b.label).square() * b.mask).sum())
-        active += float(b.mask.sum())
-        preds.append(pred.cpu().numpy())
-    model.train(was_training)
-    pred_phys = normalizer.denormalize_label(np.concatenate(preds))
-    mask = pairs.get("dof_mask")
-    stats = error_stats(pred_phys, pairs["label"], dofs, mask)
-    return {"val_loss": sq_sum / max(active, 1.0), **{f"val_{k}": v for k, v in stats.items()}}
 
 
 def fit_normalizer(samples: GraspSamples, train_idx: np.ndarray, sampler: PairSampler, n_pairs: int,
@@ -254,6 +156,7 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
 
 def _train(cfg: RunConfig, resume: bool, overwrite: bool,
            data: tuple[GraspSamples, dict[str, Any]] | None, place: Placement) -> TrainResult:
+    t_start = time.perf_counter()
     run_dir = Path(cfg.train.out_dir)
     if data is None:
         samples, manifest, dataset_hash = load_data(cfg)
@@ -284,7 +187,7 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
                                   weight_decay=cfg.optim.weight_decay)
     history: list[dict[str, float]] = []
-    best_val, best_epoch, start_epoch = math.inf, -1, 0
+    best_val, best_epoch, start_epoch, stopped_early = math.inf, -1, 0, False
     if resume:
         ckpt = load_checkpoint(run_dir / "last.pt")
         needed = ("optimizer_state", "torch_rng_state", "history", "best_val_loss")
@@ -308,6 +211,8 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
         history = list(ckpt["history"])
         best_val, best_epoch = float(ckpt["best_val_loss"]), int(ckpt.get("best_epoch", -1))
         start_epoch = int(ckpt["epoch"])
+        stopped_early = bool(ckpt.get("stopped_early", False))
+        t_start -= float(history[-1].get("wall_s", 0.0)) if history else 0.0  # wall time continues
     else:
         if (run_dir / "last.pt").exists() and not overwrite:
             raise FileExistsError(f"{run_dir} already holds a run; resume it (--resume {run_dir}), "
@@ -336,6 +241,8 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
         "dataset_hash": dataset_hash, "train_config": to_dict(cfg), "world_size": place.world_size,
     }
     for epoch in range(start_epoch, cfg.train.epochs):
+        if stopped_early:
+            break
         # Each process draws its own batches; a function of (seed, epoch, rank) so that resuming
         # replays them exactly.
         rng = np.random.default_rng([cfg.train.seed, 0, epoch, *([place.rank] if place.distributed else [])])
@@ -343,16 +250,20 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
             torch.manual_seed(int(np.random.SeedSequence([cfg.train.seed, 4, epoch, place.rank]).generate_state(1)[0]))
         model.train()
         t0, loss_sum = time.perf_counter(), 0.0
-        bar = tqdm(range(spe), desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
+        bar = tqdm(total=spe, desc=f"epoch {epoch + 1}/{cfg.train.epochs}",
                    disable=not (cfg.train.progress and place.is_main), leave=False, dynamic_ncols=True)
         lr = cfg.optim.lr
-        for step in bar:
+
+        def make_batch(rng: np.random.Generator = rng) -> Batch:
+            batch = augment(train_sampler.sample(cfg.train.batch_size, rng), cfg.augment, rng)
+            return to_tensors(batch, normalizer, place.device)
+
+        for step, b in enumerate(training_batches(make_batch, spe, cfg.train.prefetch)):
+            bar.update(1)
             lr = learning_rate(epoch * spe + step, total_steps, cfg.optim.lr, cfg.optim.warmup_steps,
                                cfg.optim.schedule, cfg.optim.min_lr_fraction)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            batch = augment(train_sampler.sample(cfg.train.batch_size, rng), cfg.augment, rng)
-            b = to_tensors(batch, normalizer, place.device)
             loss, mse = training_loss(net, b, weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -362,18 +273,21 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
             loss_sum += mse.item()
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{mse.item():.4f}", lr=f"{lr:.2e}")
+        bar.close()
         elapsed = time.perf_counter() - t0
         row: dict[str, float] = {"epoch": epoch + 1, "step": (epoch + 1) * spe, "lr": lr,
                                  "train_loss": mean_across(loss_sum / spe, place),
                                  **evaluate(model, normalizer, val_pairs, dofs, cfg.train.val_batch_size),
                                  "samples_per_s": spe * cfg.train.batch_size * place.world_size / elapsed,
                                  "epoch_time_s": elapsed}
+        row["wall_s"] = time.perf_counter() - t_start
         history.append(row)
         if row["val_loss"] < best_val:
             best_val, best_epoch = row["val_loss"], epoch + 1
+        stopped_early = flattened(history, cfg.train.early_stop_patience, cfg.train.early_stop_min_delta)
         ckpt = {**meta, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
                 "torch_rng_state": torch.get_rng_state(), "epoch": epoch + 1, "history": history,
-                "best_val_loss": best_val, "best_epoch": best_epoch}
+                "best_val_loss": best_val, "best_epoch": best_epoch, "stopped_early": stopped_early}
         if not place.is_main:
             continue  # rank 0 alone writes the run directory
         save_checkpoint(run_dir / "last.pt", ckpt)
@@ -385,9 +299,13 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
                     "%.0f samples/s", epoch + 1, cfg.train.epochs, row["train_loss"], row["val_loss"],
                     row["val_pos_median_mm"], row["val_pos_p90_mm"], row["val_rot_median_deg"],
                     row["val_rot_p90_deg"], row["samples_per_s"])
-    return TrainResult(run_dir=run_dir, epochs_done=max(start_epoch, cfg.train.epochs),
+        if stopped_early:
+            logger.info("early stop after epoch %d: validation loss within %.0f %% of its best for %d epochs",
+                        epoch + 1, 100 * cfg.train.early_stop_min_delta, cfg.train.early_stop_patience)
+    epochs_done = len(history) if stopped_early else max(start_epoch, cfg.train.epochs)
+    return TrainResult(run_dir=run_dir, epochs_done=epochs_done,
                        best_val_loss=best_val, best_epoch=best_epoch, history=history, parameters=n_params,
-                       initial_error=initial)
+                       initial_error=initial, stopped_early=stopped_early)
 
 
 def resume_run(run_dir: str | Path, overrides: tuple[str, ...] | list[str] = (),
@@ -412,5 +330,5 @@ def resume_run(run_dir: str | Path, overrides: tuple[str, ...] | list[str] = (),
 
 
 __all__ = ["METRIC_COLUMNS", "Batch", "TrainResult", "dof_weights", "error_stats", "evaluate", "learning_rate",
-           "load_data", "masked_loss", "measure_training_throughput", "plot_curves", "resume_run", "to_tensors",
-           "train", "training_loss"]
+           "flattened", "load_data", "masked_loss", "measure_training_throughput", "plot_curves", "resume_run",
+           "time_to_precision", "to_tensors", "train", "training_batches", "training_loss"]

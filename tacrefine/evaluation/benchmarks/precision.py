@@ -20,8 +20,12 @@ from tacrefine.evaluation.results.precision_summary import learned_for_suite, pr
 
 def run_precision_benchmark(learned: str | None, out: str | Path, *, protocol: Any = None,
                             suites: Sequence[str] | None = None, episodes_per_object: int | None = None,
-                            progress: bool = True, plots: bool = True, noisy: bool = True) -> dict[str, Any]:
+                            progress: bool = True, plots: bool = True, noisy: bool = True,
+                            workers: int = 1) -> dict[str, Any]:
     """Run the benchmark into ``out`` and return (and write) ``precision.json``.
+
+    ``workers``: local worker processes the episodes run on (results do not depend on it;
+    only the timing fields do).
 
     ``suites``: names to run (default: the protocol's). A suite whose env is not registered
     is skipped; a learned policy that does not fit a suite's env is left out of that suite
@@ -48,12 +52,12 @@ def run_precision_benchmark(learned: str | None, out: str | Path, *, protocol: A
         specs = ([spec] if spec else []) + [s for s in protocol.baselines if s != spec]
         clean_cfg = protocol.eval_config(name, episodes_per_object=episodes_per_object, progress=progress,
                                          plots=plots)
-        clean = run_evaluation(clean_cfg, specs, out / name / "clean")
+        clean = run_evaluation(clean_cfg, specs, out / name / "clean", workers=workers)
         noisy_report = None
         if spec and noisy:
             noisy_cfg = protocol.eval_config(name, noisy=True, episodes_per_object=episodes_per_object,
                                              progress=progress, plots=plots)
-            noisy_report = run_evaluation(noisy_cfg, [spec], out / name / "noisy_dr")
+            noisy_report = run_evaluation(noisy_cfg, [spec], out / name / "noisy_dr", workers=workers)
         results[name] = suite_summary(name, clean, noisy_report, spec, note if learned else None,
                                       protocol.robust_threshold)
         prov = prov or clean["provenance"]

@@ -39,12 +39,15 @@ class SpeedConfig:
         env_episodes: 5-step episodes timed for the env figures (at least).
         generation_samples_per_object: data-generation job size per object (4 objects, shards of 50).
         progress: print a line per measurement.
+        main_job_args: arguments of the main job timed end to end in a fresh process
+            (:func:`main_job_run`; ``()`` = its defaults, minutes); ``None`` skips it.
     """
 
     min_seconds: float = 2.0
     env_episodes: int = 20
     generation_samples_per_object: int = 1000
     progress: bool = True
+    main_job_args: tuple[str, ...] | None = ()
 
 
 def _rate(fn: Callable[[], Any], min_seconds: float, min_reps: int = 3) -> tuple[float, int, float]:
@@ -250,6 +253,35 @@ def exported_latency(repeats: int = 300, observations: int = 20) -> dict[str, An
     return out
 
 
+def main_job_run(args: tuple[str, ...] = (), out: str | Path | None = None) -> dict[str, Any]:
+    """``scripts/main.py`` end to end in a fresh process (nothing cached in this one), its own
+    stage times and the training's wall seconds to a 0.5 mm / 0.5 deg validation median.
+
+    ``out``: the job's directory (default: a temporary one, removed afterwards). The
+    subprocess's wall time includes interpreter start-up and imports; ``job_s`` is the
+    job's own ``summary.json`` figure.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="tacrefine-main-") as tmp:
+        job_dir = Path(out) if out is not None else Path(tmp) / "main"
+        code = "import sys; from tacrefine.cli.main_job import main; sys.exit(main())"
+        cmd = [sys.executable, "-c", code, *args, "--out", str(job_dir), "--no-progress"]
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        wall = time.perf_counter() - t0
+        if done.returncode != 0:
+            raise RuntimeError(f"main job failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+        summary = json.loads((job_dir / "summary.json").read_text(encoding="utf-8"))
+    training = summary["stages"]["training"]["result"]
+    return {"wall_s": wall, "job_s": summary["seconds"], "args": list(args),
+            "stage_s": {k: v["seconds"] for k, v in summary["stages"].items()},
+            "training_to_0_5mm_0_5deg_s": training.get("seconds_to_0.5mm_0.5deg"),
+            "curve": training.get("curve")}
+
+
 def run_speed(cfg: SpeedConfig | None = None) -> dict[str, Any]:
     """Every speed figure (see module docstring) plus machine info."""
     import torch
@@ -306,12 +338,18 @@ def run_speed(cfg: SpeedConfig | None = None) -> dict[str, Any]:
         say("speed: policy latency, native and ONNX ...", flush=True)
         details["exported"] = exported_latency()
         result.update({k: details["exported"][k] for k in ("policy_act_ms_native", "policy_act_ms_onnx")})
+        if cfg.main_job_args is not None:
+            say(f"speed: the main job end to end, fresh process {list(cfg.main_job_args)} ...", flush=True)
+            details["main_job"] = main_job_run(cfg.main_job_args)
+            result["main_job_s"] = details["main_job"]["wall_s"]
+            result["time_to_0_5mm_s"] = details["main_job"]["training_to_0_5mm_0_5deg_s"]
     finally:
         torch.set_num_threads(old_threads)
     result["details"] = details
     result["machine"] = machine_info()
     result["config"] = {"min_seconds": cfg.min_seconds, "env_episodes": cfg.env_episodes,
-                        "generation_samples_per_object": cfg.generation_samples_per_object}
+                        "generation_samples_per_object": cfg.generation_samples_per_object,
+                        "main_job_args": cfg.main_job_args}
     return result
 
 
@@ -336,9 +374,13 @@ SPEED_ROWS = (
     ("decision_latency_ms", "decision latency ms (network, batch 1, 1 thread)"),
     ("policy_act_ms_native", "policy.act ms, shipped policy, torch (batch 1, 1 thread)"),
     ("policy_act_ms_onnx", "policy.act ms, same policy exported, ONNX Runtime (batch 1, 1 thread)"),
+    ("main_job_s", "main job, s (fresh process, both cores)"),
+    ("time_to_0_5mm_s", "time to 0.5 mm validation median, s (and 0.5 deg; main job's training)"),
 )
-PEERS = ("published: Taxim ~35 frames/s, FOTS 28.6 (optical) / 326 (markers) frames/s on CPU, TACTO "
-         "'hundreds' with a GPU renderer; TacRefineNet ~10 ms inference + 90 ms preprocessing (Jetson Orin)")
+PEERS = ("peers at equal resolution, one core, side by side on a 2-core machine (README): 32x32 pad "
+         "frames/s ours 2,360 (contact + ray casts included), Taxim 3,896 optical step / 1,931 full without "
+         "shadow (press depth given), TACTO 55 (OpenGL on CPU); TacRefineNet ~10 ms inference + 90 ms "
+         "preprocessing (Jetson Orin)")
 
 
 def speed_table(result: dict[str, Any]) -> str:
@@ -366,4 +408,5 @@ def write_speed(result: dict[str, Any], out: str | Path) -> Path:
     return path
 
 
-__all__ = ["SpeedConfig", "exported_latency", "machine_info", "run_speed", "speed_table", "write_speed"]
+__all__ = ["SpeedConfig", "exported_latency", "machine_info", "main_job_run", "run_speed", "speed_table",
+           "write_speed"]
