@@ -30,8 +30,10 @@ END = "<!-- layers: end -->"
 #: one above. A module belongs to the layer with the longest matching prefix.
 LAYERS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("base", ("tacrefine.config", "tacrefine.geometry", "tacrefine.registry", "tacrefine.moved",
-              "tacrefine.dofs", "tacrefine.viz", "tacrefine.parallel", "tacrefine.lock", "tacrefine.limits", "tacrefine.runtime"),
-     "config, geometry, registries, DoF profiles, executors, old-name aliases, output locks, size limits, thread settings"),
+              "tacrefine.dofs", "tacrefine.viz", "tacrefine.parallel", "tacrefine.lock", "tacrefine.limits",
+              "tacrefine.runtime"),
+     "config, geometry, registries, DoF profiles, executors, old-name aliases, output locks, size limits, "
+     "thread settings"),
     ("sim", ("tacrefine.sim",), "PyBullet world, hands, tactile sensor, parts and their sources"),
     ("envs", ("tacrefine.envs",), "the Gymnasium tasks (installed from envs/)"),
     ("data", ("tacrefine.data",), "datasets: shard format, manifest, validation, generation, streaming"),
