@@ -62,12 +62,15 @@ def _hull(vertices: np.ndarray) -> ConvexHull | None:
     return hull if hull.volume > (1e-6 * diag) ** 3 * 1e3 else None
 
 
-def is_convex(vertices: np.ndarray, hull: ConvexHull) -> bool:
-    """Every vertex lies on its hull's surface (within :data:`CONVEX_TOLERANCE` of the size)."""
+def is_convex(vertices: np.ndarray, faces: np.ndarray, hull: ConvexHull) -> bool:
+    """Every vertex and every triangle's centre lies on the hull's surface (within
+    :data:`CONVEX_TOLERANCE` of the size). Centres too: every vertex of an extruded outline
+    (an L, a washer) lies on the hull's side faces, but a hole's wall does not."""
     tol = CONVEX_TOLERANCE * float(np.linalg.norm(np.ptp(vertices, axis=0)))
     eq = hull.equations
-    for i in range(0, len(vertices), 4096):
-        distance = (vertices[i:i + 4096] @ eq[:, :3].T + eq[:, 3]).max(axis=1)  # <= 0 inside
+    points = np.concatenate([vertices, vertices[faces].mean(axis=1)])
+    for i in range(0, len(points), 4096):
+        distance = (points[i:i + 4096] @ eq[:, :3].T + eq[:, 3]).max(axis=1)  # <= 0 inside
         if (distance < -tol).any():
             return False
     return True
@@ -176,7 +179,7 @@ def convex_pieces(piece: MeshPiece, concavity: float, where: str) -> list[np.nda
     if hull is None:
         raise ConfigError(f"{where}, piece {piece.name!r}: has no volume (its {len(piece.vertices)} vertices lie "
                           f"in a plane or on a line); the hand cannot touch it: close it or remove the piece")
-    if is_convex(piece.vertices, hull):
+    if is_convex(piece.vertices, piece.faces, hull):
         return [piece.vertices[hull.vertices]]
     import trimesh
 

@@ -83,7 +83,7 @@ def _check_extent(spec: ObjectSpec) -> None:
     points = np.concatenate([p.vertices for p in pieces]) * spec.mesh_scale
     extent = float(np.ptp(points, axis=0).max())
     if not MIN_EXTENT_M <= extent <= MAX_EXTENT_M:
-        raise ConfigError(f"objects.{spec.name}: mesh {spec.mesh!r} is {extent * 1000:.4g} mm across as read "
+        raise ConfigError(f"objects.{spec.name}: mesh {spec.mesh!r} is {extent * 1000:.6g} mm across as read "
                           f"(mesh_scale x units = {spec.mesh_scale:g} m per file unit); allowed: "
                           f"{MIN_EXTENT_M * 1000:g} mm to {MAX_EXTENT_M * 1000:g} mm"
                           f"{unit_hint(extent, spec.mesh_scale)}")
