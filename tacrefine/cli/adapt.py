@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--object", dest="part", required=True, metavar="PART",
                         help="the part: a .urdf or mesh file (.obj .stl .ply .glb .gltf .dae .3mf; grasp inferred, "
                              "docs/user_parts.md), or an object name (rod_r4, plates-17)")
-    parser.add_argument("--units", choices=("m", "mm", "cm", "in"), help="units of the --object mesh file: m, mm, cm or in (default: what the file declares, else m)")
+    parser.add_argument("--units", choices=("m", "mm", "cm", "in"),
+                        help="units of the --object mesh file: m, mm, cm or in "
+                        "(default: what the file declares, else m)")
     parser.add_argument("--out", required=True, help="output directory (rerun with the same one to resume)")
     parser.add_argument("--policy", default="pretrained", help="policy to start from: pretrained or a checkpoint")
     parser.add_argument("--samples", type=int, default=1200, help="grasps of the part to generate (1200)")
@@ -51,8 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     modes = ("fixed", "random") if args.target_mode == "both" else (args.target_mode,)
     try:
         cfg = AdaptConfig(part=args.part, out=args.out, policy=args.policy, samples=args.samples, steps=args.steps,
-                          lr=args.lr, units=args.units, episodes=args.episodes, target_modes=modes, workers=args.workers,
-                          threads=args.threads, seed=args.seed, progress=not args.no_progress)
+                          lr=args.lr, episodes=args.episodes, target_modes=modes, workers=args.workers,
+                          threads=args.threads, seed=args.seed, progress=not args.no_progress,
+                          units=args.units)
         summary = run_adaptation(cfg)
     except (ConfigError, DatasetError, CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a part file (.urdf or a mesh: .obj .stl .ply .glb .gltf .dae .3mf) to generate data "
                           "for; repeat for several. Replaces the config's objects; the grasp is inferred from the "
                           "geometry (docs/user_parts.md)")
-    gen.add_argument("--units", choices=("m", "mm", "cm", "in"), help="units of the --object mesh files: m, mm, cm or in (default: what the file declares, else m)")
+    gen.add_argument("--units", choices=("m", "mm", "cm", "in"),
+                        help="units of the --object mesh files: m, mm, cm or in "
+                        "(default: what the file declares, else m)")
     gen.add_argument("--max-shards", type=int, help="stop after this many new shards (rerun to continue)")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     val = sub.add_parser("validate", help="check every shard of a dataset",
@@ -64,7 +66,8 @@ def _generate(args: argparse.Namespace) -> int:
     if args.object_paths:
         from tacrefine.sim.object_lists import part_mapping
 
-        cfg = dataclasses.replace(cfg, objects=tuple(part_mapping(p, units=args.units) for p in args.object_paths), user_objects=())
+        parts = tuple(part_mapping(p, units=args.units) for p in args.object_paths)
+        cfg = dataclasses.replace(cfg, objects=parts, user_objects=())
     if args.ray_address and args.backend != "ray":
         raise ConfigError("--ray-address: given without --backend ray; allowed: use it with --backend ray")
     summary = generate_dataset(cfg, args.out, max_shards=args.max_shards, progress=not args.no_progress,
