@@ -9,9 +9,11 @@ pieces (boxes, cylinders, spheres, convex hulls; in the file's base-link frame, 
 built by the very code that builds the built-in parts: the project's thin margin, and the
 closed-form taxel rays (:mod:`tacrefine.sim.raycast`).
 
-What a piece is follows PyBullet's own reading of the file: URDF primitives as they are;
-an OBJ mesh is one convex hull per object or group in it (``o`` / ``g``, as PyBullet's
-importer does: a V-HACD decomposition stays a set of hulls), an STL mesh one hull.
+URDF primitives are used as they are. A mesh file (read by :mod:`tacrefine.sim.mesh_io`:
+OBJ, STL, PLY, GLB / glTF, DAE, 3MF) gives pieces (an OBJ's objects / groups, a scene's
+meshes), each used as its convex hull when convex (a V-HACD output stays its set of hulls)
+and decomposed by CoACD otherwise (:mod:`tacrefine.sim.decompose`, cached on disk), so a hole
+or a slot is felt as one.
 Links joined by fixed joints become one rigid body. A file that cannot be rebuilt (a
 movable joint, a capsule or plane, more than :data:`MAX_FILE_PIECES` pieces) is loaded by
 PyBullet as before; :func:`file_shapes` says why.
