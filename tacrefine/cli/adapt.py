@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from tacrefine.sim.mesh_io import show_part_messages
+
+    show_part_messages()
     from tacrefine.adaptation import AdaptConfig, run_adaptation
     from tacrefine.data.storage import DatasetError
     from tacrefine.training.checkpoint import CheckpointError

@@ -124,6 +124,9 @@ def config_from_args(args: argparse.Namespace):
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from tacrefine.sim.mesh_io import show_part_messages
+
+    show_part_messages()
     from tacrefine.evaluation.report import console_summary
     from tacrefine.evaluation.runner import run_evaluation
     from tacrefine.parallel import TaskError

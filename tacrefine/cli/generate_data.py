@@ -111,6 +111,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from tacrefine.sim.mesh_io import show_part_messages
+
+    show_part_messages()
     from tacrefine.data.storage import DatasetError
     from tacrefine.parallel import TaskError
 

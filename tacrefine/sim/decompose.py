@@ -183,7 +183,15 @@ def convex_pieces(piece: MeshPiece, concavity: float, where: str) -> list[np.nda
         return [piece.vertices[hull.vertices]]
     import trimesh
 
-    if not trimesh.Trimesh(piece.vertices, piece.faces, process=False).is_watertight:
+    mesh = trimesh.Trimesh(piece.vertices, piece.faces, process=False)
+    bodies = mesh.split(only_watertight=False)
+    if len(bodies) > 1:  # separate bodies in one piece (a CAD export of touching solids): each on its own
+        out = []
+        for i, body in enumerate(bodies):
+            part = MeshPiece(f"{piece.name}#{i}", np.asarray(body.vertices, dtype=float), np.asarray(body.faces))
+            out.extend(convex_pieces(part, concavity, where))
+        return out
+    if not mesh.is_watertight:
         logger.warning("%s, piece %r: not a closed surface (not watertight); CoACD closes it by remeshing "
                        "before decomposing", where, piece.name)
     return decompose(piece, concavity, where)

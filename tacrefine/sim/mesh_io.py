@@ -155,3 +155,10 @@ def unit_hint(extent_m: float, scale_m: float) -> str:
         if metres != scale_m and 5.0 <= size_mm <= 300.0:
             return f"; the file is probably in {name} ({size_mm:.1f} mm read so): give units: {name} (--units {name})"
     return ""
+
+
+def show_part_messages() -> None:
+    """Show what reading parts reports (a decomposition's pieces, time and volume; warnings) on
+    stderr, for a command line that sets up no logging of its own."""
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("tacrefine.sim").setLevel(logging.INFO)
