@@ -179,11 +179,16 @@ def convex_pieces(piece: MeshPiece, concavity: float, where: str) -> list[np.nda
     if hull is None:
         raise ConfigError(f"{where}, piece {piece.name!r}: has no volume (its {len(piece.vertices)} vertices lie "
                           f"in a plane or on a line); the hand cannot touch it: close it or remove the piece")
-    if is_convex(piece.vertices, piece.faces, hull):
-        return [piece.vertices[hull.vertices]]
     import trimesh
 
     mesh = trimesh.Trimesh(piece.vertices, piece.faces, process=False)
+    if not mesh.is_watertight:  # an open surface has no inside to decompose: its hull, as before
+        if not is_convex(piece.vertices, piece.faces[:0], hull):
+            logger.warning("%s, piece %r: not a closed surface (not watertight) and not convex; its convex hull "
+                           "is used (close it in your CAD tool to have it decomposed)", where, piece.name)
+        return [piece.vertices[hull.vertices]]
+    if is_convex(piece.vertices, piece.faces, hull):
+        return [piece.vertices[hull.vertices]]
     bodies = mesh.split(only_watertight=False)
     if len(bodies) > 1:  # separate bodies in one piece (a CAD export of touching solids): each on its own
         out = []
@@ -191,7 +196,4 @@ def convex_pieces(piece: MeshPiece, concavity: float, where: str) -> list[np.nda
             part = MeshPiece(f"{piece.name}#{i}", np.asarray(body.vertices, dtype=float), np.asarray(body.faces))
             out.extend(convex_pieces(part, concavity, where))
         return out
-    if not mesh.is_watertight:
-        logger.warning("%s, piece %r: not a closed surface (not watertight); CoACD closes it by remeshing "
-                       "before decomposing", where, piece.name)
     return decompose(piece, concavity, where)
