@@ -3,8 +3,8 @@
 Why: a moving PyBullet body collides as convex pieces, and the taxel rays are cast against
 the same pieces; a non-convex part (a washer, a bracket, a slot) taken as one hull is felt
 as a block. CoACD (collision-aware convex decomposition, on PyPI as ``coacd``) keeps holes
-and slots open: on a washer (30 mm, 12 mm hole) its pieces cover ~2 % of the hole where
-the hull covers all of it (docs/user_parts.md has the comparison with PyBullet's V-HACD).
+and slots open: on a washer (30 mm, 12 mm hole) the taxels over the hole read 0 where the
+hull reads them pressed (docs/user_parts.md has the comparison with PyBullet's V-HACD).
 
 Its main setting, ``concavity`` (CoACD's ``threshold``, relative to the part's size: lower
 is finer, more pieces, slower), is part of the cache key, with the piece's geometry and
