@@ -291,7 +291,8 @@ def resolve_user_part(data: Mapping[str, Any]) -> ObjectSpec:
     if units is not None and "mesh" not in data:
         raise ConfigError(f"objects.{name}.units: only a mesh part has units (a URDF is in metres; scale its "
                           f"meshes with <mesh scale=...>)")
-    if units is None and isinstance(data.get("mesh"), str) and Path(data["mesh"]).is_file():
+    mesh_path = Path(data["mesh"]) if isinstance(data.get("mesh"), str) else None
+    if units is None and mesh_path and mesh_path.suffix.lower() in MESH_SUFFIXES and mesh_path.is_file():
         units = read_mesh(data["mesh"], f"objects.{name}").declared_units  # a 3MF / DAE file's own unit
     if "mesh" in data:  # the file's lengths in metres: units, then the user's scale
         data["mesh_scale"] = scale * unit_scale(units or "m", f"objects.{name}.units ({source})")
