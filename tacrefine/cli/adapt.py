@@ -25,8 +25,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--object", dest="part", required=True, metavar="PART",
-                        help="the part: a .urdf, .obj or .stl file (grasp inferred, docs/user_parts.md), or an "
-                             "object name (rod_r4, plates-17)")
+                        help="the part: a .urdf or mesh file (.obj .stl .ply .glb .gltf .dae .3mf; grasp inferred, "
+                             "docs/user_parts.md), or an object name (rod_r4, plates-17)")
+    parser.add_argument("--units", choices=("m", "mm", "cm", "in"),
+                        help="units of the --object mesh file: m, mm, cm or in "
+                        "(default: what the file declares, else m)")
     parser.add_argument("--out", required=True, help="output directory (rerun with the same one to resume)")
     parser.add_argument("--policy", default="pretrained", help="policy to start from: pretrained or a checkpoint")
     parser.add_argument("--samples", type=int, default=1200, help="grasps of the part to generate (1200)")
@@ -45,6 +48,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 @cli_entry
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
+    from tacrefine.sim.mesh_io import show_part_messages
+
+    show_part_messages()
     from tacrefine.data.storage import DatasetError
     from tacrefine.pipelines.adapt import AdaptConfig, run_adaptation
     from tacrefine.policy.checkpoint import CheckpointError
@@ -53,7 +59,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     try:
         cfg = AdaptConfig(part=args.part, out=args.out, policy=args.policy, samples=args.samples, steps=args.steps,
                           lr=args.lr, episodes=args.episodes, target_modes=modes, workers=args.workers,
-                          threads=args.threads, seed=args.seed, progress=not args.no_progress)
+                          threads=args.threads, seed=args.seed, progress=not args.no_progress,
+                          units=args.units)
         summary = run_adaptation(cfg)
     except (ConfigError, DatasetError, CheckpointError, FileNotFoundError, ValueError) as exc:
         return fail(exc)

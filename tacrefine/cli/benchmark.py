@@ -59,6 +59,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         if name == "parts":
             p.add_argument("--per-family", type=int, default=2, help="held-out seeds per jaw family (2)")
             p.add_argument("--random-urdfs", type=int, default=100, help="PyBullet random_urdfs to try (100)")
+            p.add_argument("--decomposition-only", action="store_true",
+                           help="only time the convex decomposition of a 50k-triangle non-convex part")
         if name in ("speed", "all"):
             p.add_argument("--quick", action="store_true", help="shorter speed timings (less precise)")
     sc = sub.add_parser("scale", help="grasps/s on 1 and 2 local workers and on Ray, training pairs/s, training "
@@ -160,6 +162,18 @@ def ablation(args: argparse.Namespace) -> int:
 def parts(args: argparse.Namespace) -> int:
     from tacrefine.evaluation.benchmarks.parts import parts_table, run_parts_benchmark
 
+    if args.decomposition_only:
+        import json
+
+        from tacrefine.config import atomic_write_bytes
+        from tacrefine.evaluation.benchmarks.decompose import decomposition_line, time_decomposition
+
+        row = time_decomposition()
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(Path(args.out) / "decomposition.json", (json.dumps(row, indent=2) + "\n").encode())
+        print(decomposition_line(row))
+        print(f"written: {Path(args.out) / 'decomposition.json'}")
+        return 0
     learned, why = resolve_learned(args.policy)
     if learned is None:
         raise FileNotFoundError(f"benchmark parts needs a learned policy: {why}")

@@ -43,8 +43,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                              "three-finger task); without --objects, that env's own objects")
     parser.add_argument("--objects", nargs="+", help="object names (default: the env's default object set)")
     parser.add_argument("--object", dest="object_paths", action="append", default=[], metavar="PATH",
-                        help="a part file (.urdf, .obj, .stl) to evaluate on; repeat for several. Joins the objects "
-                             "of --objects or of the config; replaces the default objects")
+                        help="a part file (.urdf or a mesh: .obj .stl .ply .glb .gltf .dae .3mf) to evaluate on; "
+                             "repeat for several. Joins the objects of --objects or of the config; replaces the "
+                             "default objects")
+    parser.add_argument("--units", choices=("m", "mm", "cm", "in"),
+                        help="units of the --object mesh files: m, mm, cm or in "
+                        "(default: what the file declares, else m)")
     parser.add_argument("--target-mode", choices=("fixed", "random", "both"), help="target modes (both)")
     parser.add_argument("--max-steps", type=int, help="refinement steps per episode (5)")
     parser.add_argument("--seed", type=int, help="base seed of the episode seeds (0)")
@@ -109,7 +113,7 @@ def config_from_args(args: argparse.Namespace):
         base: tuple = tuple(args.objects or ())
         if not args.objects and args.object_paths and cfg.objects != EvalConfig().objects:
             base = tuple(cfg.env_objects())  # the config chose objects: the part files join them
-        changes["objects"] = (*base, *(part_mapping(p) for p in args.object_paths))
+        changes["objects"] = (*base, *(part_mapping(p, units=args.units) for p in args.object_paths))
         changes["user_objects"] = ()
     if args.target_mode:
         changes["target_modes"] = TARGET_MODES if args.target_mode == "both" else (args.target_mode,)
@@ -161,6 +165,10 @@ def recorder(args: argparse.Namespace, cfg: Any) -> Callable[[Any], None]:
 @cli_entry
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
+    from tacrefine.sim.mesh_io import show_part_messages
+
+    show_part_messages()
+
     from tacrefine.evaluation.results.evaluate import run_evaluation
     from tacrefine.evaluation.results.report import console_summary
     from tacrefine.parallel import TaskError

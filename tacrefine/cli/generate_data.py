@@ -44,8 +44,12 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                      help="Ray cluster to use with --backend ray (e.g. auto, HEAD_IP:6379); default: start a "
                           "local Ray. With several machines, --out must be on storage they all write")
     gen.add_argument("--object", dest="object_paths", action="append", default=[], metavar="PATH",
-                     help="a part file (.urdf, .obj, .stl) to generate data for; repeat for several. Replaces "
-                          "the config's objects; the grasp is inferred from the geometry (docs/user_parts.md)")
+                     help="a part file (.urdf or a mesh: .obj .stl .ply .glb .gltf .dae .3mf) to generate data "
+                          "for; repeat for several. Replaces the config's objects; the grasp is inferred from the "
+                          "geometry (docs/user_parts.md)")
+    gen.add_argument("--units", choices=("m", "mm", "cm", "in"),
+                        help="units of the --object mesh files: m, mm, cm or in "
+                        "(default: what the file declares, else m)")
     gen.add_argument("--max-shards", type=int, help="stop after this many new shards (rerun to continue)")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     val = sub.add_parser("validate", help="check every shard of a dataset",
@@ -63,7 +67,8 @@ def _generate(args: argparse.Namespace) -> int:
     if args.object_paths:
         from tacrefine.sim.object_lists import part_mapping
 
-        cfg = dataclasses.replace(cfg, objects=tuple(part_mapping(p) for p in args.object_paths), user_objects=())
+        parts = tuple(part_mapping(p, units=args.units) for p in args.object_paths)
+        cfg = dataclasses.replace(cfg, objects=parts, user_objects=())
     if args.ray_address and args.backend != "ray":
         raise ConfigError("--ray-address: given without --backend ray; allowed: use it with --backend ray")
     summary = generate_dataset(cfg, args.out, max_shards=args.max_shards, progress=not args.no_progress,
@@ -108,6 +113,9 @@ def _validate(args: argparse.Namespace) -> int:
 @cli_entry
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     args = build_parser(prog).parse_args(argv)
+    from tacrefine.sim.mesh_io import show_part_messages
+
+    show_part_messages()
     from tacrefine.data.storage import DatasetError
     from tacrefine.parallel import TaskError
 

@@ -46,8 +46,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--out", help="output directory (default: the config's out, runs/main)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: a pipeline check in ~1 minute")
     parser.add_argument("--object", dest="object_paths", action="append", default=[], metavar="PATH",
-                        help="a part file (.urdf, .obj, .stl) to add to the data and to score the trained "
-                             "policy on (OUT/parts/); repeat for several")
+                        help="a part file (.urdf or a mesh: .obj .stl .ply .glb .gltf .dae .3mf) to add to the data "
+                             "and to score the trained policy on (OUT/parts/); repeat for several")
+    parser.add_argument("--units", choices=("m", "mm", "cm", "in"),
+                        help="units of the --object mesh files (default: what the file declares, else m)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
@@ -69,7 +71,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         if args.object_paths:
             from tacrefine.sim.object_lists import part_mapping
 
-            parts = tuple(part_mapping(p) for p in args.object_paths)
+            parts = tuple(part_mapping(p, units=args.units) for p in args.object_paths)
             cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, objects=(*cfg.data.objects, *parts)))
         print(f"main job -> {cfg.out}: {len(cfg.data.objects)} objects x "
               f"{cfg.data.samples_per_object} grasps; "

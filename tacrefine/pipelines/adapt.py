@@ -49,6 +49,7 @@ class AdaptConfig:
         threads: torch threads for fine-tuning.
         seed: data seed (evaluation uses seeds derived from ``seed + 1``).
         progress: progress bars.
+        units: units of a mesh part file (m, mm, cm, in); None: what the file declares, else m.
     """
 
     part: str
@@ -64,6 +65,7 @@ class AdaptConfig:
     threads: int = 2
     seed: int = 0
     progress: bool = True
+    units: str | None = None
 
     def __post_init__(self) -> None:
         require(isinstance(self.part, str) and bool(self.part), "--object", "a part path or object name", self.part)
@@ -73,14 +75,16 @@ class AdaptConfig:
         require(self.lr > 0, "--lr", "a number > 0", self.lr)
 
 
-def _object_entry(part: str) -> str | dict[str, Any]:
+def _object_entry(part: str, units: str | None = None) -> str | dict[str, Any]:
     """A name stays a name; a file becomes a user part mapping (its grasp inferred)."""
     from tacrefine.sim.object_lists import PART_SUFFIXES, part_mapping
 
     if Path(part).suffix.lower() in PART_SUFFIXES:
         if not Path(part).is_file():
             raise ConfigError(f"--object: file {part!r} does not exist")
-        return part_mapping(part)
+        return part_mapping(part, units=units)
+    if units is not None:
+        raise ConfigError(f"--units: given for {part!r}, which is an object name, not a mesh file")
     return part
 
 
@@ -204,7 +208,7 @@ def run_adaptation(cfg: AdaptConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    entry = _object_entry(cfg.part)
+    entry = _object_entry(cfg.part, cfg.units)
     env = gym.make("tacrefine/GripRefine-v0", objects=[entry])  # checks the part: file, size, fit
     name = env.unwrapped.object_specs[0].name
     dofs = tuple(env.unwrapped.refined_dofs)

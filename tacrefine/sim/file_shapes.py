@@ -9,9 +9,11 @@ pieces (boxes, cylinders, spheres, convex hulls; in the file's base-link frame, 
 built by the very code that builds the built-in parts: the project's thin margin, and the
 closed-form taxel rays (:mod:`tacrefine.sim.raycast`).
 
-What a piece is follows PyBullet's own reading of the file: URDF primitives as they are;
-an OBJ mesh is one convex hull per object or group in it (``o`` / ``g``, as PyBullet's
-importer does: a V-HACD decomposition stays a set of hulls), an STL mesh one hull.
+URDF primitives are used as they are. A mesh file (read by :mod:`tacrefine.sim.mesh_io`:
+OBJ, STL, PLY, GLB / glTF, DAE, 3MF) gives pieces (an OBJ's objects / groups, a scene's
+meshes), each used as its convex hull when convex (a V-HACD output stays its set of hulls)
+and decomposed by CoACD otherwise (:mod:`tacrefine.sim.decompose`, cached on disk), so a hole
+or a slot is felt as one.
 Links joined by fixed joints become one rigid body. A file that cannot be rebuilt (a
 movable joint, a capsule or plane, more than :data:`MAX_FILE_PIECES` pieces) is loaded by
 PyBullet as before; :func:`file_shapes` says why.
@@ -20,6 +22,7 @@ PyBullet as before; :func:`file_shapes` says why.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 import warnings
@@ -28,15 +31,20 @@ from pathlib import Path
 
 import numpy as np
 import pybullet as pb
-from scipy.spatial import ConvexHull, QhullError
 from scipy.spatial.transform import Rotation
 
 from tacrefine import geometry
 from tacrefine.config import ConfigError
+from tacrefine.sim.decompose import DEFAULT_CONCAVITY, convex_pieces
+from tacrefine.sim.mesh_io import MESH_SUFFIXES, read_mesh, unit_hint
 from tacrefine.sim.objects import PART_SOURCES, ObjectSpec, PartSource, ShapePart
+
+logger = logging.getLogger(__name__)
 
 #: more pieces than this are left to PyBullet (a mesh that was never decomposed into hulls)
 MAX_FILE_PIECES = 256
+#: a mesh part's largest extent must lie in this range (metres), else its unit is likely wrong
+MIN_EXTENT_M, MAX_EXTENT_M = 1e-3, 1.0
 
 
 @dataclass(frozen=True)
@@ -57,57 +65,30 @@ class FileShapes:
     reason: str = ""
 
 
-def _read_obj_groups(path: Path) -> list[np.ndarray]:
-    """Vertices used by faces, one array per object or group (``o`` / ``g``) of an OBJ file."""
-    vertices: list[list[float]] = []
-    groups: list[list[int]] = [[]]
-    for line in path.read_text(errors="replace").splitlines():
-        head, _, rest = line.strip().partition(" ")
-        if head == "v":
-            vertices.append([float(v) for v in rest.split()[:3]])
-        elif head in ("o", "g"):
-            if groups[-1]:
-                groups.append([])
-        elif head == "f":
-            for token in rest.split():
-                index = int(token.split("/")[0])
-                groups[-1].append(index - 1 if index > 0 else len(vertices) + index)
-    verts = np.asarray(vertices, dtype=float).reshape(-1, 3)
-    return [verts[sorted(set(g))] for g in groups if g]
-
-
-def _read_stl(path: Path) -> np.ndarray:
-    """Every vertex of an STL file (binary or ASCII)."""
-    data = path.read_bytes()
-    if len(data) >= 84:
-        count = int(np.frombuffer(data[80:84], dtype="<u4")[0])
-        if 84 + 50 * count == len(data):
-            record = np.dtype([("normal", "<f4", 3), ("v", "<f4", (3, 3)), ("attr", "<u2")])
-            return np.frombuffer(data, dtype=record, count=count, offset=84)["v"].reshape(-1, 3).astype(float)
-    numbers = re.findall(rb"vertex\s+(\S+)\s+(\S+)\s+(\S+)", data)
-    return np.asarray(numbers, dtype=float).reshape(-1, 3)
-
-
-def mesh_hulls(path: str | Path, scale: np.ndarray | float, where: str) -> list[np.ndarray]:
-    """The convex pieces of a mesh file as vertex arrays (metres, scaled); refused by name if empty."""
-    path = Path(path)
-    try:
-        groups = _read_obj_groups(path) if path.suffix.lower() == ".obj" else [_read_stl(path)]
-    except (OSError, ValueError, IndexError) as exc:
-        raise ConfigError(f"{where}: mesh {str(path)!r} could not be read ({exc}); "
-                          f"allowed: an OBJ or STL file") from exc
+def mesh_hulls(path: str | Path, scale: np.ndarray | float, where: str,
+               concavity: float | None = None) -> list[np.ndarray]:
+    """The convex pieces of a mesh file as vertex arrays (metres, scaled): each piece of the
+    file (:mod:`tacrefine.sim.mesh_io`) as its hull when convex, else decomposed
+    (:mod:`tacrefine.sim.decompose`); refused by name when bad."""
+    mesh = read_mesh(path, where)
+    where = f"{where}: mesh {str(path)!r}"
     hulls = []
-    for verts in groups:
-        verts = verts * np.asarray(scale, dtype=float)
-        try:
-            hull = ConvexHull(verts)
-        except (QhullError, ValueError):
-            continue  # flat or degenerate piece: no volume to touch (PyBullet's hull is as thin)
-        hulls.append(verts[hull.vertices])
-    if not hulls:
-        raise ConfigError(f"{where}: mesh {str(path)!r} has no piece with a volume (no faces, or flat); "
-                          f"the hand cannot touch it")
+    for piece in mesh.pieces:
+        hulls.extend(h * np.asarray(scale, dtype=float)
+                     for h in convex_pieces(piece, DEFAULT_CONCAVITY if concavity is None else concavity, where))
     return hulls
+
+
+def _check_extent(spec: ObjectSpec) -> None:
+    """Refuse a mesh part far too large or small for a hand (1 mm to 1 m), naming the unit that fits."""
+    pieces = read_mesh(spec.mesh, f"objects.{spec.name}").pieces
+    points = np.concatenate([p.vertices for p in pieces]) * spec.mesh_scale
+    extent = float(np.ptp(points, axis=0).max())
+    if not MIN_EXTENT_M <= extent <= MAX_EXTENT_M:
+        raise ConfigError(f"objects.{spec.name}: mesh {spec.mesh!r} is {extent * 1000:.6g} mm across as read "
+                          f"(mesh_scale x units = {spec.mesh_scale:g} m per file unit); allowed: "
+                          f"{MIN_EXTENT_M * 1000:g} mm to {MAX_EXTENT_M * 1000:g} mm"
+                          f"{unit_hint(extent, spec.mesh_scale)}")
 
 
 def _hull_part(vertices_m: np.ndarray, pose: np.ndarray) -> ShapePart:
@@ -136,7 +117,14 @@ def _urdf_shapes(spec: ObjectSpec) -> FileShapes:
     """Load the URDF in a private client and read every link's collision shapes."""
     from pybullet_utils.bullet_client import BulletClient
 
-    client = BulletClient(connection_mode=pb.DIRECT)
+    from tacrefine.sim.world import _quiet_stdout  # PyBullet prints "argv[0]=" on connect
+
+    for mesh in referenced_meshes(spec.urdf):
+        if not mesh.is_file():
+            raise ConfigError(f"objects.{spec.name} ({spec.urdf}): the URDF names mesh {str(mesh)!r}, which does "
+                              f"not exist (mesh paths are relative to the URDF's folder)")
+    with _quiet_stdout():
+        client = BulletClient(connection_mode=pb.DIRECT)
     try:
         # implicit cylinders: PyBullet otherwise turns a URDF cylinder into a faceted hull
         body = client.loadURDF(spec.urdf, globalScaling=spec.mesh_scale, flags=pb.URDF_USE_IMPLICIT_CYLINDER)
@@ -163,11 +151,12 @@ def _urdf_shapes(spec: ObjectSpec) -> FileShapes:
                 kind, dims, file = shape[2], shape[3], shape[4].decode(errors="replace")
                 # the shape's frame is given relative to the link's inertial frame
                 pose = com_in_base @ geometry.make_pose(shape[5], shape[6])
-                if kind == pb.GEOM_MESH and Path(file).suffix.lower() not in (".obj", ".stl"):
-                    return FileShapes((), reason=f"its mesh {file!r} is neither OBJ nor STL")
+                if kind == pb.GEOM_MESH and Path(file).suffix.lower() not in MESH_SUFFIXES:
+                    return FileShapes((), reason=f"its mesh {file!r} is none of {list(MESH_SUFFIXES)}")
                 if kind == pb.GEOM_MESH:
                     where = f"objects.{spec.name} ({spec.urdf})"
-                    parts.extend(_hull_part(h, pose) for h in mesh_hulls(file, np.asarray(dims), where))
+                    hulls = mesh_hulls(file, np.asarray(dims), where, spec.concavity)
+                    parts.extend(_hull_part(h, pose) for h in hulls)
                     continue
                 part = _primitive_part(kind, dims, pose)
                 if part is None:
@@ -187,7 +176,8 @@ def _read(spec: ObjectSpec) -> FileShapes:
             return _urdf_shapes(spec)
         except pb.error:
             return FileShapes((), reason="PyBullet could not load it")  # reported when it is built
-    hulls = mesh_hulls(spec.mesh, spec.mesh_scale, f"objects.{spec.name}")
+    _check_extent(spec)
+    hulls = mesh_hulls(spec.mesh, spec.mesh_scale, f"objects.{spec.name}", spec.concavity)
     return FileShapes(tuple(_hull_part(h, np.eye(4)) for h in hulls), inertial_pose=np.eye(4))
 
 

@@ -19,18 +19,26 @@ from pathlib import Path
 from typing import Any
 
 from tacrefine.config import ConfigError, require
+from tacrefine.sim.mesh_io import MESH_SUFFIXES, UNITS
 from tacrefine.sim.objects import OBJECTS, ObjectSpec, get_object
 
 #: What ``--object PATH`` accepts.
-PART_SUFFIXES = (".urdf", ".obj", ".stl")
+PART_SUFFIXES = (".urdf", *MESH_SUFFIXES)
 
 
-def part_mapping(path: str, name: str | None = None) -> dict[str, Any]:
-    """The user mapping of a part file given on a command line (``--object PATH``)."""
+def part_mapping(path: str, name: str | None = None, units: str | None = None) -> dict[str, Any]:
+    """The user mapping of a part file given on a command line (``--object PATH``, ``--units``)."""
     suffix = Path(path).suffix.lower()
     require(suffix in PART_SUFFIXES, "--object", f"a path ending in one of {list(PART_SUFFIXES)}", path)
     key = "urdf" if suffix == ".urdf" else "mesh"
-    return {"name": name or Path(path).stem, key: str(Path(path).resolve())}
+    mapping = {"name": name or Path(path).stem, key: str(Path(path).resolve())}
+    if units is not None:
+        require(units in UNITS, "--units", f"one of {list(UNITS)}", units)
+        if key == "mesh":  # a URDF is in metres (refused by name in resolve_user_part)
+            mapping["units"] = units
+        else:
+            raise ConfigError(f"--units: {path!r} is a URDF, which is in metres; --units applies to mesh files")
+    return mapping
 
 
 def _file_stamp(data: Mapping[str, Any]) -> tuple:

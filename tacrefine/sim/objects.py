@@ -68,7 +68,8 @@ class ObjectSpec:
             refined DoF unless ``refined_dofs`` is given.
         parts: convex pieces (built-in objects).
         urdf: path of a URDF file (user objects), or
-        mesh: path of a mesh file (.obj/.stl), with ``mesh_scale``.
+        mesh: path of a mesh file (:data:`tacrefine.sim.mesh_io.MESH_SUFFIXES`), with
+            ``mesh_scale`` (metres per file unit: a part's ``units`` are folded into it).
         mass: total mass in kg; ``None``: a URDF keeps its own link masses, other objects
             weigh :data:`DEFAULT_MASS_KG`. Given for a URDF, every link is scaled so the
             masses add up to it.
@@ -82,6 +83,9 @@ class ObjectSpec:
             ``(x, y, z)`` mm and ``(roll, pitch, yaw)`` deg; empty = the same frame. A user part
             rests on the table in its object frame (z up) and is grasped about its z axis (see
             :mod:`tacrefine.sim.user_parts`, which infers it).
+        concavity: how much concavity the convex decomposition of a non-convex mesh leaves in
+            a piece (CoACD's threshold, relative to the part's size; lower: finer, slower);
+            None = :data:`tacrefine.sim.decompose.DEFAULT_CONCAVITY`.
     """
 
     name: str
@@ -96,6 +100,7 @@ class ObjectSpec:
     thickness_mm: float = 8.0
     refined_dofs: tuple[str, ...] | None = None
     frame_in_file: tuple[float, ...] = ()
+    concavity: float | None = None
 
     def __post_init__(self) -> None:
         field_ = f"objects.{self.name}"
@@ -108,6 +113,8 @@ class ObjectSpec:
         require_positive(f"{field_}.friction", self.friction, allow_zero=True)
         require_positive(f"{field_}.thickness_mm", self.thickness_mm)
         require_positive(f"{field_}.mesh_scale", self.mesh_scale)
+        if self.concavity is not None:
+            require(0.001 <= self.concavity <= 1.0, f"{field_}.concavity", "a number in [0.001, 1]", self.concavity)
         require(len(self.frame_in_file) in (0, 6), f"{field_}.frame_in_file",
                 "empty or six numbers: x, y, z (mm), roll, pitch, yaw (deg)", self.frame_in_file)
         check_part_sizes(self)

@@ -1,4 +1,4 @@
-"""A user's part by path (URDF, OBJ or STL): checked, and what its grasp needs inferred from geometry.
+"""A user's part by path (URDF or a mesh file): checked, and what its grasp needs inferred from geometry.
 
 The rule, applied to every field the user does not give (``docs/user_parts.md`` has it with
 pictures in words):
@@ -41,12 +41,12 @@ from scipy.spatial.transform import Rotation
 
 from tacrefine import geometry
 from tacrefine.config import ConfigError, require
+from tacrefine.sim.mesh_io import MESH_SUFFIXES, read_mesh, unit_scale
 from tacrefine.sim.objects import JAW_DOFS, PART_SOURCES, ObjectSpec, PartSource
 from tacrefine.sim.part_bodies import build_object, object_parts
 from tacrefine.sim.raycast import convex_body_from_parts
 from tacrefine.sim.world import World
 
-MESH_SUFFIXES = (".obj", ".stl")
 #: the lowest grasp height: pads reach 8 mm below the tool centre, offsets move it 5 mm more
 MIN_GRASP_HEIGHT_MM = 14.0
 #: the tool centre sits this far below the part's top
@@ -64,7 +64,7 @@ FINGER_REACH_MM = 14.0
 SETTLE_SECONDS = 4.0
 RAY_PITCH_MM = 0.5
 ALLOWED_FIELDS = ("name", "category", "urdf", "mesh", "mesh_scale", "mass", "friction", "grasp_height_mm",
-                  "thickness_mm", "frame_in_file", "refined_dofs")
+                  "thickness_mm", "frame_in_file", "refined_dofs", "units", "concavity")
 
 
 @dataclass(frozen=True)
@@ -93,11 +93,15 @@ def _load(world: World, spec: ObjectSpec) -> int:
     except pb.error as exc:
         kind = "URDF" if spec.urdf is not None else "mesh"
         raise ConfigError(f"objects.{spec.name}: {path!r} could not be loaded as a {kind} ({exc}); "
-                          f"allowed: a readable URDF, OBJ or STL file") from exc
+                          f"allowed: a readable URDF or mesh ({', '.join(MESH_SUFFIXES)}) file") from exc
     links = range(-1, world.client.getNumJoints(body))
     if not any(world.client.getCollisionShapeData(body, link) for link in links):
         raise ConfigError(f"objects.{spec.name}: {path!r} has no collision geometry; the hand cannot touch it")
-    if sum(world.client.getDynamicsInfo(body, link)[0] for link in links) <= 0:
+    masses = [world.client.getDynamicsInfo(body, link)[0] for link in links]
+    if min(masses) < 0:
+        raise ConfigError(f"objects.{spec.name}: {path!r} has a negative link mass ({min(masses):g} kg); "
+                          f"allowed: masses >= 0 with a positive total")
+    if sum(masses) <= 0:
         raise ConfigError(f"objects.{spec.name}: {path!r} has zero mass (a fixed body); give it a mass")
     return body
 
@@ -264,9 +268,12 @@ def check_fits(spec: ObjectSpec, max_opening_mm: float, clearance_mm: float) -> 
     if needed > max_opening_mm:
         largest = 2 * (max_opening_mm - clearance_mm - 2.0)
         source = f" ({_source(spec)})" if spec.urdf or spec.mesh else ""
+        hint = ""
+        if spec.mesh is not None and 0 < spec.thickness_mm / 1000 <= largest:
+            hint = " (1,000 times too thick: if the file is in millimetres, give units: mm / --units mm)"
         raise ConfigError(f"objects.{spec.name}{source}: {spec.thickness_mm:.1f} mm thick along the closing axis; "
                           f"the hand takes parts up to {largest:.1f} mm (fingers open {max_opening_mm:.1f} mm "
-                          f"each); scale the part down (mesh_scale) or grasp it elsewhere")
+                          f"each){hint}; scale the part down (mesh_scale) or grasp it elsewhere")
 
 
 def resolve_user_part(data: Mapping[str, Any]) -> ObjectSpec:
@@ -281,6 +288,15 @@ def resolve_user_part(data: Mapping[str, Any]) -> ObjectSpec:
     source = data.get("urdf", data.get("mesh"))
     ok = isinstance(scale, (int, float)) and not isinstance(scale, bool) and np.isfinite(scale) and scale > 0
     require(ok, f"objects.{name}.mesh_scale" + (f" ({source})" if source else ""), "a finite number > 0", scale)
+    units = data.pop("units", None)
+    if units is not None and "mesh" not in data:
+        raise ConfigError(f"objects.{name}.units: only a mesh part has units (a URDF is in metres; scale its "
+                          f"meshes with <mesh scale=...>)")
+    mesh_path = Path(data["mesh"]) if isinstance(data.get("mesh"), str) else None
+    if units is None and mesh_path and mesh_path.suffix.lower() in MESH_SUFFIXES and mesh_path.is_file():
+        units = read_mesh(data["mesh"], f"objects.{name}").declared_units  # a 3MF / DAE file's own unit
+    if "mesh" in data:  # the file's lengths in metres: units, then the user's scale
+        data["mesh_scale"] = scale * unit_scale(units or "m", f"objects.{name}.units ({source})")
     if "frame_in_file" in data:
         data["frame_in_file"] = tuple(float(v) for v in data["frame_in_file"])
     given = {k: data.pop(k) for k in ("grasp_height_mm", "thickness_mm", "category", "frame_in_file") if k in data}

@@ -1,6 +1,6 @@
 """The parts benchmark: parts never seen, handed over by path only, as a user would.
 
-Three measurements (``scripts/benchmark.py parts``):
+Four measurements (``scripts/benchmark.py parts``; the fourth alone with ``--decomposition-only``):
 
 1. **Held-out parts by path**: held-out family parts (seeds >= 100000) and the shapes no
    training run uses are written as URDF files (:mod:`tacrefine.sim.urdf_export`, with an
@@ -11,6 +11,8 @@ Three measurements (``scripts/benchmark.py parts``):
 3. **PyBullet's random_urdfs** by path: each is usable (the oracle reaches 1 mm / 1 deg in
    most episodes), refused when the env is built (too large, ...) or refused at reset
    (cannot be grasped), each with the error naming it; anything else is a crash.
+4. **Decomposition time** of a 50k-triangle non-convex part at the default setting
+   (:mod:`tacrefine.evaluation.benchmarks.decompose`).
 """
 
 from __future__ import annotations
@@ -131,6 +133,9 @@ def run_parts_benchmark(out: str | Path, *, policy: str = "pretrained", per_fami
                for spec in specs}
     forms = oracle_by_form(names, paths, oracle_episodes)
     rows = check_random_urdfs(range(random_urdfs), oracle_episodes)
+    from tacrefine.evaluation.benchmarks.decompose import time_decomposition
+
+    decomposition = time_decomposition()
     counts = {s: sum(r["status"] == s for r in rows) for s in
               ("usable", "unreliable", "refused_at_build", "refused_at_reset", "crash")}
     summary = {
@@ -138,6 +143,7 @@ def run_parts_benchmark(out: str | Path, *, policy: str = "pretrained", per_fami
                              "learned_policy": learned, "report": "held_out_by_path/report.json"},
         "oracle_spec_vs_path": forms,
         "random_urdfs": {"counts": counts, "parts": rows, "oracle_episodes": oracle_episodes},
+        "decomposition": decomposition,
     }
     atomic_write_bytes(out / "parts.json", (json.dumps(summary, indent=2) + "\n").encode())
     return summary
@@ -162,4 +168,8 @@ def parts_table(summary: dict[str, Any]) -> str:
     ru = summary["random_urdfs"]
     lines.append(f"PyBullet random_urdfs by path ({len(ru['parts'])}): " + ", ".join(
         f"{k} {v}" for k, v in ru["counts"].items()))
+    if "decomposition" in summary:
+        from tacrefine.evaluation.benchmarks.decompose import decomposition_line
+
+        lines.append(decomposition_line(summary["decomposition"]))
     return "\n".join(lines)
