@@ -212,47 +212,6 @@ def training_and_latency(num_threads: int = 1) -> dict[str, Any]:
     return out
 
 
-def exported_latency(repeats: int = 300, observations: int = 20) -> dict[str, Any]:
-    """Batch-1 latency of ``policy.act`` for the shipped parallel-jaw policy, native (torch) and
-    exported (ONNX Runtime), 1 thread each, on observations of closed-loop resets; and the
-    largest action difference between the two. ``None`` figures without the onnx extras."""
-    import tempfile
-
-    import gymnasium as gym
-
-    import tacrefine
-    from tacrefine.policy.registry import pretrained_checkpoint
-
-    try:
-        from tacrefine.policy.export import export_policy
-        from tacrefine.policy.onnx_policy import OnnxPolicy
-    except ImportError:
-        return {"policy_act_ms_native": None, "policy_act_ms_onnx": None}
-    env = gym.make("tacrefine/GripRefine-v0", noise=True)
-    obs = [env.reset(seed=s)[0] for s in range(observations)]
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            export_policy(pretrained_checkpoint(), Path(tmp) / "policy.onnx")
-        except ImportError:
-            return {"policy_act_ms_native": None, "policy_act_ms_onnx": None}
-        policies = {"native": tacrefine.load_policy("pretrained", env=env),
-                    "onnx": OnnxPolicy(Path(tmp) / "policy.onnx", num_threads=1).bind_env(env)}
-        out: dict[str, Any] = {"observations": observations, "repeats": repeats}
-        for name, policy in policies.items():
-            times = []
-            for i in range(repeats + 20):
-                t0 = time.perf_counter()
-                policy.act(obs[i % observations])
-                if i >= 20:
-                    times.append(time.perf_counter() - t0)
-            out[f"policy_act_ms_{name}"] = float(np.median(times) * 1e3)
-            out[f"policy_act_p90_ms_{name}"] = float(np.percentile(times, 90) * 1e3)
-        out["max_action_difference"] = float(max(np.abs(policies["native"].act(o) - policies["onnx"].act(o)).max()
-                                                 for o in obs))
-    env.close()
-    return out
-
-
 def main_job_run(args: tuple[str, ...] = (), out: str | Path | None = None) -> dict[str, Any]:
     """``scripts/main.py`` end to end in a fresh process (nothing cached in this one), its own
     stage times and the training's wall seconds to a 0.5 mm / 0.5 deg validation median.
@@ -336,6 +295,8 @@ def run_speed(cfg: SpeedConfig | None = None) -> dict[str, Any]:
         result["training_samples_per_s"] = details["model"]["training_samples_per_s"]
         result["decision_latency_ms"] = details["model"]["decision_latency_ms"]
         say("speed: policy latency, native and ONNX ...", flush=True)
+        from tacrefine.evaluation.benchmarks.exported import exported_latency
+
         details["exported"] = exported_latency()
         result.update({k: details["exported"][k] for k in ("policy_act_ms_native", "policy_act_ms_onnx")})
         if cfg.main_job_args is not None:
@@ -408,5 +369,4 @@ def write_speed(result: dict[str, Any], out: str | Path) -> Path:
     return path
 
 
-__all__ = ["SpeedConfig", "exported_latency", "machine_info", "main_job_run", "run_speed", "speed_table",
-           "write_speed"]
+__all__ = ["SpeedConfig", "machine_info", "main_job_run", "run_speed", "speed_table", "write_speed"]
