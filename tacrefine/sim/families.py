@@ -277,3 +277,7 @@ def _compound(rng: np.random.Generator) -> ObjectSpec:
         parts.append(_feature_box(t, w, float(hh), y=y, z0=z))
         z += float(hh)
     return _jaw_spec("custom", tuple(parts), z, t)
+
+
+# the broader families register themselves here (they build on the helpers above)
+from tacrefine.sim import broad_families as _broad_families  # noqa: E402,F401
