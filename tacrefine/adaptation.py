@@ -144,7 +144,8 @@ def _finetune(cfg: AdaptConfig, checkpoint: Path, data_dir: Path, out: Path) -> 
         resume_run(out, [f"train.progress={str(cfg.progress).lower()}"])
     else:
         ckpt = load_checkpoint(checkpoint)
-        model = from_dict(ModelConfig, ckpt["model_config"])
+        # the adapted policy gets the additive error head (fresh) even from an older checkpoint
+        model = dataclasses.replace(from_dict(ModelConfig, ckpt["model_config"]), error_head=True)
         epochs = max(1, round(cfg.steps / 100))
         run = RunConfig(model=model)
         run = dataclasses.replace(

@@ -56,9 +56,9 @@ def test_translation_and_rotation_heads_fill_their_dofs(dofs: tuple[str, ...]) -
 def test_ablations_run(ablation: dict) -> None:
     cfg = ModelConfig(dofs=DOFS, num_fingers=3, in_channels=1, **ablation)
     model = TacRefineNet(cfg)
-    out = model(*_inputs(4, 3, 1, 14, 12))
-    assert out.shape == (4, len(DOFS))
-    out.sum().backward()  # every branch in use receives gradients
+    out, log_var = model(*_inputs(4, 3, 1, 14, 12), with_error=True)
+    assert out.shape == log_var.shape == (4, len(DOFS))
+    (out.sum() + log_var.sum()).backward()  # every branch in use receives gradients
     assert all(p.grad is not None for p in model.parameters())
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tacrefine.policy.assessment import AssessConfig, Assessment, make_assessment
 from tacrefine.policy.baselines import Policy
 from tacrefine.policy.fit import check_fit
 from tacrefine.policy.model import tactile_to_tensor
@@ -74,10 +75,18 @@ class LearnedPolicy(Policy):
         self._action_index = np.arange(len(self.refined_dofs))
         self.action_scale: np.ndarray | None = None
         self.sensor_mismatch = sensor_mismatch
+        #: thresholds of :meth:`assess`: the checkpoint's own (``self_assessment``) or the defaults
+        self.assess_config = AssessConfig.from_checkpoint(self.checkpoint)
         if action_scale is not None:
             self.action_scale = self._scale_from(action_scale)
 
     # -- configuration -------------------------------------------------------------------
+    @property
+    def has_error_head(self) -> bool:
+        """True when the checkpoint predicts the size of its own error (else :meth:`assess`
+        falls back to the predicted correction alone)."""
+        return self.model.error_head is not None
+
     @property
     def _where(self) -> str:
         return repr(str(self.checkpoint_path))
@@ -147,19 +156,50 @@ class LearnedPolicy(Policy):
         mask[self._action_index] = given > 0.5
         return mask
 
-    def predict_increment(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Wrist increment over ``refined_dofs`` in mm / deg (float32), from one observation;
-        DoF the observation's mask switches off are 0."""
+    def _forward(self, cur: np.ndarray, tgt: np.ndarray, joints: np.ndarray,
+                 mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The one network call (another backend, e.g. ONNX, overrides exactly this).
+
+        Args: ``cur``, ``tgt`` float32 ``(B, F, C, H, W)`` in [0, 1]; ``joints`` float32
+        ``(B, 2F)`` standardised; ``mask`` float32 ``(B, n_dofs)`` or ``None`` (model without
+        the mask input). Returns the normalised increment ``(B, n_dofs)`` and the error
+        head's log-variance ``(B, n_dofs)``, or ``None`` for a checkpoint without that head.
+        """
+        with torch.inference_mode():
+            out, log_var = self.model(torch.from_numpy(cur), torch.from_numpy(tgt), torch.from_numpy(joints),
+                                      None if mask is None else torch.from_numpy(mask), with_error=True)
+        return out.numpy(), None if log_var is None else log_var.numpy()
+
+    def estimate(self, obs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Increment over ``refined_dofs`` in mm / deg (0 where the mask is off) and the
+        standard deviation the error head expects of it, mm / deg (``None`` without a head)."""
         self._check_obs(obs)
         proprio = np.asarray(obs["proprio"], dtype=np.float32)
         nf = self.num_fingers
         mask = self.dof_mask(obs)
-        with torch.inference_mode():
-            cur = tactile_to_tensor(np.asarray(obs["tactile"])[None])
-            tgt = tactile_to_tensor(np.asarray(obs["target_tactile"])[None])
-            joints = torch.from_numpy(self.normalizer.proprio(proprio[None, :nf], proprio[None, nf:]))
-            pred = self.model(cur, tgt, joints, torch.from_numpy(mask[None]) if self.uses_mask else None)
-        return (self.normalizer.denormalize_label(pred.numpy()[0]) * mask).astype(np.float32)
+        cur = tactile_to_tensor(np.asarray(obs["tactile"])[None]).numpy()
+        tgt = tactile_to_tensor(np.asarray(obs["target_tactile"])[None]).numpy()
+        joints = self.normalizer.proprio(proprio[None, :nf], proprio[None, nf:]).astype(np.float32)
+        pred, log_var = self._forward(cur, tgt, joints, mask[None] if self.uses_mask else None)
+        increment = (self.normalizer.denormalize_label(pred[0]) * mask).astype(np.float32)
+        if log_var is None:
+            return increment, None
+        sigma = np.exp(0.5 * np.asarray(log_var[0], np.float64)) * self.normalizer.label_std * mask
+        return increment, sigma.astype(np.float32)
+
+    def predict_increment(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Wrist increment over ``refined_dofs`` in mm / deg (float32), from one observation;
+        DoF the observation's mask switches off are 0."""
+        return self.estimate(obs)[0]
+
+    def assess(self, obs: Mapping[str, np.ndarray]) -> Assessment:
+        """How far this grasp is from the target by the policy's own estimate, how sure it is,
+        and whether the part looks outside what it knows (:mod:`tacrefine.policy.assessment`);
+        over the action DoF."""
+        increment, sigma = self.estimate(obs)
+        idx = self._action_index
+        return make_assessment(increment[idx], None if sigma is None else sigma[idx], self.action_dofs,
+                               self.assess_config)
 
     def act(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Env action in [-1, 1] over the action DoF: increment / action scale, clipped."""

@@ -19,7 +19,11 @@ The network follows the second version of the paper (arXiv 2509.25746 v2):
 * the heads cover the *union* of the DoF that any object class refines; a per-sample
   DoF mask (which of them this object's class refines) is read beside the features, and
   training masks the loss to the active DoF (a rod's y label is not its business);
-* separate heads regress the translation and the rotation DoF.
+* separate heads regress the translation and the rotation DoF;
+* an optional additive error head (``cfg.error_head``) reads the *detached* features and
+  the detached prediction and returns a log-variance per DoF: how large the network
+  expects its own error to be (trained by Gaussian NLL, :mod:`tacrefine.training.assess_loss`).
+  Detached, it cannot change the increment; absent (old checkpoints), nothing changes.
 
 Inputs and outputs are *normalised*: tactile images scaled to [0, 1], joints and labels
 standardised with statistics of the training split (:class:`Normalizer`). The network
@@ -38,6 +42,9 @@ from tacrefine.config import ConfigError
 from tacrefine.geometry import ROTATION_DOFS, TRANSLATION_DOFS
 from tacrefine.policy.model_config import ModelConfig
 from tacrefine.policy.normalizer import Normalizer, tactile_to_tensor
+
+#: bounds of the error head's log-variance (normalised label units): keeps exp() finite
+LOG_VAR_MIN, LOG_VAR_MAX = -12.0, 8.0
 
 
 def _mlp(inp: int, hidden: int, out: int, dropout: float) -> nn.Sequential:
@@ -164,6 +171,8 @@ class TacRefineNet(nn.Module):
         hidden = cfg.head_hidden
         self.trans_head = _mlp(features, hidden, len(self.trans_idx), cfg.dropout) if self.trans_idx else None
         self.rot_head = _mlp(features, hidden, len(self.rot_idx), cfg.dropout) if self.rot_idx else None
+        # built last: the other parameters draw the same initial values with or without it
+        self.error_head = _mlp(features + self.n_dofs, hidden // 2, self.n_dofs, 0.0) if cfg.error_head else None
 
     def _check_tactile(self, name: str, t: torch.Tensor | None) -> torch.Tensor:
         want_f, want_c = self.cfg.num_fingers, self.cfg.in_channels
@@ -199,7 +208,10 @@ class TacRefineNet(nn.Module):
         return dof_mask.to(like.dtype)
 
     def forward(self, cur_tactile: torch.Tensor | None, tgt_tactile: torch.Tensor | None,
-                proprio: torch.Tensor, dof_mask: torch.Tensor | None = None) -> torch.Tensor:
+                proprio: torch.Tensor, dof_mask: torch.Tensor | None = None,
+                with_error: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+        """The normalised increment; with ``with_error`` also the error head's log-variance
+        ``(B, n_dofs)`` (``None`` without an error head)."""
         feats = []
         if self.cfg.use_touch:
             cur = self._check_tactile("cur_tactile", cur_tactile)
@@ -219,7 +231,12 @@ class TacRefineNet(nn.Module):
             out[:, self.trans_idx] = self.trans_head(x)
         if self.rot_head is not None:
             out[:, self.rot_idx] = self.rot_head(x)
-        return out
+        if not with_error:
+            return out
+        if self.error_head is None:
+            return out, None
+        log_var = self.error_head(torch.cat([x.detach(), out.detach()], dim=1))
+        return out, log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX)
 
 
 def count_parameters(model: nn.Module) -> int:

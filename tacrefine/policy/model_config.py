@@ -49,6 +49,11 @@ class ModelConfig:
         use_dof_mask: read the per-sample DoF mask (which of ``dofs`` the object's class
             refines) beside the features, so one network serves classes with different DoF
             sets. Checkpoints written before the mask existed load with ``False``.
+        error_head: an additive head that predicts the size of the network's own error
+            (a log-variance per DoF, Gaussian NLL on the cross-combined pairs); it reads
+            detached features, so it never changes the predicted increment. Checkpoints
+            written before it existed load with ``False`` (:mod:`tacrefine.policy.assessment`
+            then falls back to the predicted correction alone).
     """
 
     dofs: tuple[str, ...] | None = None
@@ -69,6 +74,7 @@ class ModelConfig:
     use_proprio: bool = True
     fingers_used: tuple[int, ...] | None = None
     use_dof_mask: bool = True
+    error_head: bool = True
 
     def __post_init__(self) -> None:
         p = "model."

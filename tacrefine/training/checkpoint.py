@@ -32,7 +32,8 @@ from tacrefine.policy.model import ModelConfig, Normalizer, TacRefineNet
 CHECKPOINT_FORMAT = "tacrefine.tacrefinenet"
 CHECKPOINT_VERSION = 2
 #: Versions this code reads. Version 1 predates the DoF mask input: its model config is
-#: read with ``use_dof_mask=False`` (same weights, same predictions).
+#: read with ``use_dof_mask=False`` (same weights, same predictions). A model config
+#: without ``error_head`` predates that additive head and is read with ``error_head=False``.
 READABLE_VERSIONS = (1, 2)
 
 #: Keys every checkpoint has (resume-only keys are checked by the training loop).
@@ -82,6 +83,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {str(path)!r} lacks {missing}")
     if ckpt["version"] == 1 and isinstance(ckpt["model_config"], dict):
         ckpt["model_config"] = {**ckpt["model_config"], "use_dof_mask": False}
+    if isinstance(ckpt["model_config"], dict) and "error_head" not in ckpt["model_config"]:
+        # written before the additive error head existed: the same network without it
+        ckpt["model_config"] = {**ckpt["model_config"], "error_head": False}
     ckpt["path"] = str(path)
     return ckpt
 

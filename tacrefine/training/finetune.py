@@ -69,8 +69,18 @@ class FinetuneConfig:
         object.__setattr__(self, "mix", mix)
 
 
+#: Additive parts of the model: a run may add them to a checkpoint that lacks them (they
+#: start fresh) or leave out those a checkpoint has; neither changes the shared weights.
+ADDITIVE_CONFIG = ("error_head",)
+ADDITIVE_WEIGHTS = ("error_head.",)
+
+
+def _additive(key: str) -> bool:
+    return key.startswith(ADDITIVE_WEIGHTS)
+
+
 def _config_differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    keys = sorted(set(saved) | set(wanted))
+    keys = sorted((set(saved) | set(wanted)) - set(ADDITIVE_CONFIG))
     plain = {k: (list(v) if isinstance(v, tuple) else v) for k, v in wanted.items()}
     return [f"model.{k}: checkpoint {saved.get(k)!r} != run {plain.get(k)!r}" for k in keys
             if saved.get(k) != plain.get(k)]
@@ -78,6 +88,9 @@ def _config_differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[s
 
 def init_from_checkpoint(model: torch.nn.Module, model_config: dict[str, Any], path: str | Path):
     """Load the weights of ``path`` into ``model``; returns the checkpoint's normaliser and the checkpoint.
+
+    Additive heads (:data:`ADDITIVE_WEIGHTS`, e.g. the error head) the checkpoint lacks keep
+    their fresh initial values; those it has and the run does not are left out.
 
     Raises :class:`~tacrefine.training.checkpoint.CheckpointError` naming every model
     setting and tensor that differs (a checkpoint of another architecture, other DoF,
@@ -90,15 +103,15 @@ def init_from_checkpoint(model: torch.nn.Module, model_config: dict[str, Any], p
     diffs = _config_differences(dict(ckpt["model_config"]), model_config)
     own = model.state_dict()
     theirs = ckpt["model_state"]
-    diffs += [f"weights {k}: missing in the checkpoint" for k in own if k not in theirs]
-    diffs += [f"weights {k}: not in this model" for k in theirs if k not in own]
+    diffs += [f"weights {k}: missing in the checkpoint" for k in own if k not in theirs and not _additive(k)]
+    diffs += [f"weights {k}: not in this model" for k in theirs if k not in own and not _additive(k)]
     diffs += [f"weights {k}: shape {tuple(theirs[k].shape)} != {tuple(own[k].shape)}" for k in own
               if k in theirs and tuple(theirs[k].shape) != tuple(own[k].shape)]
     if diffs:
         more = f"; ... ({len(diffs)} differences)" if len(diffs) > 12 else ""
         raise CheckpointError(f"cannot start from checkpoint {str(path)!r}: it does not fit this run's model: "
                               + "; ".join(diffs[:12]) + more)
-    model.load_state_dict(theirs)
+    model.load_state_dict({**own, **{k: v for k, v in theirs.items() if k in own}})
     return Normalizer.from_dict(ckpt["normalizer"]), ckpt
 
 

@@ -32,6 +32,7 @@ from tacrefine.data.pairs import PairSampler, split_by_sample
 from tacrefine.data.samples import GraspSamples
 from tacrefine.geometry import ROTATION_DOFS, TRANSLATION_DOFS, validate_dofs
 from tacrefine.policy.model import Normalizer, TacRefineNet, count_parameters, tactile_to_tensor
+from tacrefine.training.assess_loss import error_head_loss
 from tacrefine.training.checkpoint import CheckpointError, load_checkpoint, plain, save_checkpoint
 from tacrefine.training.config import RunConfig, load_run_config
 from tacrefine.training.distributed import Placement, mean_across, setup, teardown, wrap
@@ -94,6 +95,14 @@ def masked_loss(pred: torch.Tensor, b: Batch, weights: torch.Tensor) -> torch.Te
     """Weighted MSE over the DoF each pair's object refines (mean over active entries)."""
     w = b.mask * weights
     return ((pred - b.label).square() * w).sum() / b.mask.sum().clamp_min(1.0)
+
+
+def training_loss(net: torch.nn.Module, b: Batch, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(loss to minimise, increment MSE to log)``: the masked MSE of the increment plus,
+    when the model has an error head, that head's NLL (which reaches only the head)."""
+    pred, log_var = net(b.cur, b.tgt, b.proprio, b.mask, with_error=True)
+    mse = masked_loss(pred, b, weights)
+    return (mse if log_var is None else mse + error_head_loss(log_var, pred, b.label, b.mask)), mse
 
 
 def dof_weights(dofs: tuple[str, ...], rotation_weight: float,
@@ -335,15 +344,15 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
                 group["lr"] = lr
             batch = augment(train_sampler.sample(cfg.train.batch_size, rng), cfg.augment, rng)
             b = to_tensors(batch, normalizer, place.device)
-            loss = masked_loss(net(b.cur, b.tgt, b.proprio, b.mask), b, weights)
+            loss, mse = training_loss(net, b, weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.optim.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
             optimizer.step()
-            loss_sum += loss.item()
+            loss_sum += mse.item()
             if step % 10 == 0:
-                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
+                bar.set_postfix(loss=f"{mse.item():.4f}", lr=f"{lr:.2e}")
         elapsed = time.perf_counter() - t0
         row: dict[str, float] = {"epoch": epoch + 1, "step": (epoch + 1) * spe, "lr": lr,
                                  "train_loss": mean_across(loss_sum / spe, place),
@@ -395,4 +404,4 @@ def resume_run(run_dir: str | Path, overrides: tuple[str, ...] | list[str] = (),
 
 __all__ = ["METRIC_COLUMNS", "Batch", "TrainResult", "dof_weights", "error_stats", "evaluate", "learning_rate",
            "load_data", "masked_loss", "measure_training_throughput", "plot_curves", "resume_run", "to_tensors",
-           "train"]
+           "train", "training_loss"]

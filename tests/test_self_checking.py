@@ -1,0 +1,182 @@
+"""The self-checking controller: stop rule, best-so-far return, reset, and the unfamiliar flag."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from tacrefine import geometry
+from tacrefine.dofs import to_si
+from tacrefine.policy.assessment import AssessConfig, SelfCheckingPolicy, make_assessment
+
+DOFS = ("y", "z", "roll")
+SCALE = np.array([5.0, 5.0, 10.0])
+
+
+class FakeEnv:
+    """No physics: the object stays put, the wrist moves exactly as GripRefine-v0 moves it."""
+
+    refined_dofs = DOFS
+    action_scale = SCALE
+
+    def __init__(self, start: tuple[float, float, float]) -> None:
+        self.unwrapped = self
+        self.target = np.eye(4)
+        self.wrist = np.eye(4)
+        self.obj = geometry.vector_to_pose(to_si(dict(zip(DOFS, start))))  # grasp = the start offset
+        self.steps = 0
+
+    def obs(self) -> dict[str, np.ndarray]:
+        return {"dof_mask": np.ones(3, np.float32)}
+
+    def step(self, action: np.ndarray) -> dict[str, np.ndarray]:
+        inc = np.clip(np.asarray(action, np.float64), -1, 1) * SCALE
+        self.wrist = self.wrist @ geometry.vector_to_pose(to_si(dict(zip(DOFS, inc))))
+        self.steps += 1
+        return self.obs()
+
+    def error(self) -> np.ndarray:
+        """True correction over DOFS, mm / deg."""
+        err = geometry.grasp_error(geometry.grasp_of(self.wrist, self.obj), self.target, DOFS)["per_dof_error"]
+        return np.array([err[d] for d in DOFS])
+
+    def score(self) -> float:
+        e = self.error()
+        return float(np.linalg.norm(e[:2]) + abs(e[2]))
+
+
+class Scripted:
+    """Reads the true error (a test may); proposes ``gain`` times it; estimates it honestly."""
+
+    name = "scripted"
+
+    def __init__(self, env: FakeEnv, gain: float, bias: float = 0.0) -> None:
+        self.env, self.gain, self.bias = env, gain, bias
+        self.resets = 0
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def assess(self, obs):
+        true = self.env.error()
+        honest = make_assessment(true, None, DOFS)
+        return dataclasses.replace(honest, increment=(self.gain * true + self.bias).astype(np.float32))
+
+
+def run(env: FakeEnv, ctrl: SelfCheckingPolicy, steps: int = 5) -> list[float]:
+    ctrl.reset()
+    obs, scores = env.obs(), [env.score()]
+    for _ in range(steps):
+        action = ctrl.act(obs)
+        if ctrl.should_stop and not np.any(action):
+            break
+        obs = env.step(action)
+        scores.append(env.score())
+    return scores
+
+
+def test_stops_when_its_estimate_says_converged():
+    env = FakeEnv((3.0, -2.0, 6.0))
+    ctrl = SelfCheckingPolicy(Scripted(env, gain=1.0), env=env)
+    scores = run(env, ctrl)
+    assert scores[-1] < 1e-6 and env.steps == 1  # one exact step, then it stops
+    assert ctrl.should_stop and ctrl.stop_reason == "converged" and not ctrl.unfamiliar and ctrl.message() == ""
+    assert not np.any(ctrl.act(env.obs()))  # a stopped controller acts with zeros
+
+
+@pytest.mark.parametrize("start", [(2.0, 1.0, 0.0), (0.0, 0.0, 4.0), (2.0, 1.0, 4.0), (-1.5, 1.0, -2.5)])
+def test_overshooting_policy_is_undone_and_never_ends_worse_than_its_start(start):
+    env = FakeEnv(start)
+    s0 = env.score()
+    ctrl = SelfCheckingPolicy(Scripted(env, gain=3.0), env=env)
+    plain = FakeEnv(start)
+    for _ in range(5):  # the bare policy: each step triples the error with flipped sign
+        plain.step(3.0 * plain.error() / SCALE)
+    assert plain.score() > s0
+    scores = run(env, ctrl)
+    assert scores[1] > 1.3 * s0  # the first step overshot ...
+    assert ctrl.status()["rejections"] >= 1
+    if start[2] == 0 or start[:2] == (0.0, 0.0):  # one step back is within the action bounds:
+        assert scores[2] == pytest.approx(s0, abs=1e-9)  # ... and the next went exactly back
+    assert scores[-1] < s0  # the damped steps then helped; never worse than the start
+    assert ctrl.unfamiliar and "scripts/adapt.py --object gear" in ctrl.message("gear")
+
+
+def test_a_policy_that_always_pushes_away_gives_up_at_the_start_grasp():
+    env = FakeEnv((1.0, 1.0, 3.0))
+    start_wrist = env.wrist.copy()
+    ctrl = SelfCheckingPolicy(Scripted(env, gain=-1.0), env=env, config=AssessConfig(max_rejections=2))
+    run(env, ctrl, steps=10)
+    assert np.allclose(env.wrist, start_wrist, atol=1e-9)  # back exactly where it started
+    assert ctrl.stop_reason == "gave_up" and ctrl.unfamiliar
+
+
+def test_last_step_of_the_budget_is_taken_only_after_a_consistent_step():
+    env = FakeEnv((4.0, 0.0, 8.0))
+    ctrl = SelfCheckingPolicy(Scripted(env, gain=0.4), env=env, max_steps=2)
+    run(env, ctrl)  # 0.4 of the error per step: the estimate falls to 0.6, not below the ratio 0.5
+    assert env.steps == 1 and ctrl.stop_reason == "unverifiable" and ctrl.unfamiliar
+    env = FakeEnv((4.0, 0.0, 8.0))
+    ctrl = SelfCheckingPolicy(Scripted(env, gain=0.9), env=env, max_steps=2)
+    run(env, ctrl)
+    assert env.steps == 2  # consistent (0.1 left): the last step is allowed
+
+
+def test_reset_clears_the_episode_state():
+    env = FakeEnv((2.0, 1.0, 4.0))
+    pol = Scripted(env, gain=-1.0)
+    ctrl = SelfCheckingPolicy(pol, env=env)
+    run(env, ctrl)
+    assert ctrl.should_stop and ctrl.unfamiliar and ctrl.status()["estimates"]
+    ctrl.reset()
+    assert not ctrl.should_stop and not ctrl.unfamiliar and ctrl.assessment is None
+    assert ctrl.status() == {"steps_commanded": 0, "stop_reason": None, "rejections": 0, "inconsistent_steps": 0,
+                             "unfamiliar": False, "best_estimated_score": None, "estimates": []}
+    assert pol.resets >= 2  # the wrapped policy is reset too
+    env2 = FakeEnv((3.0, -2.0, 6.0))  # a fresh episode: poses counted from its own start
+    pol.env, pol.gain = env2, 1.0
+    assert run(env2, ctrl)[-1] < 1e-6 and np.allclose(ctrl._pose, env2.wrist, atol=1e-9)
+
+
+def test_refuses_a_policy_without_an_estimate():
+    with pytest.raises(TypeError, match="assess"):
+        SelfCheckingPolicy(object())
+
+
+def test_real_env_return_restores_the_start_wrist_exactly():
+    """In GripRefine-v0 the way back composes with the env's own increments to the start wrist."""
+    import gymnasium as gym
+
+    import tacrefine  # noqa: F401
+
+    env = gym.make("tacrefine/GripRefine-v0", objects=["rod_r4"], success_position_mm=1e-6,
+                   success_rotation_deg=1e-6, disable_env_checker=True)
+    base = env.unwrapped
+
+    class Pusher:  # estimates the true error, proposes to move away from the target
+        name = "pusher"
+        assess_config = AssessConfig(max_rejections=1)
+
+        def reset(self):
+            pass
+
+        def assess(self, obs):
+            inc = base.oracle_increment()
+            return make_assessment(-inc + np.array([0.0, 0.0, 6.0]), None, base.refined_dofs)
+
+    ctrl = SelfCheckingPolicy(Pusher(), env=env)
+    obs, info = env.reset(seed=3)
+    ctrl.reset()
+    start_wrist = base._current.wrist.copy()
+    moved = False
+    for _ in range(5):
+        action = ctrl.act(obs)
+        if ctrl.should_stop and not np.any(action):
+            break
+        obs, _, _, _, info = env.step(action)
+        moved = moved or not np.allclose(base._current.wrist, start_wrist, atol=1e-6)
+    env.close()
+    assert moved and ctrl.status()["rejections"] == 1
+    np.testing.assert_allclose(base._current.wrist, start_wrist, atol=1e-9)
