@@ -51,6 +51,14 @@ JAW_FAMILIES: list[str] = []
 HAND_FAMILIES: list[str] = []
 
 
+def known_families() -> dict[str, Generator]:
+    """Every registered family: reading the part sources first lets every supplier of families
+    (this module, :mod:`tacrefine.sim.broad_families`, a user's) register, without this module
+    importing them."""
+    PART_SOURCES.names()
+    return FAMILIES
+
+
 def family(name: str, hand: str) -> Callable[[Generator], Generator]:
     """Register a generator under ``name`` for ``hand`` (``"jaw"`` or ``"hand"``)."""
 
@@ -64,18 +72,18 @@ def family(name: str, hand: str) -> Callable[[Generator], Generator]:
 
 def make_part(family_name: str, seed: int) -> ObjectSpec:
     """Part ``seed`` of ``family_name`` (a pure function of both)."""
-    if family_name not in FAMILIES:
-        raise ConfigError(f"family {family_name!r} is unknown; known families: {sorted(FAMILIES)}")
+    if family_name not in known_families():
+        raise ConfigError(f"family {family_name!r} is unknown; known families: {sorted(known_families())}")
     if not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"family seed: got {seed!r}; allowed: an integer >= 0")
     rng = np.random.default_rng(np.random.SeedSequence([zlib.crc32(family_name.encode()), seed]))
-    return replace(FAMILIES[family_name](rng), name=f"{family_name}-{seed}")
+    return replace(known_families()[family_name](rng), name=f"{family_name}-{seed}")
 
 
 def part_from_name(name: str) -> ObjectSpec | None:
     """The family part called ``name`` (``plates-17``), or None when it is no family name."""
     match = _NAME.match(name)
-    if match is None or match.group(1) not in FAMILIES:
+    if match is None or match.group(1) not in known_families():
         return None
     return make_part(match.group(1), int(match.group(2)))
 
@@ -87,9 +95,9 @@ def is_family_spec(item: object) -> bool:
 def expand_family_spec(spec: str) -> list[str]:
     """``family:plates[:A-B|:heldout]`` -> the part names it stands for (module docstring)."""
     match = _SPEC.match(spec)
-    if match is None or match.group(1) not in FAMILIES:
+    if match is None or match.group(1) not in known_families():
         raise ConfigError(f"objects: {spec!r} is no family spec; allowed: family:NAME, family:NAME:A-B or "
-                          f"family:NAME:heldout with NAME among {sorted(FAMILIES)}")
+                          f"family:NAME:heldout with NAME among {sorted(known_families())}")
     name, first, last, held = match.groups()
     if held:
         seeds = range(HELD_OUT_START, HELD_OUT_START + HELD_OUT_COUNT)
