@@ -44,7 +44,7 @@ def test_taxel_count_bound_applies_to_the_product():
 
 
 def test_env_refuses_huge_sensor_before_building_the_cell(monkeypatch):
-    import envs.grip_refine as grip_refine
+    import tacrefine.envs.grip_refine as grip_refine
 
     def no_cell(*args, **kwargs):
         raise AssertionError("the cell (pads, arrays) must not be built for a refused sensor")
