@@ -55,3 +55,15 @@ def test_main_job_encoder_builds_and_trains_a_step():
     first_conv = net.encoder.net[0]
     assert first_conv.out_channels == 8 and first_conv.weight.grad is not None
     assert float(first_conv.weight.grad.abs().sum()) > 0.0
+
+
+def test_training_cost_measures_every_candidate_and_restores_threads():
+    from tacrefine.training.throughput import training_cost
+
+    threads = torch.get_num_threads()
+    small = ModelConfig(width=16, conv_channels=(4, 8), conv_strides=(1, 2), token_grid=(2, 2), num_heads=2,
+                        proprio_hidden=8, head_hidden=16)
+    rates = training_cost({"a": (small, (2, 1, 6, 5), 4), "b": (small, (3, 1, 6, 5), 4)}, rounds=1, steps=1)
+    assert set(rates) == {"a", "b"}
+    assert all(r > 0 and r == r for r in rates.values())
+    assert torch.get_num_threads() == threads
