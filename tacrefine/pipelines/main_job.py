@@ -41,16 +41,21 @@ from tacrefine.lock import locked_output
 
 
 def _training_defaults() -> Any:
+    from tacrefine.policy.model_config import ModelConfig
     from tacrefine.training.config import DataRef, OptimConfig, RunConfig, TrainConfig
 
     return RunConfig(
         data=DataRef(val_fraction=0.1, val_pairs=2048, norm_pairs=8192),
+        # Half the encoder channels: 1.8x the pairs per CPU second, and the hand suite's figures
+        # hold (measured: docs/scale.md, "Time to precision").
+        model=ModelConfig(conv_channels=(8, 16, 32)),
         # rotations weigh 2: +-15 deg offsets make 1 deg a smaller share of the spread than 1 mm
-        optim=OptimConfig(lr=2e-3, warmup_steps=100, rotation_weight=2.0),
+        optim=OptimConfig(lr=3e-3, warmup_steps=50, rotation_weight=2.0),
         # Two torch threads: both cores. The 10x stall of two threads on busy shared cores came
         # from OpenMP threads spinning while they wait; the command-line tools make them sleep
         # instead (tacrefine.runtime), which removes it (measured: docs/scale.md).
-        train=TrainConfig(epochs=10, steps_per_epoch=200, batch_size=128, num_threads=2),
+        # 1,000 steps of 128 pairs (was 2,000): half the steps at a 1.5x learning rate.
+        train=TrainConfig(epochs=8, steps_per_epoch=125, batch_size=128, num_threads=2),
     )
 
 
