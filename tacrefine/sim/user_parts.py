@@ -16,11 +16,15 @@ pictures in words):
    the pads along the closing axis).
 4. **Thickness** (``thickness_mm``): the section's extent along the closing axis; the part
    fits when the open hand clears it (:func:`check_fits`).
-5. **Class** (``category``): ``rod`` when the section is round, ``disc`` when the part seen
-   along the closing axis is round at the top, ``plate`` when the section is at least twice
-   as wide as thick, ``custom`` otherwise. **Refined DoF** (``refined_dofs``): a part no wider
-   than the pads (:data:`PAD_WIDTH_MM`) has its sideways position felt, so it refines the
-   jaw's ``y, z, roll`` like the built-in features; a wider one refines its class's DoF.
+5. **Class** (``category``) **and refined DoF** (``refined_dofs``): what the pads can feel
+   (:mod:`tacrefine.sim.touch_class`): the DoF whose small move changes the pads' contact
+   images are refined, and the class is the paper's class with exactly those DoF (a bar on
+   supports whose turn about its axis is felt is a rod refining ``z, roll, pitch``); a part
+   no wider than the pads (:data:`PAD_WIDTH_MM`) keeps the geometric class below and refines
+   the felt ones of the jaw's ``y, z, roll``. Geometric class: ``rod`` when the section is
+   round, ``disc`` when the part seen along the closing axis is round at the top, ``plate``
+   when the section is at least twice as wide as thick, ``custom`` otherwise. An unclear
+   class (its DoF differ from the felt ones) is logged.
 
 Lengths the user gives (``grasp_height_mm``, ``thickness_mm``, the translation of
 ``frame_in_file``) are measured on the file as it is and scaled with ``mesh_scale``, like
@@ -42,9 +46,10 @@ from scipy.spatial.transform import Rotation
 from tacrefine import geometry
 from tacrefine.config import ConfigError, require
 from tacrefine.sim.mesh_io import MESH_SUFFIXES, read_mesh, unit_scale
-from tacrefine.sim.objects import JAW_DOFS, PART_SOURCES, ObjectSpec, PartSource
+from tacrefine.sim.objects import PART_SOURCES, ObjectSpec, PartSource
 from tacrefine.sim.part_bodies import build_object, object_parts
 from tacrefine.sim.raycast import convex_body_from_parts
+from tacrefine.sim.touch_class import classify_part
 from tacrefine.sim.world import World
 
 #: the lowest grasp height: pads reach 8 mm below the tool centre, offsets move it 5 mm more
@@ -77,6 +82,7 @@ class PartGeometry:
     width_mm: float
     height_mm: float
     category: str
+    refined_dofs: tuple[str, ...] | None = None
 
 
 def _source(spec: ObjectSpec) -> str:
@@ -243,8 +249,10 @@ def measure(spec: ObjectSpec, grasp_height_mm: float | None = None) -> PartGeome
     frame = geometry.invert(link_at_rest) @ object_world
     euler = Rotation.from_matrix(frame[:3, :3]).as_euler("xyz", degrees=True)
     frame_in_file = tuple(float(v) for v in np.concatenate([frame[:3, 3] * 1000, euler]))
-    category = _classify(pts, object_world, thickness_mm, width_mm, local)
-    return PartGeometry(frame_in_file, float(grasp_height_mm), thickness_mm, width_mm, height_mm, category)
+    touch = classify_part(spec, link_at_rest, object_world, pts, float(grasp_height_mm),
+                          _classify(pts, object_world, thickness_mm, width_mm, local), width_mm < PAD_WIDTH_MM)
+    return PartGeometry(frame_in_file, float(grasp_height_mm), thickness_mm, width_mm, height_mm, touch.category,
+                        touch.refined_dofs)
 
 
 def _classify(pts: np.ndarray, object_world: np.ndarray, thickness_mm: float, width_mm: float,
@@ -326,8 +334,8 @@ def resolve_user_part(data: Mapping[str, Any]) -> ObjectSpec:
         fields["category"] = given["category"]
     elif measured is not None:
         fields["category"] = measured.category
-        if measured.width_mm < PAD_WIDTH_MM and "refined_dofs" not in data:
-            fields["refined_dofs"] = JAW_DOFS
+        if "refined_dofs" not in data:  # what the pads can feel (tacrefine.sim.touch_class)
+            fields["refined_dofs"] = measured.refined_dofs
     return ObjectSpec(**{**data, "category": "custom", **fields})
 
 
