@@ -9,8 +9,9 @@ moved by a small step along each DoF (1 mm, 3 deg). A DoF whose step changes the
 sideways, leaves them unchanged); the part refines the observed DoF.
 
 The class follows: the paper's class whose DoF are exactly the observed ones (a bar lying
-on supports with the observed DoF of a plate is a rod whose section is not round), else
-the geometric class given by the caller. When that class's DoF differ from the observed
+on supports with the observed DoF of a plate is a rod whose section is not round; a part
+felt like a plate that is not thin keeps its geometric class), else the geometric class
+given by the caller. When that class's DoF differ from the observed
 ones, or a DoF is near the threshold, the class is *unclear*: the result says so (and is
 logged), and the part refines what touch observes.
 """
@@ -234,6 +235,8 @@ def classify_by_touch(surface: Surface, points_obj_mm: np.ndarray, grasp_height_
         category = CLASS_BY_DOFS.get(observed, geometric_category)
         if category == "plate" and lies_on_supports(points_obj_mm, grasp_height_mm):
             category = "rod"  # a bar whose section shows its turn about the axis
+        elif category == "plate" and geometric_category != "plate":
+            category = geometric_category  # felt like a plate, but not thin: say so below
         expected = class_dofs(category)
     reasons = []
     if dofs != expected:
