@@ -92,7 +92,8 @@ class GripRefineEnv(gym.Env, EzPickle):
 
     ## Episode End
     Terminated on success (refined position error <= ``success_position_mm`` and rotation
-    error <= ``success_rotation_deg``) or when the object is lost (``info["failure"]`` is
+    error <= ``success_rotation_deg``; unless ``terminate_on_success=False``) or when the
+    object is lost (``info["failure"]`` is
     ``"dropped"``, ``"pushed_away"`` or ``"not_in_contact"``). Truncated after
     ``max_episode_steps`` (10 at registration). ``info`` names the object and its class
     (``object``, ``object_class``) and the DoF it refines (``refined_dofs``).
@@ -106,6 +107,9 @@ class GripRefineEnv(gym.Env, EzPickle):
     - ``max_step``: largest step per DoF, mm / deg (default 5 mm, 10 deg).
     - ``target_mode``: ``"fixed"`` or ``"random"``.
     - ``success_position_mm``, ``success_rotation_deg``: success thresholds (1 mm, 1 deg).
+    - ``terminate_on_success``: end the episode on success (default). ``False`` is the
+      deployable protocol: a robot has no oracle, so the episode goes on until the policy
+      stops; success still scores (``info["is_success"]``, the reward's bonus).
     - ``sensor``: a built-in profile name (``"default"``, ``"piezo_11x9"``, ``"real_like"``),
       a YAML profile path, a mapping of :class:`SensorConfig` fields (optionally with
       ``profile:`` as the base) or a :class:`SensorConfig`; see ``docs/sensors.md``;
@@ -145,13 +149,17 @@ class GripRefineEnv(gym.Env, EzPickle):
         render_mode: str | None = None,
         render_size: tuple[int, int] = (320, 240),
         hand: str | HandConfig = "parallel_jaw",
+        terminate_on_success: bool = True,
     ) -> None:
         EzPickle.__init__(self, objects=objects, refined_dofs=refined_dofs, offset_range=offset_range,
                           max_step=max_step, target_mode=target_mode, success_position_mm=success_position_mm,
                           success_rotation_deg=success_rotation_deg, sensor=sensor, gripper=gripper, noise=noise,
                           domain_randomization=domain_randomization, render_mode=render_mode,
-                          render_size=render_size, hand=hand)
+                          render_size=render_size, hand=hand, terminate_on_success=terminate_on_success)
         require_choice("target_mode", target_mode, ("fixed", "random"))
+        require(isinstance(terminate_on_success, bool), "terminate_on_success", "true or false",
+                terminate_on_success)
+        self.terminate_on_success = terminate_on_success
         require(render_mode is None or render_mode in self.metadata["render_modes"], "render_mode",
                 f"None or one of {self.metadata['render_modes']}", render_mode)
         check_image_size("render_size", render_size)
@@ -285,7 +293,7 @@ class GripRefineEnv(gym.Env, EzPickle):
             reward = previous - self._normalised_error(self._error) + (SUCCESS_BONUS if success else 0.0)
         else:
             reward = -LOSS_PENALTY  # bounded: a lost grasp's error can be anything
-        terminated = bool(success or not result.ok)
+        terminated = bool((success and self.terminate_on_success) or not result.ok)
         return self._observation(), float(reward), terminated, False, self._info(result)
 
     def render(self):

@@ -89,10 +89,12 @@ class GripRefineHandEnv(GripRefineEnv):
         render_mode: str | None = None,
         render_size: tuple[int, int] = (320, 240),
         hand: str | HandConfig = "three_finger",
+        terminate_on_success: bool = True,
     ) -> None:
         super().__init__(objects=objects, refined_dofs=refined_dofs,
                          offset_range=_over(HAND_OFFSET_RANGE, offset_range),
                          max_step=_over(HAND_MAX_STEP, max_step), target_mode=target_mode,
                          success_position_mm=success_position_mm, success_rotation_deg=success_rotation_deg,
                          sensor=sensor, gripper=gripper, noise=noise, domain_randomization=domain_randomization,
-                         render_mode=render_mode, render_size=render_size, hand=hand)
+                         render_mode=render_mode, render_size=render_size, hand=hand,
+                         terminate_on_success=terminate_on_success)

@@ -1,11 +1,13 @@
 """No-oracle check of checkpoints on the seen parts, the hexagon or the true unseen split.
 
-The env never terminates on success (thresholds 1e-6), every episode runs its 5 steps (or
-stops when a self-checking policy says so) and ground truth scores only the final state
-(:mod:`tacrefine.evaluation.episodes.deployable`). The figures of the shipped checkpoints' READMEs:
+The same episode loop, report and tables as ``scripts/evaluate.py`` (the deployable protocol
+is :class:`~tacrefine.evaluation.episodes.protocol.EvalConfig`'s default): the env never
+terminates on success, a learned policy stops itself through its self-checking controller,
+ground truth scores only the final grasp; the tables add the harm rate, the worst part and
+the unfamiliar flag's recall / false alarms. A quick check of a retrained checkpoint:
 
     python scripts/no_oracle_check.py --suite jaw --set seen --mode random --episodes 2 \\
-        --policies OLD.pt NEW.pt --out runs/check/jaw_seen.json
+        --policies OLD.pt NEW.pt --out runs/check/jaw_seen
     python scripts/no_oracle_check.py --suite jaw --set unseen --random-urdfs 10 --episodes 2 ...
 
 ``--set unseen`` takes :func:`tacrefine.sim.unseen_testonly.unseen_split` (by path).
@@ -14,37 +16,26 @@ stops when a self-checking policy says so) and ground truth scores only the fina
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from pathlib import Path
 
 ENV_IDS = {"jaw": "tacrefine/GripRefine-v0", "hand": "tacrefine/GripRefineHand-v0"}
 
 
 def main(argv: list[str] | None = None) -> int:
-    import gymnasium as gym
-
-    import tacrefine  # noqa: F401  (registers the env ids)
-    from tacrefine.config import atomic_write_bytes
-    from tacrefine.evaluation.episodes.deployable import (
-        NO_ORACLE,
-        build_policy,
-        part_entry,
-        run_episode,
-        summarize,
-        summary_table,
-    )
-    from tacrefine.evaluation.episodes.protocol import JAW_SEEN, episode_seed
+    from tacrefine.evaluation.episodes.protocol import JAW_SEEN, EvalConfig
+    from tacrefine.evaluation.results.evaluate import run_evaluation
+    from tacrefine.evaluation.results.report import console_summary
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suite", choices=sorted(ENV_IDS), required=True)
     ap.add_argument("--set", choices=("seen", "hexagon", "unseen"), required=True)
-    ap.add_argument("--policies", nargs="+", required=True, help="checkpoint paths, pretrained, selfcheck:SPEC")
+    ap.add_argument("--policies", nargs="+", required=True, help="checkpoint paths, pretrained, baseline:NAME")
     ap.add_argument("--episodes", type=int, default=5, help="episodes per part and policy")
     ap.add_argument("--mode", choices=("fixed", "random"), default="fixed", help="target mode")
     ap.add_argument("--random-urdfs", type=int, default=100, help="jaw unseen: random_urdfs 000..N-1 that fit")
     ap.add_argument("--seed", type=int, default=424242)
-    ap.add_argument("--out", required=True, help="JSON of the records and summary")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--out", required=True, help="output directory (report.json, report.md)")
     a = ap.parse_args(argv)
     if a.set == "seen":
         from tacrefine.sim.objects import PAPER_OBJECT_SET
@@ -55,26 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from tacrefine.sim.unseen_testonly import unseen_split
 
-        parts = unseen_split(a.suite, Path(a.out).parent / f"unseen_{a.suite}", random_urdfs=range(a.random_urdfs))
-    records, start = [], time.perf_counter()
-    for part in parts:
-        name, entry = part_entry(part)
-        env = gym.make(ENV_IDS[a.suite], objects=[entry], max_episode_steps=5, disable_env_checker=True,
-                       target_mode=a.mode, **NO_ORACLE)
-        try:
-            for spec in a.policies:
-                policy = build_policy(spec, env, 5)
-                for ep in range(a.episodes):
-                    seed = episode_seed(a.seed, name, a.mode, ep)
-                    records.append({"policy": spec, **run_episode(env, policy, part=name, seed=seed, max_steps=5)})
-        finally:
-            env.close()
-        print(f"{name}: done ({time.perf_counter() - start:.0f} s)", flush=True)
-    summary = summarize(records)
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    payload = {"args": vars(a), "summary": summary, "records": records}
-    atomic_write_bytes(Path(a.out), (json.dumps(payload, indent=1, default=str) + "\n").encode())
-    print(summary_table(summary))
+        parts = unseen_split(a.suite, Path(a.out) / "unseen_parts", random_urdfs=range(a.random_urdfs))
+    cfg = EvalConfig(objects=tuple(parts), env_id=ENV_IDS[a.suite], episodes_per_object=a.episodes,
+                     target_modes=(a.mode,), seed=a.seed, plots=False, render=False)
+    report = run_evaluation(cfg, a.policies, a.out, workers=a.workers)
+    print(console_summary(report))
     return 0
 
 

@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 from tacrefine.evaluation.precision import policy_summary, split_table
-from tacrefine.evaluation.protocol import PRECISION_PROTOCOL, SUITES, EvalConfig
+from tacrefine.evaluation.protocol import JAW_SEEN, PRECISION_PROTOCOL, SUITES, EvalConfig
 from tacrefine.evaluation.runner import run_evaluation
 from tacrefine.sim.families import HELD_OUT_START
 
 
-def test_jaw_suite_splits_seen_and_held_out_parts():
-    cfg = PRECISION_PROTOCOL.eval_config("jaw", progress=False, plots=False)
+def test_the_unseen_split_is_the_test_only_set_by_path_and_seen_stays(tmp_path, monkeypatch):
+    """Each suite's unseen split is its test-only parts (rules no training data uses; for the jaw
+    also random_urdfs 000-099), given by path; writing them all takes minutes, so one stands in."""
+    import tacrefine.sim.unseen_testonly as testonly
+    from tacrefine.sim.urdf_export import export_urdf
+
+    asked = []
+
+    def one_part(suite, folder, **kwargs):
+        asked.append(suite)
+        spec = testonly.unseen_part("jaw", "gear", 0)
+        return [{"name": spec.name, "urdf": str(export_urdf(spec, folder))}]
+
+    assert SUITES["jaw"].unseen == ("testonly:jaw",) and SUITES["hand"].unseen == ("testonly:hand",)
+    monkeypatch.setattr(testonly, "unseen_split", one_part)
+    cfg = PRECISION_PROTOCOL.eval_config("jaw", progress=False, plots=False, parts_folder=tmp_path)
+    assert asked == ["jaw"] and cfg.stop == "policy"
     unseen = [n for n, s in cfg.splits.items() if s == "unseen"]
     seen = [n for n, s in cfg.splits.items() if s == "seen"]
-    assert set(unseen) | set(seen) == set(cfg.objects) and not set(unseen) & set(seen)
-    assert {"wedge", "hexagon", "l_shape"} <= set(unseen)
-    families = [n for n in unseen if "-" in n]
-    assert len(families) >= 10 and all(int(n.rsplit("-", 1)[1]) >= HELD_OUT_START for n in families)
+    assert unseen == ["unseen_gear_0"] and seen == list(JAW_SEEN) and set(cfg.objects) == set(unseen) | set(seen)
+    assert [u["name"] for u in cfg.user_objects] == ["unseen_gear_0"]  # by path, as a user gives a part
     assert all("-" not in n or int(n.rsplit("-", 1)[1]) < HELD_OUT_START for n in seen)
-    assert SUITES["hand"].unseen_names()
 
 
 def test_records_carry_their_split_and_the_summary_reports_each(tmp_path):

@@ -192,22 +192,28 @@ def test_real_env_return_restores_the_start_wrist_exactly():
 
 @pytest.mark.slow
 def test_flag_fires_on_a_part_no_generator_makes_and_not_on_a_training_part():
-    """PyBullet's random_urdfs/000 (no training run saw it) against rod_r4 (a training shape)."""
-    import tacrefine
-    from tacrefine.evaluation.episodes.deployable import no_oracle_env, random_urdf, run_episode
+    """PyBullet's random_urdfs/000 (no training run saw it) against rod_r4 (a training shape),
+    through the evaluation's own loop under its default (no-oracle) stop rule."""
+    from tacrefine.evaluation.episodes import runner
+    from tacrefine.evaluation.episodes.protocol import EvalConfig
+    from tacrefine.sim.unseen_testonly import random_urdf_entries
 
     flags = {}
-    for part in (random_urdf(0), "rod_r4"):
-        env = no_oracle_env(part)
-        policy = tacrefine.load_policy("selfcheck:pretrained", env=env)
-        recs = [run_episode(env, policy, part=str(part), seed=seed) for seed in (460522934, 942913681, 1223497396)]
+    for part in (random_urdf_entries([0])[0], "rod_r4"):
+        cfg = EvalConfig(objects=(part,), target_modes=("fixed",), render=False, plots=False)
+        name = cfg.objects[0]
+        env = runner.make_env(cfg, "fixed")
+        policy = runner.build_policy("pretrained", env, 0, stop=cfg.stop, max_steps=cfg.max_steps)
+        recs = [runner.run_episode(env, policy, spec="pretrained", object_name=name, target_mode="fixed", seed=seed,
+                                   episode=i, max_steps=cfg.max_steps, stop=cfg.stop)[0]
+                for i, seed in enumerate((460522934, 942913681, 1223497396))]
         env.close()
-        flags[part] = [r["unfamiliar"] for r in recs]
-        if part == "rod_r4":
-            assert all(r["5mm_5deg"] for r in recs)
+        flags[name] = [r["unfamiliar"] for r in recs]
+        if name == "rod_r4":
+            assert all(r["success"]["5mm_5deg"] for r in recs)
             assert policy.message() == ""
         else:
-            assert not any(r["5mm_5deg"] for r in recs)  # the policy fails there ...
-            assert "scripts/adapt.py --object 000" in policy.message("000")
-    assert sum(flags[random_urdf(0)]) >= 2  # ... and says so
+            assert sum(not r["success"]["5mm_5deg"] for r in recs) >= 2  # the policy fails there ...
+            assert "scripts/adapt.py --object random_000" in policy.message("random_000")
+    assert sum(flags["random_000"]) >= 2  # ... and says so
     assert not any(flags["rod_r4"])

@@ -43,6 +43,11 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         if name in ("precision", "all"):
             p.add_argument("--suite", dest="suites", nargs="+", default=None, metavar="SUITE",
                            help="suites to run (default: all of the protocol's: jaw hand)")
+            p.add_argument("--stop", choices=("policy", "oracle"), default="policy",
+                           help="how episodes end: policy = no oracle, the policy decides (default); oracle = the "
+                                "old protocol (the env ends an episode once within 1 mm / 1 deg)")
+            p.add_argument("--workers", type=int, default=1, help="local worker processes (results do not depend "
+                                                                   "on it; 1)")
         if name in ("ablation", "all"):
             p.add_argument("--config", dest="ablation_config", default=None,
                            help="ablation YAML (default: configs/ablation.yaml's embedded defaults)")
@@ -127,9 +132,14 @@ def precision(args: argparse.Namespace) -> int:
     learned, why = resolve_learned(args.policy)
     if why:
         print(f"note: {why}", flush=True)
-    summary = run_precision_benchmark(learned, args.out, suites=args.suites,
+    import dataclasses
+
+    from tacrefine.evaluation.episodes.protocol import PRECISION_PROTOCOL
+
+    protocol = dataclasses.replace(PRECISION_PROTOCOL, stop=args.stop)
+    summary = run_precision_benchmark(learned, args.out, protocol=protocol, suites=args.suites,
                                       episodes_per_object=args.episodes_per_object,
-                                      progress=not args.no_progress, plots=not args.no_plots)
+                                      progress=not args.no_progress, plots=not args.no_plots, workers=args.workers)
     out = Path(args.out)
     print()
     print("grip-precision benchmark")

@@ -52,6 +52,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--target-mode", choices=("fixed", "random", "both"), help="target modes (both)")
     parser.add_argument("--max-steps", type=int, help="refinement steps per episode (5)")
     parser.add_argument("--seed", type=int, help="base seed of the episode seeds (0)")
+    parser.add_argument("--stop", choices=("policy", "oracle"),
+                        help="how an episode ends: policy = no oracle, the policy decides (default); oracle = the "
+                             "old protocol, the env ends it once within its success thresholds")
     parser.add_argument("--noise", action="store_true", default=None, help="tactile sensor noise")
     parser.add_argument("--domain-randomization", action="store_true", default=None,
                         help="per-episode friction, mass, pad stiffness and sensor randomisation")
@@ -96,7 +99,7 @@ def config_from_args(args: argparse.Namespace):
 
     cfg = load_config(EvalConfig, args.config, args.overrides)
     changes = {}
-    for name in ("episodes_per_object", "max_steps", "seed", "noise", "domain_randomization"):
+    for name in ("episodes_per_object", "max_steps", "stop", "seed", "noise", "domain_randomization"):
         value = getattr(args, name)
         if value is not None:
             changes[name] = value

@@ -255,7 +255,12 @@ def stage_parts(cfg: MainConfig, out: Path) -> dict[str, Any]:
                           plots=cfg.evaluation.plots)
     specs = [str(checkpoint), "baseline:noop", "baseline:oracle"]
     report = run_evaluation(eval_cfg, specs, out / "parts")
-    return {spec: report["results"][spec]["overall"]["success"] for spec in specs}
+    from tacrefine.evaluation.results.markdown import text_table
+    from tacrefine.evaluation.results.trust import TRUST_HEADER, trust_rows, unfamiliar_warnings
+
+    warnings = unfamiliar_warnings(report)
+    print(text_table(TRUST_HEADER, trust_rows(report)), *warnings, sep="\n", flush=True)
+    return {spec: report["results"][spec]["overall"]["success"] for spec in specs} | {"warnings": warnings}
 
 
 @locked_output(lambda a: a["cfg"].out, "main job")
@@ -294,6 +299,7 @@ def run_main(cfg: MainConfig) -> dict[str, Any]:
         print(f"overview: {out / 'benchmark' / 'precision.png'}")
     if "parts" in summary["stages"]:
         print(f"your parts: {out / 'parts' / 'report.md'}")
+        print(*summary["stages"]["parts"]["result"].get("warnings", []), sep="\n")
     print(f"training curves: {out / 'train' / 'curves.png'}; summary: {out / 'summary.json'}; "
           f"total {summary['seconds']:.0f} s")
     return summary

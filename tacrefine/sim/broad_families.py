@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from tacrefine.sim.families import _box_yz, _jaw_spec, family
+from tacrefine.sim.family_registry import _box_yz, _jaw_spec, family
 from tacrefine.sim.objects import FEATURE_BOTTOM_MM, ObjectSpec, ShapePart, _extrusion, _feature_box
 
 #: half the widest jaw outline (mm): inside the 16 mm pads

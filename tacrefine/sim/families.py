@@ -20,20 +20,33 @@ from __future__ import annotations
 import math
 import re
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
 
 from tacrefine.config import ConfigError
+from tacrefine.sim.family_registry import (  # the registry lives there; re-exported from its old home
+    FAMILIES,
+    _box_yz,
+    _jaw_spec,
+    family,
+)
+from tacrefine.sim.family_registry import (
+    HAND_FAMILIES as HAND_FAMILIES,
+)
+from tacrefine.sim.family_registry import (
+    JAW_FAMILIES as JAW_FAMILIES,
+)
+from tacrefine.sim.family_registry import (
+    Generator as Generator,
+)
 from tacrefine.sim.objects import (
     FEATURE_BOTTOM_MM,
-    JAW_DOFS,
     PART_SOURCES,
     ObjectSpec,
     PartSource,
     ShapePart,
-    _base,
     _extrusion,
     _feature_box,
 )
@@ -44,46 +57,21 @@ DEFAULT_TRAIN_COUNT = 100
 _NAME = re.compile(r"^([a-z_]+)-(\d+)$")
 _SPEC = re.compile(r"^family:([a-z_]+)(?::(?:(\d+)-(\d+)|(heldout)))?$")
 
-Generator = Callable[[np.random.Generator], ObjectSpec]
-FAMILIES: dict[str, Generator] = {}
-#: which families suit which hand (the jaw's pads are 16 mm wide; the hand's task is the paper's)
-JAW_FAMILIES: list[str] = []
-HAND_FAMILIES: list[str] = []
-
-
-def known_families() -> dict[str, Generator]:
-    """Every registered family: reading the part sources first lets every supplier of families
-    (this module, :mod:`tacrefine.sim.broad_families`, a user's) register, without this module
-    importing them."""
-    PART_SOURCES.names()
-    return FAMILIES
-
-
-def family(name: str, hand: str) -> Callable[[Generator], Generator]:
-    """Register a generator under ``name`` for ``hand`` (``"jaw"`` or ``"hand"``)."""
-
-    def wrap(fn: Generator) -> Generator:
-        FAMILIES[name] = fn
-        (JAW_FAMILIES if hand == "jaw" else HAND_FAMILIES).append(name)
-        return fn
-
-    return wrap
-
 
 def make_part(family_name: str, seed: int) -> ObjectSpec:
     """Part ``seed`` of ``family_name`` (a pure function of both)."""
-    if family_name not in known_families():
-        raise ConfigError(f"family {family_name!r} is unknown; known families: {sorted(known_families())}")
+    if family_name not in FAMILIES:
+        raise ConfigError(f"family {family_name!r} is unknown; known families: {sorted(FAMILIES)}")
     if not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"family seed: got {seed!r}; allowed: an integer >= 0")
     rng = np.random.default_rng(np.random.SeedSequence([zlib.crc32(family_name.encode()), seed]))
-    return replace(known_families()[family_name](rng), name=f"{family_name}-{seed}")
+    return replace(FAMILIES[family_name](rng), name=f"{family_name}-{seed}")
 
 
 def part_from_name(name: str) -> ObjectSpec | None:
     """The family part called ``name`` (``plates-17``), or None when it is no family name."""
     match = _NAME.match(name)
-    if match is None or match.group(1) not in known_families():
+    if match is None or match.group(1) not in FAMILIES:
         return None
     return make_part(match.group(1), int(match.group(2)))
 
@@ -95,9 +83,9 @@ def is_family_spec(item: object) -> bool:
 def expand_family_spec(spec: str) -> list[str]:
     """``family:plates[:A-B|:heldout]`` -> the part names it stands for (module docstring)."""
     match = _SPEC.match(spec)
-    if match is None or match.group(1) not in known_families():
+    if match is None or match.group(1) not in FAMILIES:
         raise ConfigError(f"objects: {spec!r} is no family spec; allowed: family:NAME, family:NAME:A-B or "
-                          f"family:NAME:heldout with NAME among {sorted(known_families())}")
+                          f"family:NAME:heldout with NAME among {sorted(FAMILIES)}")
     name, first, last, held = match.groups()
     if held:
         seeds = range(HELD_OUT_START, HELD_OUT_START + HELD_OUT_COUNT)
@@ -174,10 +162,6 @@ def _plates(rng: np.random.Generator) -> ObjectSpec:
     return replace(spec, parts=parts)
 
 
-def _box_yz(thick: float, width: float, z0: float, z1: float, y: float) -> ShapePart:
-    return ShapePart("box", (thick / 2, width / 2, (z1 - z0) / 2), (0.0, y, (z0 + z1) / 2))
-
-
 @family("discs", "hand")
 def _discs(rng: np.random.Generator) -> ObjectSpec:
     from tacrefine.sim import paper_objects as paper
@@ -186,13 +170,6 @@ def _discs(rng: np.random.Generator) -> ObjectSpec:
 
 
 # -- the parallel jaw's families: a feature on a 30 x 30 mm base plate ---------------------
-def _jaw_spec(category: str, parts: tuple[ShapePart, ...], top: float, thickness: float,
-              grasp_below_top: float = 1.0, mass: float | None = None) -> ObjectSpec:
-    dofs = JAW_DOFS if category in ("rod", "plate", "disc") else None
-    return ObjectSpec("family", category, (_base(), *parts), mass=mass, grasp_height_mm=top - grasp_below_top,
-                      thickness_mm=thickness, refined_dofs=dofs)
-
-
 @family("jaw_rods", "jaw")
 def _jaw_rods(rng: np.random.Generator) -> ObjectSpec:
     r, h = float(rng.uniform(2.5, 6.0)), float(rng.uniform(24.0, 32.0))
@@ -300,3 +277,7 @@ def _compound(rng: np.random.Generator) -> ObjectSpec:
 PART_SOURCES.register("family", PartSource(
     from_name=part_from_name, expand=expand_object_list,
     hint=lambda: f"a family part <family>-<seed> with family among {sorted(FAMILIES)}"))
+
+
+# the broader families register themselves here (they build on the helpers above)
+from tacrefine.sim import broad_families as _broad_families  # noqa: E402,F401

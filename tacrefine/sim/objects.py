@@ -239,8 +239,7 @@ DEFAULT_OBJECT_SET: tuple[str, ...] = tuple(n for n in JAW_OBJECTS if _JAW[n].ca
 
 #: Where parts come from besides :data:`OBJECTS`: generated families, users' files.
 PART_SOURCES: Registry[PartSource] = Registry(
-    "part source", providers=("tacrefine.sim.families", "tacrefine.sim.broad_families", "tacrefine.sim.user_parts",
-                              "tacrefine.sim.file_shapes"))
+    "part source", providers=("tacrefine.sim.families", "tacrefine.sim.user_parts", "tacrefine.sim.file_shapes"))
 
 
 def __getattr__(name: str) -> Any:

@@ -128,8 +128,11 @@ def run_parts_benchmark(out: str | Path, *, policy: str = "pretrained", per_fami
     specs = [policy, "baseline:noop", "baseline:oracle"]
     report = run_evaluation(eval_cfg, specs, out / "held_out_by_path")
     learned = policy if policy != PRETRAINED_NAME else PRETRAINED_NAME
-    by_path = {spec: {"success": report["results"][spec]["overall"]["success"],
-                      "by_object": {k: v["success"] for k, v in report["results"][spec]["by_object"].items()}}
+    by_path = {spec: {"success": (res := report["results"][spec])["overall"]["success"],
+                      "harm_rate": res["overall"].get("harm_rate"), "flag": res["overall"].get("flag"),
+                      "oracle_success": res["overall"].get("oracle_success"), "worst_part": res.get("worst_part"),
+                      "by_object": {k: v["success"] for k, v in res["by_object"].items()},
+                      "harm_by_object": {k: v.get("harm_rate") for k, v in res["by_object"].items()}}
                for spec in specs}
     forms = oracle_by_form(names, paths, oracle_episodes)
     rows = check_random_urdfs(range(random_urdfs), oracle_episodes)
@@ -150,18 +153,30 @@ def run_parts_benchmark(out: str | Path, *, policy: str = "pretrained", per_fami
 
 
 def parts_table(summary: dict[str, Any]) -> str:
+    from tacrefine.evaluation.results.trust import flag_text, worst_text
+
     held = summary["held_out_by_path"]
     keys = ("10mm_10deg", "5mm_5deg", "2mm_2deg", "1mm_1deg")
-    rows = [[spec, *[f"{100 * v['success'][k]:.1f}" for k in keys]] for spec, v in held["policies"].items()]
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.1f}"
+
+    rows = [[spec, *[pct(v["success"][k]) for k in keys], pct(v.get("harm_rate")), worst_text(v.get("worst_part")),
+             flag_text(v.get("flag"), "5mm_5deg"), pct((v.get("oracle_success") or {}).get("1mm_1deg"))]
+            for spec, v in held["policies"].items()]
     lines = [f"held-out parts given by path only ({len(held['parts'])} parts x {held['episodes_per_part']} "
-             f"episodes, fixed target, <= 5 steps; success %):",
-             text_table(["policy", *[k.replace("mm_", "/").replace("deg", "") for k in keys]], rows)]
-    learned = held["policies"].get(held.get("learned_policy"), {}).get("by_object", {})
-    if learned:
-        lines.append(f"per part, {held['learned_policy']} (success %):")
-        lines.append(text_table(["part", "5/5", "2/2", "1/1"], [
-            [part, *[f"{100 * v[k]:.0f}" for k in ("5mm_5deg", "2mm_2deg", "1mm_1deg")]]
-            for part, v in learned.items()]))
+             f"episodes, fixed target, <= 5 steps, no oracle stop; success %):",
+             text_table(["policy", *[k.replace("mm_", "/").replace("deg", "") for k in keys], "harm %",
+                         "worst part (5/5 %, harm %)", "flag recall/false alarm 5/5",
+                         "oracle-stop 1/1 (needs an oracle)"], rows)]
+    learned = held["policies"].get(held.get("learned_policy"), {})
+    if learned.get("by_object"):
+        harm = learned.get("harm_by_object") or {}
+        lines.append(f"per part, {held['learned_policy']} (success %, worst first):")
+        order = sorted(learned["by_object"], key=lambda p: (learned["by_object"][p]["5mm_5deg"], p))
+        lines.append(text_table(["part", "5/5", "2/2", "1/1", "harm %"], [
+            [part, *[f"{100 * learned['by_object'][part][k]:.0f}" for k in ("5mm_5deg", "2mm_2deg", "1mm_1deg")],
+             pct(harm.get(part))] for part in order]))
     forms = summary["oracle_spec_vs_path"]
     lines.append(f"oracle at 1/1: built-in specs {forms['spec']}/{forms['episodes']}, the same parts by path "
                  f"(inferred grasp, inertial frame 10 mm off the link origin) {forms['path']}/{forms['episodes']}")

@@ -1,11 +1,14 @@
-"""The grip-precision benchmark (v2): every suite, the learned policy and every baseline.
+"""The grip-precision benchmark (v3): every suite, the learned policy and every baseline.
 
 For each suite of the protocol (the parallel jaw and the paper's three-finger task) the
 learned policy - when one fits the suite's env - and every baseline run on the same seeded
 episodes, fixed and random targets; the learned policy also runs under sensor noise and
-domain randomisation. Results per policy, target mode and object class at every threshold
-pair go into ``precision.json`` beside the paper's published figures; the full per-suite
-reports (JSON, Markdown, plots) sit in ``OUT/<suite>/clean`` and ``OUT/<suite>/noisy_dr``.
+domain randomisation. Episodes follow the protocol's stop rule (default: no oracle, the
+policy stops itself; every table adds the harm rate, the worst part and the unfamiliar
+flag's recall / false alarms, and the oracle-stop figure as a secondary column). Results
+per policy, target mode and object class at every threshold pair go into ``precision.json``
+beside the paper's published figures; the full per-suite reports (JSON, Markdown, plots)
+sit in ``OUT/<suite>/clean`` and ``OUT/<suite>/noisy_dr``.
 """
 
 from __future__ import annotations
@@ -50,13 +53,14 @@ def run_precision_benchmark(learned: str | None, out: str | Path, *, protocol: A
             continue
         spec, note = learned_for_suite(learned, name)
         specs = ([spec] if spec else []) + [s for s in protocol.baselines if s != spec]
+        folder = out / "unseen_parts"  # the test-only unseen parts, written as URDFs (given by path)
         clean_cfg = protocol.eval_config(name, episodes_per_object=episodes_per_object, progress=progress,
-                                         plots=plots)
+                                         plots=plots, parts_folder=folder)
         clean = run_evaluation(clean_cfg, specs, out / name / "clean", workers=workers)
         noisy_report = None
         if spec and noisy:
             noisy_cfg = protocol.eval_config(name, noisy=True, episodes_per_object=episodes_per_object,
-                                             progress=progress, plots=plots)
+                                             progress=progress, plots=plots, parts_folder=folder)
             noisy_report = run_evaluation(noisy_cfg, [spec], out / name / "noisy_dr", workers=workers)
         results[name] = suite_summary(name, clean, noisy_report, spec, note if learned else None,
                                       protocol.robust_threshold)

@@ -50,7 +50,7 @@ def run_episodes(cfg: EvalConfig, job: EpisodeJob, report: Callable[[int], None]
     env = runner.make_env(cfg, job.mode)
     records, captures, traces = [], [], []
     try:
-        policy = runner.build_policy(job.spec, env, cfg.seed, cfg.sensor_mismatch)
+        policy = runner.build_policy(job.spec, env, cfg.seed, cfg.sensor_mismatch, cfg.stop, cfg.max_steps)
         t0 = time.perf_counter()
         for ep, name in job.items:
             key = (job.mode, name, ep)
@@ -59,7 +59,7 @@ def run_episodes(cfg: EvalConfig, job: EpisodeJob, report: Callable[[int], None]
             record, cap = runner.run_episode(
                 env, _SeededPolicy(policy, seed), spec=job.spec, object_name=name, target_mode=job.mode,
                 seed=seed, episode=ep, max_steps=cfg.max_steps, capture=key in job.capture,
-                render=cfg.render and key == job.render_key, trace=trace)
+                render=cfg.render and key == job.render_key, trace=trace, stop=cfg.stop)
             if cfg.splits:  # e.g. seen / unseen parts, aggregated per split
                 record["split"] = cfg.splits.get(name, "seen")
             records.append(record)
@@ -87,6 +87,9 @@ class _SeededPolicy:
 
     def act(self, obs: Any) -> Any:
         return self._policy.act(obs)
+
+    def __getattr__(self, name: str) -> Any:  # should_stop, assessment, unfamiliar, status, ...
+        return getattr(self._policy, name)
 
 
 def cut(items: list[tuple[int, str]], n: int) -> list[tuple[tuple[int, str], ...]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,17 @@ from tacrefine.config import ConfigError, require, require_choice, require_int
 
 TARGET_MODES = ("fixed", "random")
 BASELINE_SPECS = ("baseline:noop", "baseline:random", "baseline:servo", "baseline:oracle")
+#: How an episode ends. ``policy`` (the deployable protocol, the default): the env never
+#: terminates on success, a learned policy runs through its self-checking controller and the
+#: loop ends when the policy says stop (or the step budget is used, or the part is lost);
+#: ground truth only scores the final grasp. ``oracle``: the old protocol, the env ends the
+#: episode the first time the grasp is within its success thresholds (a robot has no such
+#: oracle; kept for comparison with earlier figures).
+STOP_RULES = ("policy", "oracle")
+#: An episode *harms* when it ends farther from the target than it started, on the refined
+#: DoF, by more than these (or loses the part).
+HARM_MM = 0.5
+HARM_DEG = 0.5
 
 #: Success threshold pairs (position mm, rotation deg). Success at a pair = at the end of
 #: the episode the object is held and the refined position error <= mm AND the refined
@@ -62,8 +74,11 @@ class Suite:
         description: what the suite measures.
         objects: object names; empty = the env's own default object set.
         env_kwargs: further keyword arguments of the env.
-        unseen: parts no shipped training run uses (held-out family seeds, held-out shapes),
-            scored beside ``objects`` as the ``unseen`` split (``objects`` are ``seen``).
+        unseen: parts no shipped training run uses, scored beside ``objects`` as the
+            ``unseen`` split (``objects`` are ``seen``): names, family specs, and
+            ``testonly:SUITE`` for the test-only parts of :mod:`tacrefine.sim.unseen_testonly`
+            (rules no training family uses, and for the jaw PyBullet's random_urdfs 000-099),
+            given by path as a user gives a part.
     """
 
     name: str
@@ -74,10 +89,22 @@ class Suite:
     unseen: tuple[str, ...] = ()
 
     def unseen_names(self) -> tuple[str, ...]:
-        """:attr:`unseen` with family specs expanded to part names."""
+        """:attr:`unseen` with family specs expanded to part names (``testonly:`` items left out:
+        :meth:`unseen_parts` writes those)."""
         from tacrefine.sim.families import expand_object_list
 
-        return tuple(expand_object_list(self.unseen))
+        return tuple(expand_object_list([u for u in self.unseen if not u.startswith(TESTONLY_PREFIX)]))
+
+    def unseen_parts(self, folder: str | Path) -> list[str | dict[str, Any]]:
+        """The unseen split as an ``objects`` list: names, and the test-only parts as
+        ``{name, urdf}`` mappings whose URDFs are written into ``folder``."""
+        from tacrefine.sim.unseen_testonly import unseen_split
+
+        out: list[str | dict[str, Any]] = list(self.unseen_names())
+        for item in self.unseen:
+            if item.startswith(TESTONLY_PREFIX):
+                out += unseen_split(item[len(TESTONLY_PREFIX):], Path(folder) / item[len(TESTONLY_PREFIX):])
+        return out
 
     def available(self) -> bool:
         """True when the env id is registered (a suite whose env is missing is skipped)."""
@@ -106,10 +133,12 @@ class Suite:
 #: configs/jaw_families_data.yaml, holds these shapes and family seeds 0-149).
 JAW_SEEN = ("rod_r3", "rod_r4", "rod_r5", "plate_w6", "plate_w10", "box_8x8", "prism_tri", "t_shape",
             "jaw_rods-0", "jaw_plates-0", "edges-0", "prisms-0", "convex-0", "compound-0")
-#: Parts no shipped training run uses: held-out family seeds (>= 100000) and shapes.
-JAW_UNSEEN = ("wedge", "hexagon", "l_shape", *(f"family:{f}:100000-100001" for f in
-                                               ("jaw_rods", "jaw_plates", "edges", "prisms", "convex", "compound")))
-HAND_UNSEEN = tuple(f"family:{f}:100000-100001" for f in ("rods", "plates", "discs"))
+#: ``unseen`` items naming a suite's test-only parts (:mod:`tacrefine.sim.unseen_testonly`)
+TESTONLY_PREFIX = "testonly:"
+#: Parts no training run uses, made by rules no training family uses (the true unseen split;
+#: held-out seeds of a training family only measure interpolation).
+JAW_UNSEEN = ("testonly:jaw",)
+HAND_UNSEEN = ("testonly:hand",)
 
 SUITES: dict[str, Suite] = {
     "jaw": Suite("jaw", "tacrefine/GripRefine-v0",
@@ -149,8 +178,10 @@ class EvalConfig:
             ``tacrefine/GripRefineHand-v0``, ...).
         episodes_per_object: episodes per object and target mode.
         target_modes: ``fixed`` (the nominal grasp is the target) and/or ``random``.
-        max_steps: refinement steps per episode (the loop stops early when the env
-            terminates: success at its thresholds, or a lost object).
+        max_steps: refinement steps per episode (the step budget).
+        stop: how an episode ends (:data:`STOP_RULES`): ``"policy"`` (default, no oracle: the
+            policy decides, ground truth only scores the final grasp) or ``"oracle"`` (the env
+            ends it the first time the grasp is within its success thresholds).
         seed: base seed of the episode seeds and of stochastic policies.
         noise: tactile sensor noise.
         domain_randomization: per-episode friction, mass, pad stiffness, sensor gain/noise.
@@ -172,6 +203,7 @@ class EvalConfig:
     episodes_per_object: int = 10
     target_modes: tuple[str, ...] = TARGET_MODES
     max_steps: int = 5
+    stop: str = "policy"
     seed: int = 0
     noise: bool = False
     domain_randomization: bool = False
@@ -186,6 +218,7 @@ class EvalConfig:
         from tacrefine.sim.object_lists import normalise_object_list
 
         require_choice("evaluation.sensor_mismatch", self.sensor_mismatch, ("refuse", "warn"))
+        require_choice("evaluation.stop", self.stop, STOP_RULES)
         names, users = normalise_object_list("evaluation.objects", self.objects, self.user_objects)
         object.__setattr__(self, "objects", names)
         object.__setattr__(self, "user_objects", users)
@@ -202,11 +235,11 @@ class EvalConfig:
             require_int(f"evaluation.{name}", getattr(self, name), minimum)
         require(isinstance(self.env_kwargs, Mapping), "evaluation.env_kwargs", "a mapping of env arguments",
                 self.env_kwargs)
-        reserved = sorted({"objects", "target_mode", "noise", "domain_randomization", "render_mode"}
-                          & set(self.env_kwargs))
+        reserved = sorted({"objects", "target_mode", "noise", "domain_randomization", "render_mode",
+                           "terminate_on_success"} & set(self.env_kwargs))
         if reserved:
             raise ConfigError(f"evaluation.env_kwargs.{reserved[0]}: set by the evaluation itself; use the "
-                              "evaluation fields objects / target_modes / noise / domain_randomization")
+                              "evaluation fields objects / target_modes / noise / domain_randomization / stop")
         object.__setattr__(self, "env_kwargs", dict(self.env_kwargs))
 
     def object_spec(self, name: str) -> Any:
@@ -239,7 +272,9 @@ class PrecisionProtocol:
         max_steps: refinement budget (TacRefineNet v2: 5).
         baselines: policies run beside the learned one.
         robust_threshold: (mm, deg) pair reported for the noisy + randomised condition.
-        version: 2 = suites (jaw and hand), the 5mm/10deg pair, per-class results.
+        stop: how episodes end (:data:`STOP_RULES`; ``"policy"``: no oracle).
+        version: 2 = suites (jaw and hand), the 5mm/10deg pair, per-class results;
+            3 = no oracle stop, the test-only unseen split, worst part, harm rate, flag rates.
     """
 
     suites: tuple[str, ...] = ("jaw", "hand")
@@ -248,24 +283,33 @@ class PrecisionProtocol:
     max_steps: int = 5
     baselines: tuple[str, ...] = BASELINE_SPECS
     robust_threshold: tuple[float, float] = (2.0, 2.0)
-    version: int = 2
+    stop: str = "policy"
+    version: int = 3
 
     def __post_init__(self) -> None:
+        require_choice("protocol.stop", self.stop, STOP_RULES)
         for name in self.suites:
             require_choice("protocol.suites[]", name, tuple(SUITES))
         object.__setattr__(self, "suites", tuple(self.suites))
 
     def eval_config(self, suite: str = "jaw", *, noisy: bool = False, episodes_per_object: int | None = None,
-                    progress: bool = True, plots: bool = True) -> EvalConfig:
-        """The evaluation of one suite and condition: clean, or noisy + domain-randomised."""
+                    progress: bool = True, plots: bool = True, parts_folder: str | Path | None = None
+                    ) -> EvalConfig:
+        """The evaluation of one suite and condition: clean, or noisy + domain-randomised.
+        ``parts_folder``: where the test-only unseen parts are written as URDFs (default: a
+        folder under the system's temporary directory; the parts are a function of their rule)."""
+        import tempfile
+
         require_choice("suite", suite, tuple(SUITES))
         s = SUITES[suite]
-        unseen = s.unseen_names()
+        folder = Path(parts_folder) if parts_folder is not None else Path(tempfile.gettempdir()) / "tacrefine_unseen"
+        unseen = s.unseen_parts(folder)
+        unseen_names = [u["name"] if isinstance(u, Mapping) else u for u in unseen]
         return EvalConfig(
             objects=(*s.object_names(), *unseen), env_id=s.env_id,
-            splits={**dict.fromkeys(s.object_names(), "seen"), **dict.fromkeys(unseen, "unseen")},
+            splits={**dict.fromkeys(s.object_names(), "seen"), **dict.fromkeys(unseen_names, "unseen")},
             episodes_per_object=episodes_per_object or self.episodes_per_object,
-            target_modes=TARGET_MODES, max_steps=self.max_steps, seed=self.seed, noise=noisy,
+            target_modes=TARGET_MODES, max_steps=self.max_steps, stop=self.stop, seed=self.seed, noise=noisy,
             domain_randomization=noisy, env_kwargs=dict(s.env_kwargs), progress=progress, plots=plots,
         )
 
@@ -273,7 +317,8 @@ class PrecisionProtocol:
 PRECISION_PROTOCOL = PrecisionProtocol()
 
 __all__ = [
-    "BASELINE_SPECS", "EvalConfig", "PAPER_LABELS", "PAPER_V2_REAL_SUCCESS", "PAPER_V2_REAL_UNSEEN_SUCCESS",
+    "BASELINE_SPECS", "EvalConfig", "HARM_DEG", "HARM_MM", "STOP_RULES", "TESTONLY_PREFIX",
+    "PAPER_LABELS", "PAPER_V2_REAL_SUCCESS", "PAPER_V2_REAL_UNSEEN_SUCCESS",
     "PAPER_V2_SIM_SUCCESS", "PRECISION_PROTOCOL", "PrecisionProtocol", "SUCCESS_THRESHOLDS", "SUITES",
     "Suite", "TARGET_MODES", "episode_seed", "threshold_key", "threshold_keys",
 ]

@@ -1,8 +1,16 @@
 """Closed-loop rollouts of any policy in GripRefine-v0, one record per episode.
 
 The loop is the paper's: read touch -> the policy predicts a wrist increment -> the env
-re-grasps -> repeat, for at most ``max_steps`` steps, stopping early when the env
-terminates (success at its thresholds, or a lost object). Every episode's start grasp is
+re-grasps -> repeat, for at most ``max_steps`` steps. How it ends is the config's ``stop``
+rule (:data:`~tacrefine.evaluation.episodes.protocol.STOP_RULES`): under ``"policy"`` (the
+deployable default) the env never terminates on success, a learned policy runs through its
+self-checking controller (:class:`~tacrefine.policy.assessment.SelfCheckingPolicy`) and the
+loop ends when the policy says stop, the budget is used or the part is lost; ground truth
+only scores the final grasp. Under ``"oracle"`` the env ends the episode the first time the
+grasp is within its success thresholds. Every record keeps the per-step ground-truth errors
+(so the oracle-stop figure is computed from any run: ``oracle_success``), the policy's own
+assessment per step when it has one, whether the episode ended worse than it started
+(``harmed``) and whether the policy flagged the part as unfamiliar. Every episode's start grasp is
 fixed by its seed (:func:`tacrefine.evaluation.episodes.protocol.episode_seed`), so all policies are
 scored on the same episodes. Episodes are never dropped: a lost object stays in the
 denominator as a failure.
@@ -22,6 +30,8 @@ import numpy as np
 
 from tacrefine.config import to_dict
 from tacrefine.evaluation.episodes.protocol import (
+    HARM_DEG,
+    HARM_MM,
     SUCCESS_THRESHOLDS,
     EvalConfig,
     threshold_key,
@@ -100,7 +110,8 @@ def policy_label(spec: str) -> str:
 
 
 def make_env(cfg: EvalConfig, target_mode: str) -> Any:
-    """The env of one target mode, with the evaluation's step budget as its time limit."""
+    """The env of one target mode, with the evaluation's step budget as its time limit (and,
+    under the ``policy`` stop rule, no termination on success)."""
     import gymnasium as gym
 
     import tacrefine  # noqa: F401  (registers the env ids)
@@ -108,17 +119,27 @@ def make_env(cfg: EvalConfig, target_mode: str) -> Any:
     kwargs = dict(cfg.env_kwargs)
     kwargs.update(objects=cfg.env_objects(), target_mode=target_mode, noise=cfg.noise,
                   domain_randomization=cfg.domain_randomization,
-                  render_mode="rgb_array" if cfg.render else None)
+                  render_mode="rgb_array" if cfg.render else None, terminate_on_success=cfg.stop == "oracle")
     # no passive checker: it breaks on the step after a reset that raised (a part that cannot be
     # grasped is recorded and the evaluation goes on); the env itself is checked by the tests
     return gym.make(cfg.env_id, max_episode_steps=cfg.max_steps, disable_env_checker=True, **kwargs)
 
 
-def build_policy(spec: str, env: Any, seed: int, sensor_mismatch: str = "refuse") -> Any:
-    """The policy named by ``spec`` bound to ``env`` (:func:`tacrefine.load_policy`)."""
+def build_policy(spec: str, env: Any, seed: int, sensor_mismatch: str = "refuse", stop: str = "oracle",
+                 max_steps: int = 5) -> Any:
+    """The policy named by ``spec`` bound to ``env`` (:func:`tacrefine.load_policy`). Under the
+    ``policy`` stop rule a learned policy (one with ``assess``; not a baseline) runs through
+    the self-checking controller with the step budget ``max_steps``: its stop rule ends the
+    episode, it returns to the best grasp seen, it flags unfamiliar parts."""
     import tacrefine
+    from tacrefine.policy.assessment import SelfCheckingPolicy
+    from tacrefine.policy.registry import SELFCHECK_PREFIX
 
-    return tacrefine.load_policy(spec, env=env, seed=seed, sensor_mismatch=sensor_mismatch)
+    policy = tacrefine.load_policy(spec, env=env, seed=seed, sensor_mismatch=sensor_mismatch, max_steps=max_steps)
+    if stop == "policy" and not str(spec).startswith(("baseline:", SELFCHECK_PREFIX)) \
+            and callable(getattr(policy, "assess", None)):
+        policy = SelfCheckingPolicy(policy, env=env, max_steps=max_steps)
+    return policy
 
 
 def _errors_of(step: int, info: dict[str, Any]) -> dict[str, Any]:
@@ -152,11 +173,39 @@ def success_flags(position_mm: float, rotation_deg: float, lost: bool) -> dict[s
             for mm, deg in SUCCESS_THRESHOLDS}
 
 
+def oracle_success(errors: list[dict[str, Any]]) -> dict[str, bool]:
+    """Success at every threshold pair had an oracle stopped the episode the first time the
+    grasp was within it: some grasp visited (start included, part held) was within."""
+    return {threshold_key(mm, deg): any(e["failure"] is None and e["position_error_mm"] is not None
+                                        and e["position_error_mm"] <= mm and e["rotation_error_deg"] <= deg
+                                        for e in errors)
+            for mm, deg in SUCCESS_THRESHOLDS}
+
+
+def harmed(errors: list[dict[str, Any]]) -> bool:
+    """The episode ended farther from the target than it started (refined DoF, by more than
+    :data:`HARM_MM` / :data:`HARM_DEG`), or lost the part."""
+    start, final = errors[0], errors[-1]
+    if final["failure"] is not None:
+        return True
+    return bool(final["position_error_mm"] > start["position_error_mm"] + HARM_MM
+                or final["rotation_error_deg"] > start["rotation_error_deg"] + HARM_DEG)
+
+
+def _note_assessment(policy: Any, row: dict[str, Any]) -> None:
+    """The policy's own judgement of the grasp of ``row`` (when it has one) goes into the row."""
+    a = getattr(policy, "assessment", None)
+    if a is not None and callable(getattr(a, "as_dict", None)):
+        row["assessment"] = a.as_dict()
+
+
 def run_episode(env: Any, policy: Any, *, spec: str, object_name: str, target_mode: str, seed: int,
                 episode: int, max_steps: int, capture: bool = False, render: bool = False,
-                trace: Any = None) -> tuple[dict[str, Any], Capture | None]:
+                trace: Any = None, stop: str = "oracle") -> tuple[dict[str, Any], Capture | None]:
     """One closed-loop episode; returns its record and (when asked) its tactile capture.
-    ``trace``: an :class:`~tacrefine.evaluation.episodes.recording.EpisodeTrace` to fill step by step."""
+    ``trace``: an :class:`~tacrefine.evaluation.episodes.recording.EpisodeTrace` to fill step by step.
+    ``stop``: ``"policy"`` ends the loop when the policy says so (``policy.should_stop``); the
+    env must then not terminate on success (:func:`make_env` sees to it)."""
     from tacrefine.envs.grip_refine import UngraspableObjectError
 
     t0 = time.perf_counter()
@@ -176,12 +225,17 @@ def run_episode(env: Any, policy: Any, *, spec: str, object_name: str, target_mo
             cap.scenes.append(env.render())
     if trace is not None:
         trace.start(env, obs, info, cap.scenes[-1] if cap is not None and render else None)
-    terminated = truncated = False
+    terminated = truncated = stopped = False
     decision_s, total_reward = 0.0, 0.0
+    judges = stop == "policy" and hasattr(policy, "should_stop")
     for step in range(1, max_steps + 1):
         td = time.perf_counter()
         action = policy.act(obs)
         decision_s += time.perf_counter() - td
+        _note_assessment(policy, errors[-1])
+        if judges and policy.should_stop:
+            stopped = True  # the policy's own stop rule: the grasp stays as it is
+            break
         obs, reward, terminated, truncated, info = env.step(action)
         total_reward += float(reward)
         errors.append(_errors_of(step, info))
@@ -197,7 +251,12 @@ def run_episode(env: Any, policy: Any, *, spec: str, object_name: str, target_mo
     final = errors[-1]
     failure = final["failure"]
     lost = failure is not None
+    if judges and not stopped and not lost:  # budget used: the policy judges the final grasp (no step)
+        policy.act(obs)
+        _note_assessment(policy, final)
     steps = len(errors) - 1
+    flag = getattr(policy, "unfamiliar", None)
+    status = policy.status() if callable(getattr(policy, "status", None)) else None
     record = {
         "policy": spec,
         "object": object_name,
@@ -214,6 +273,12 @@ def run_episode(env: Any, policy: Any, *, spec: str, object_name: str, target_mo
         "success": success_flags(final["position_error_mm"], final["rotation_error_deg"], lost),
         "env_success": bool(final["is_success"] and not lost),
         "steps_to_converge": steps_to_converge(errors),
+        "stop": stop,
+        "stop_reason": ("lost" if lost else (status or {}).get("stop_reason") or ("policy" if stopped else None)
+                        or ("env_success" if terminated else "budget")),
+        "oracle_success": oracle_success(errors),
+        "harmed": harmed(errors),
+        "unfamiliar": None if flag is None else bool(flag),
         "failure": failure,
         "lost": lost,
         "terminated": bool(terminated),
@@ -237,7 +302,9 @@ def _reset_failure(env: Any, spec: str, object_name: str, target_mode: str, seed
         "target_mode": target_mode, "episode": episode, "seed": seed, "steps": 0, "errors": [start],
         "final_position_error_mm": None, "final_rotation_error_deg": None, "final_full_position_error_mm": None,
         "final_full_rotation_error_deg": None, "success": dict.fromkeys(threshold_keys(), False),
-        "env_success": False, "steps_to_converge": None, "failure": RESET_FAILED, "lost": True,
+        "env_success": False, "steps_to_converge": None, "stop": None, "stop_reason": RESET_FAILED,
+        "oracle_success": dict.fromkeys(threshold_keys(), False), "harmed": False, "unfamiliar": None,
+        "failure": RESET_FAILED, "lost": True,
         "reset_error": message, "terminated": True, "truncated": False, "return": 0.0, "decision_ms": 0.0,
         "seconds": time.perf_counter() - t0,
     }
@@ -306,7 +373,7 @@ __getattr__ = moved_names(__name__, {
 
 
 __all__ = [
-    "Capture", "ENV_ID", "EvaluationRun", "build_policy", "make_env", "policy_label",
+    "Capture", "ENV_ID", "EvaluationRun", "build_policy", "harmed", "make_env", "oracle_success", "policy_label",
     "policy_slug", "progress_bar", "run_episode",
     "steps_to_converge", "success_flags",
 ]

@@ -30,17 +30,24 @@ def _label(spec: str, res: Mapping[str, Any]) -> str:
 def suite_markdown(name: str, suite: Mapping[str, Any]) -> list[str]:
     """The README table of one suite (every policy) and its learned policy per class."""
     k11, k22, k55 = threshold_key(1, 1), threshold_key(2, 2), threshold_key(5, 5)
+    stop = suite.get("stop", "oracle")
+    how = ("no oracle: the policy decides when to stop, ground truth scores only the final grasp" if stop == "policy"
+           else "oracle stop: the env ended an episode once within 1 mm / 1 deg")
     lines = [f"**{name}** ({suite['env_id']}: {suite['description']}; {len(suite['objects'])} objects x "
-             f"{suite['episodes_per_object']} episodes x 2 target modes, at most 5 steps):", "",
-             "| policy | fixed 1 mm / 1 deg | fixed 2 / 2 | fixed 5 / 5 | random 5 / 5 | final error, fixed (median) |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             f"{suite['episodes_per_object']} episodes x 2 target modes, at most 5 steps; {how}):", "",
+             "| policy | fixed 1 mm / 1 deg | fixed 2 / 2 | fixed 5 / 5 | random 5 / 5 | harm | worst part (5 / 5) "
+             "| final error, fixed (median) | oracle-stop fixed 1 / 1 (needs an oracle) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for spec, res in suite["policies"].items():
         fixed, rand = res.get("success_fixed") or {}, res.get("success_random") or {}
         med = res.get("final_fixed_median") or {}
         pos, rot = med.get("position_error_mm"), med.get("rotation_error_deg")
         final = "-" if pos is None else f"{pos:.2f} mm / {rot:.2f} deg"
+        worst = res.get("worst_part")
+        worst_cell = "-" if not worst else f"{worst['object']} {_pct(worst['success'][k55])}"
         lines.append(f"| {_label(spec, res)} | {_pct(fixed.get(k11))} | {_pct(fixed.get(k22))} | "
-                     f"{_pct(fixed.get(k55))} | {_pct(rand.get(k55))} | {final} |")
+                     f"{_pct(fixed.get(k55))} | {_pct(rand.get(k55))} | {_pct(res.get('harm_rate'))} | {worst_cell} | "
+                     f"{final} | {_pct((res.get('oracle_success_fixed') or {}).get(k11))} |")
     learned = suite.get("learned_policy")
     if learned and learned in suite["policies"]:
         res = suite["policies"][learned]
@@ -54,6 +61,11 @@ def suite_markdown(name: str, suite: Mapping[str, Any]) -> list[str]:
             cells = ", ".join(f"{cls} {_pct((v.get('success_fixed') or {}).get(k55))} / "
                               f"{_pct((v.get('success_fixed') or {}).get(k11))}" for cls, v in classes.items())
             lines.append(f"Per class, fixed target 5/5 / 1/1: {cells}.")
+        flag = res.get("flag")
+        if flag:
+            lines.append(f"Unfamiliar-part flag: fires on {_pct(flag['recall_' + k55])} of the episodes that fail at "
+                         f"5 / 5 and {_pct(flag['false_alarm_' + k55])} of those that succeed (at 1 / 1: "
+                         f"{_pct(flag['recall_' + k11])} / {_pct(flag['false_alarm_' + k11])}).")
         rob = suite.get("robustness")
         if rob:
             lines.append(f"With sensor noise and domain randomisation: {_pct(rob['noisy_dr'])} at "
@@ -67,15 +79,21 @@ def suite_markdown(name: str, suite: Mapping[str, Any]) -> list[str]:
 def split_markdown(splits: Mapping[str, Any], noisy: Mapping[str, Any]) -> list[str]:
     """The learned policy on parts seen in training and never seen (held-out seeds, shapes)."""
     k11, k22, k55 = threshold_key(1, 1), threshold_key(2, 2), threshold_key(5, 5)
-    lines = ["| parts | fixed 5 / 5 | fixed 1 / 1 | random 5 / 5 | random 2 / 2 | noisy + DR fixed 2 / 2 "
-             "| noisy + DR random 2 / 2 |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| parts | fixed 5 / 5 | fixed 1 / 1 | random 5 / 5 | random 2 / 2 | harm | worst part (5 / 5, harm) "
+             "| noisy + DR fixed 2 / 2 | noisy + DR random 2 / 2 | oracle-stop fixed 1 / 1 (needs an oracle) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for split, v in splits.items():
         fixed, rand = v.get("success_fixed") or {}, v.get("success_random") or {}
         nz = noisy.get(split) or {}
+        worst = v.get("worst_part")
+        worst_cell = "-" if not worst else (f"{worst['object']} {_pct(worst['success'][k55])}, "
+                                            f"{_pct(worst.get('harm_rate'))}")
         lines.append(f"| {split} ({len(v['objects'])} parts, {v['episodes']} episodes) | {_pct(fixed.get(k55))} | "
                      f"{_pct(fixed.get(k11))} | {_pct(rand.get(k55))} | {_pct(rand.get(k22))} | "
+                     f"{_pct(v.get('harm_rate'))} | {worst_cell} | "
                      f"{_pct((nz.get('success_fixed') or {}).get(k22)) if nz else '-'} | "
-                     f"{_pct((nz.get('success_random') or {}).get(k22)) if nz else '-'} |")
+                     f"{_pct((nz.get('success_random') or {}).get(k22)) if nz else '-'} | "
+                     f"{_pct((v.get('oracle_success_fixed') or {}).get(k11))} |")
     return lines
 
 
@@ -126,9 +144,12 @@ def figures_markdown(out: str | Path) -> str:
     lines: list[str] = []
     if path.is_file():
         precision = json.loads(path.read_text(encoding="utf-8"))
+        off = (" OFF PROTOCOL: fewer episodes per object than the protocol's "
+               f"{precision['protocol'].get('episodes_per_object')};") if precision.get("off_protocol") else ""
         lines += [f"Grip precision (`python scripts/benchmark.py precision --out {out}`; from `{path}`, "
-                  f"created {precision['created_utc']}, commit {precision['provenance'].get('git_commit', 'n/a')}):",
-                  ""]
+                  f"created {precision['created_utc']}, commit {precision['provenance'].get('git_commit', 'n/a')};"
+                  f"{off} harm = episodes ending > 0.5 mm or > 0.5 deg worse than they started on the refined "
+                  "DoF, or lost):", ""]
         for name, suite in precision["suites"].items():
             lines += suite_markdown(name, suite)
     if abl.is_file():

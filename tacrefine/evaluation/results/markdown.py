@@ -12,6 +12,7 @@ from tacrefine.evaluation.episodes.protocol import (
     threshold_key,
     threshold_keys,
 )
+from tacrefine.evaluation.results.trust import TRUST_HEADER, part_rows, trust_rows, unfamiliar_warnings
 
 
 def _pct(x: float | None) -> str:
@@ -53,6 +54,8 @@ def summary_rows(report: Mapping[str, Any], pick: Callable[[Mapping[str, Any]], 
         rows.append([
             _label(report, spec), str(agg["episodes"]),
             *[_pct(agg["success"][k]) for k in threshold_keys()],
+            _pct(agg.get("harm_rate")),
+            _pct((agg.get("oracle_success") or {}).get(threshold_key(1, 1))),
             f"{_num(final['position_error_mm']['median'])} ({_num(final['position_error_mm']['p90'])})",
             f"{_num(final['rotation_error_deg']['median'])} ({_num(final['rotation_error_deg']['p90'])})",
             f"{_num(conv['median'], 1)} ({_pct(conv['rate'])}%)",
@@ -62,7 +65,8 @@ def summary_rows(report: Mapping[str, Any], pick: Callable[[Mapping[str, Any]], 
     return rows
 
 
-SUMMARY_HEADER = ["policy", "episodes", *_success_header(), "final pos mm median (p90)",
+SUMMARY_HEADER = ["policy", "episodes", *_success_header(), "harm %", "oracle-stop 1mm/1deg % (needs an oracle)",
+                  "final pos mm median (p90)",
                   "final rot deg median (p90)", "steps to converge median (converged)", "lost", "episodes/s"]
 
 
@@ -109,13 +113,26 @@ def markdown(report: Mapping[str, Any]) -> str:
         "- success at X/Y: object held and refined position error <= X mm and rotation error <= Y deg "
         "at the end; lost objects count as failures. Convergence: the env's "
         f"{env.get('success_position_mm', 1):g} mm / {env.get('success_rotation_deg', 1):g} deg.",
+        f"- stop rule: {_stop_words(cfg.get('stop', 'oracle'))}",
+        "- harm: the episode ended worse than it started by > 0.5 mm or > 0.5 deg on the refined DoF (or lost "
+        "the part). Oracle-stop: some grasp of the episode was within the pair (an oracle stopping there "
+        "would score it; a robot has none: a secondary figure).",
         f"- tacrefine {prov['tacrefine']}, torch {prov['torch']}, pybullet {prov['pybullet']}, "
         f"commit {prov['git_commit'] or 'n/a'}{' (dirty)' if prov.get('git_dirty') else ''}; "
         f"created {report['created_utc']}",
         "",
+        *[f"> {w}\n" for w in unfamiliar_warnings(report)],
         "## Summary (all target modes)",
         "",
         _table(SUMMARY_HEADER, summary_rows(report, lambda r: r["overall"])),
+        "",
+        "## Trust: harm, worst part, unfamiliar flag (all target modes)",
+        "",
+        _table(TRUST_HEADER, trust_rows(report)),
+        "",
+        "## Per part (worst first)",
+        "",
+        _table(*part_rows(report)),
         "",
     ]
     for mode in cfg["target_modes"]:
@@ -133,7 +150,7 @@ def markdown(report: Mapping[str, Any]) -> str:
                       for spec, res in report["results"].items()]),
               ""]
     key1, key5 = threshold_key(1, 1), threshold_key(5, 5)
-    for group, title in (("by_class", "object class"), ("by_object", "object")):
+    for group, title in (("by_class", "object class"),):
         names = sorted({n for res in report["results"].values() for n in res[group]})
         header = [title, *[f"{_label(report, s)} 1/1 · 5/5 %" for s in specs]]
         rows = []
@@ -156,6 +173,14 @@ def markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _stop_words(stop: str) -> str:
+    if stop == "policy":
+        return ("no oracle: the policy decides when to stop (a learned policy through its self-checking "
+                "controller), the env never ends an episode on success; ground truth scores the final grasp only")
+    return ("oracle: the env ended each episode the first time the grasp was within its success thresholds "
+            "(a robot has no such oracle)")
+
+
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A fixed-width table for the terminal."""
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h))
@@ -168,7 +193,10 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def console_summary(report: Mapping[str, Any]) -> str:
     """The summary table (all modes) for the terminal."""
-    header = ["policy", "eps", *[f"{mm:g}/{deg:g}%" for mm, deg in SUCCESS_THRESHOLDS], "pos mm med(p90)",
-              "rot deg med(p90)", "conv. steps", "lost", "ep/s"]
-    return text_table(header, summary_rows(report, lambda r: r["overall"]))
+    header = ["policy", "eps", *[f"{mm:g}/{deg:g}%" for mm, deg in SUCCESS_THRESHOLDS], "harm%",
+              "oracle-stop 1/1% (needs oracle)", "pos mm med(p90)", "rot deg med(p90)", "conv. steps", "lost", "ep/s"]
+    lines = [text_table(header, summary_rows(report, lambda r: r["overall"])), "",
+             text_table(TRUST_HEADER, trust_rows(report))]
+    lines += ["", *unfamiliar_warnings(report)]
+    return "\n".join(lines).rstrip()
 

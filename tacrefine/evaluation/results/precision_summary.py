@@ -85,6 +85,13 @@ def _by_split_and_mode(report: Mapping[str, Any], spec: str) -> dict[str, dict[s
         entry = out.setdefault(split, {"episodes": 0, "objects": sorted({e["object"] for e in eps})})
         entry["episodes"] += agg["episodes"]
         entry[f"success_{mode}"] = agg["success"]
+        entry[f"harm_rate_{mode}"] = agg.get("harm_rate")
+        entry[f"oracle_success_{mode}"] = agg.get("oracle_success")
+    res = report["results"][spec]
+    for split, entry in out.items():
+        agg = (res.get("by_split") or {}).get(split) or {}
+        entry.update(harm_rate=agg.get("harm_rate"), flag=agg.get("flag"),
+                     worst_part=(res.get("worst_part_by_split") or {}).get(split))
     return out
 
 
@@ -104,6 +111,15 @@ def policy_summary(report: Mapping[str, Any], spec: str) -> dict[str, Any]:
         "final_rotation_error_deg_median": overall["final"]["rotation_error_deg"]["median"],
         "steps_to_converge_median": overall["steps_to_converge"]["median"],
         "episodes_per_s": info.get("episodes_per_s"),
+        "harm_rate": overall.get("harm_rate"),
+        **{f"harm_rate_{mode}": agg.get("harm_rate") for mode, agg in res["by_mode"].items()},
+        "oracle_success": overall.get("oracle_success"),
+        **{f"oracle_success_{mode}": agg.get("oracle_success") for mode, agg in res["by_mode"].items()},
+        "flag": overall.get("flag"),
+        "worst_part": res.get("worst_part"),
+        "by_part": {name: {"episodes": agg["episodes"], "success": agg["success"], "harm_rate": agg.get("harm_rate"),
+                           "flagged": (agg.get("flag") or {}).get("flagged")}
+                    for name, agg in res["by_object"].items()},
         "by_class": _by_class_and_mode(report, spec),
     }
     if res.get("by_split"):
@@ -126,6 +142,7 @@ def suite_summary(suite: str, clean: Mapping[str, Any], noisy: Mapping[str, Any]
         }
     return {
         "env_id": clean["env"]["id"], "description": SUITES[suite].description if suite in SUITES else "",
+        "stop": clean["config"].get("stop", "oracle"),
         "objects": clean["config"]["objects"], "object_classes": clean["env"].get("object_classes", {}),
         "refined_dofs": clean["env"].get("refined_dofs"), "offset_range": clean["env"].get("offset_range"),
         "episodes_per_object": clean["config"]["episodes_per_object"],
@@ -165,22 +182,29 @@ def _short(key: str) -> str:
 
 
 def suite_table(name: str, suite: Mapping[str, Any]) -> str:
-    """One suite: fixed target at the paper's pairs (beside the paper) and ours, random 5/5."""
+    """One suite: fixed target at the paper's pairs (beside the paper) and ours, random 5/5,
+    the harm rate, the worst part and the unfamiliar flag's quality; the oracle-stop figure
+    last, as a secondary column."""
+    key5, key1 = threshold_key(5, 5), threshold_key(1, 1)
     header = ["policy", "eps", *[f"fixed {PAPER_LABELS[k]}" for k in PAPER_KEYS],
-              *[f"fixed {_short(k)}" for k in OWN_KEYS], "fixed med mm/deg", "random 5/5", "lost"]
+              *[f"fixed {_short(k)}" for k in OWN_KEYS], "fixed med mm/deg", "random 5/5", "harm %",
+              "worst part (5/5 %)", "flag recall/false alarm 5/5", "lost", "oracle-stop fixed 1/1 (needs an oracle)"]
     rows = []
     for res in suite["policies"].values():
         fixed, rand = res.get("success_fixed") or {}, res.get("success_random") or {}
         med = res.get("final_fixed_median") or {}
         pos, rot = med.get("position_error_mm"), med.get("rotation_error_deg")
+        worst, flag = res.get("worst_part"), res.get("flag")
         rows.append([res["label"], str(res["episodes"]), *[_pct(fixed.get(k)) for k in PAPER_KEYS],
                      *[_pct(fixed.get(k)) for k in OWN_KEYS],
-                     "-" if pos is None else f"{pos:.2f}/{rot:.2f}", _pct(rand.get(threshold_key(5, 5))),
-                     str(res["lost"])])
+                     "-" if pos is None else f"{pos:.2f}/{rot:.2f}", _pct(rand.get(key5)), _pct(res.get("harm_rate")),
+                     "-" if not worst else f"{worst['object']} {_pct(worst['success'][key5])}",
+                     "-" if not flag else f"{_pct(flag[f'recall_{key5}'])}/{_pct(flag[f'false_alarm_{key5}'])}",
+                     str(res["lost"]), _pct((res.get("oracle_success_fixed") or {}).get(key1))])
     rows.append(["TacRefineNet v2 (paper, sim)", "-", *[f"{PAPER_V2_SIM_SUCCESS[k]:.1f}" for k in PAPER_KEYS],
-                 "-", "-", "-", "-", "-"])
-    lines = [f"suite {name}: {suite['description']} ({suite['env_id']}, {len(suite['objects'])} objects)",
-             text_table(header, rows)]
+                 "-", "-", "-", "-", "-", "-", "-", "-", "-"])
+    lines = [f"suite {name}: {suite['description']} ({suite['env_id']}, {len(suite['objects'])} objects; "
+             f"{_stop_words(suite.get('stop'))})", text_table(header, rows)]
     learned = suite.get("learned_policy")
     if learned and learned in suite["policies"]:
         classes = suite["policies"][learned]["by_class"]
@@ -196,6 +220,9 @@ def suite_table(name: str, suite: Mapping[str, Any]) -> str:
     if learned and suite["policies"].get(learned, {}).get("by_split"):
         lines += [f"learned policy on parts seen in training and never seen ({suite['policies'][learned]['label']}):",
                   split_table(suite)]
+    if learned and suite["policies"].get(learned, {}).get("by_part"):
+        lines += [f"learned policy, worst parts ({suite['policies'][learned]['label']}; all target modes):",
+                  worst_parts_table(suite)]
     rob = suite.get("robustness")
     if rob:
         label = suite["policies"].get(rob["policy"], {}).get("label", rob["policy"])
@@ -211,23 +238,52 @@ def split_table(suite: Mapping[str, Any]) -> str:
     splits = suite["policies"][learned]["by_split"]
     noisy = (suite.get("robustness") or {}).get("noisy_dr_by_split") or {}
     keys = [threshold_key(5, 5), threshold_key(2, 2), threshold_key(1, 1)]
+    key5, key1 = keys[0], keys[2]
     header = ["split", "parts", "eps", *[f"fixed {_short(k)}" for k in keys], *[f"random {_short(k)}" for k in keys],
-              *[f"noisy+DR {m} 2/2" for m in ("fixed", "random")]]
+              "harm %", "worst part (5/5 %, harm %)", "flag recall/false alarm 5/5",
+              *[f"noisy+DR {m} 2/2" for m in ("fixed", "random")], "oracle-stop fixed 1/1 (needs an oracle)"]
     rows = []
     for split, v in splits.items():
         fixed, rand = v.get("success_fixed") or {}, v.get("success_random") or {}
         nz = noisy.get(split) or {}
+        worst, flag = v.get("worst_part"), v.get("flag")
         rows.append([split, str(len(v["objects"])), str(v["episodes"]), *[_pct(fixed.get(k)) for k in keys],
-                     *[_pct(rand.get(k)) for k in keys],
-                     *[_pct((nz.get(f"success_{m}") or {}).get(threshold_key(2, 2))) for m in ("fixed", "random")]])
+                     *[_pct(rand.get(k)) for k in keys], _pct(v.get("harm_rate")),
+                     "-" if not worst else f"{worst['object']} ({_pct(worst['success'][key5])}, "
+                                           f"{_pct(worst.get('harm_rate'))})",
+                     "-" if not flag else f"{_pct(flag[f'recall_{key5}'])}/{_pct(flag[f'false_alarm_{key5}'])}",
+                     *[_pct((nz.get(f"success_{m}") or {}).get(threshold_key(2, 2))) for m in ("fixed", "random")],
+                     _pct((v.get("oracle_success_fixed") or {}).get(key1))])
     return text_table(header, rows)
+
+
+def _stop_words(stop: str | None) -> str:
+    if stop == "policy":
+        return "no oracle: the policy stops itself, ground truth scores the final grasp"
+    if stop == "oracle":
+        return "oracle stop: the env ended episodes once within 1 mm / 1 deg"
+    return "stop rule not recorded (an older run: oracle stop)"
+
+
+def worst_parts_table(suite: Mapping[str, Any], n: int = 5) -> str:
+    """The learned policy's ``n`` worst parts (5/5, then 1/1), with the harm rate and the flag."""
+    learned = suite["learned_policy"]
+    parts = suite["policies"][learned].get("by_part") or {}
+    key5, key1 = threshold_key(5, 5), threshold_key(1, 1)
+    order = sorted(parts, key=lambda p: (parts[p]["success"][key5], parts[p]["success"][key1], p))[:n]
+    rows = [[p, str(parts[p]["episodes"]), _pct(parts[p]["success"][key5]), _pct(parts[p]["success"][key1]),
+             _pct(parts[p].get("harm_rate")), _pct(parts[p].get("flagged"))] for p in order]
+    return text_table(["part", "eps", "5/5 %", "1/1 %", "harm %", "flag fired %"], rows)
 
 
 def precision_table(summary: Mapping[str, Any]) -> str:
     """Every suite's table, then what was skipped; success in percent."""
     parts = [suite_table(name, suite) for name, suite in summary["suites"].items()]
-    parts.append("success in %; X/Y = X mm and Y deg at the end of the episode (object held); paper: "
-                 "TacRefineNet v2 simulation, fixed target (its own hand and objects: a reference, "
+    parts.append("success in %; X/Y = X mm and Y deg at the end of the episode (object held); harm = episodes "
+                 "ending worse than they started by > 0.5 mm or > 0.5 deg on the refined DoF (or lost); flag = "
+                 "the policy's unfamiliar-part flag, recall on failing / false alarms on succeeding episodes; "
+                 "oracle-stop = some grasp of the episode was within the pair (needs an oracle: secondary); "
+                 "paper: TacRefineNet v2 simulation, fixed target (its own hand and objects: a reference, "
                  "not a like-for-like comparison)")
     for name, why in (summary.get("skipped_suites") or {}).items():
         parts.append(f"suite {name} skipped: {why}")
@@ -242,4 +298,4 @@ __getattr__ = moved_names(__name__, {"run_precision_benchmark": "tacrefine.evalu
 
 
 __all__ = ["PRECISION_SCHEMA", "learned_for_suite", "policy_summary", "precision_summary", "precision_table",
-           "split_table", "suite_summary", "suite_table"]
+           "split_table", "suite_summary", "suite_table", "worst_parts_table"]
