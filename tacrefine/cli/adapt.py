@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from tacrefine.cli.arguments import add_units_argument
 from tacrefine.cli.errors import cli_entry, fail
 from tacrefine.config import ConfigError
 
@@ -27,9 +28,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--object", dest="part", required=True, metavar="PART",
                         help="the part: a .urdf or mesh file (.obj .stl .ply .glb .gltf .dae .3mf; grasp inferred, "
                              "docs/user_parts.md), or an object name (rod_r4, plates-17)")
-    parser.add_argument("--units", choices=("m", "mm", "cm", "in"),
-                        help="units of the --object mesh file: m, mm, cm or in "
-                        "(default: what the file declares, else m)")
+    add_units_argument(parser)
     parser.add_argument("--out", required=True, help="output directory (rerun with the same one to resume)")
     parser.add_argument("--policy", default="pretrained", help="policy to start from: pretrained or a checkpoint")
     parser.add_argument("--samples", type=int, default=1200, help="grasps of the part to generate (1200)")

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tacrefine.cli.arguments import add_units_argument
 from tacrefine.cli.errors import cli_entry, fail
 from tacrefine.config import ConfigError
 
@@ -46,9 +47,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                         help="a part file (.urdf or a mesh: .obj .stl .ply .glb .gltf .dae .3mf) to evaluate on; "
                              "repeat for several. Joins the objects of --objects or of the config; replaces the "
                              "default objects")
-    parser.add_argument("--units", choices=("m", "mm", "cm", "in"),
-                        help="units of the --object mesh files: m, mm, cm or in "
-                        "(default: what the file declares, else m)")
+    add_units_argument(parser)
     parser.add_argument("--target-mode", choices=("fixed", "random", "both"), help="target modes (both)")
     parser.add_argument("--max-steps", type=int, help="refinement steps per episode (5)")
     parser.add_argument("--seed", type=int, help="base seed of the episode seeds (0)")

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from tacrefine.cli.arguments import add_units_argument
 from tacrefine.cli.errors import cli_entry, fail
 from tacrefine.config import ConfigError
 
@@ -47,9 +48,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                      help="a part file (.urdf or a mesh: .obj .stl .ply .glb .gltf .dae .3mf) to generate data "
                           "for; repeat for several. Replaces the config's objects; the grasp is inferred from the "
                           "geometry (docs/user_parts.md)")
-    gen.add_argument("--units", choices=("m", "mm", "cm", "in"),
-                        help="units of the --object mesh files: m, mm, cm or in "
-                        "(default: what the file declares, else m)")
+    add_units_argument(gen)
     gen.add_argument("--max-shards", type=int, help="stop after this many new shards (rerun to continue)")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     val = sub.add_parser("validate", help="check every shard of a dataset",

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from tacrefine.cli.arguments import add_units_argument
 from tacrefine.cli.errors import cli_entry, fail
 from tacrefine.config import ConfigError
 from tacrefine.pipelines.main_job import (  # noqa: F401  (the job's names, re-exported from their old home)
@@ -48,8 +49,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--object", dest="object_paths", action="append", default=[], metavar="PATH",
                         help="a part file (.urdf or a mesh: .obj .stl .ply .glb .gltf .dae .3mf) to add to the data "
                              "and to score the trained policy on (OUT/parts/); repeat for several")
-    parser.add_argument("--units", choices=("m", "mm", "cm", "in"),
-                        help="units of the --object mesh files (default: what the file declares, else m)")
+    add_units_argument(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
