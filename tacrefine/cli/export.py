@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tacrefine.cli.errors import cli_entry
+from tacrefine.cli.errors import cli_entry, fail
 
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -34,11 +34,11 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
 
         meta = export_policy(source, args.out, fmt=args.format, opset=args.opset)
     except ImportError as exc:
-        print(f"export: {exc}; ONNX export needs onnx and onnxscript: pip install 'tacrefine[export]'", file=sys.stderr)
-        return 2
+        code = fail(exc)
+        print("ONNX export needs onnx and onnxscript: pip install 'tacrefine[export]'", file=sys.stderr)
+        return code
     except (CheckpointError, ValueError) as exc:
-        print(f"export: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     print(f"wrote {args.out} ({args.format}): inputs {meta['inputs']}, outputs {meta['outputs']}, "
           f"dofs {meta['checkpoint']['refined_dofs']}")
     return 0

@@ -118,7 +118,7 @@ def write_lerobot(out: str | Path, episodes: Sequence[tuple[dict[str, np.ndarray
     indices and timestamps are filled here). Returns ``info.json``'s content.
 
     The one writer of this package: grasp shards (:func:`export_lerobot`) and recorded
-    closed-loop episodes (:mod:`tacrefine.evaluation.lerobot_record`) both go through it."""
+    closed-loop episodes (:mod:`tacrefine.evaluation.results.lerobot_record`) both go through it."""
     pa, _ = _pa()
     out = Path(out)
     if (out / "meta" / "info.json").exists():

@@ -37,7 +37,7 @@ FORMATS = ("onnx", "torchscript")
 INPUT_NAMES = ("tactile", "target_tactile", "proprio", "dof_mask")
 #: Checkpoint entries carried into the exported file (everything but the weights and the optimiser).
 CHECKPOINT_KEYS = ("refined_dofs", "tactile_shape", "sensor", "gripper", "hand", "model_config", "normalizer",
-                   "epoch", "format", "version")
+                   "epoch", "format", "version", "self_assessment")
 
 
 def preprocess(joint_mean: np.ndarray | torch.Tensor, joint_std: np.ndarray | torch.Tensor, tactile: torch.Tensor,
@@ -103,10 +103,10 @@ def export_policy(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", op
     """Write the checkpoint's :class:`PolicyGraph` to ``out`` as ``fmt`` (``"onnx"`` or
     ``"torchscript"``), atomically; returns the metadata written with it.
 
-    The graph takes a batch of one observation (what a controller feeds; the legacy exporter
-    loses the pad size of a dynamic batch at the encoder's adaptive pooling). ONNX uses
-    torch's TorchScript-based exporter (``dynamo=False``), which needs only the ``onnx``
-    package, not ``onnxscript``.
+    The graph takes a batch of one observation (what a controller feeds). ONNX uses torch's
+    ``torch.export``-based exporter (``dynamo=True``), which needs ``onnx`` and ``onnxscript``
+    (the ``export`` extra): the TorchScript-based one cannot export the encoder's adaptive
+    pooling.
     """
     if fmt not in FORMATS:
         raise ValueError(f"export format {fmt!r}: allowed {list(FORMATS)}")
@@ -135,7 +135,7 @@ def _onnx_bytes(graph: PolicyGraph, example: tuple[torch.Tensor, ...], names: li
     import onnx
 
     buf = io.BytesIO()
-    with warnings.catch_warnings():  # the legacy exporter warns that it is legacy; it is the light route
+    with warnings.catch_warnings():  # the exporter's progress and deprecation notes are not the user's business
         warnings.simplefilter("ignore")
         torch.onnx.export(graph, example, buf, input_names=list(INPUT_NAMES), output_names=names,
                           opset_version=opset, dynamo=True, verbose=False)

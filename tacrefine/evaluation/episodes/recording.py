@@ -3,7 +3,7 @@
 Why a trace and not the report: the report keeps errors per step; a recording needs what
 the policy saw and did at every step (tactile images, joints, the action) and, for people
 and for training labels, the ground truth (grasp, wrist and object poses). The episode
-loop (:func:`tacrefine.evaluation.runner.run_episode`) calls :meth:`EpisodeTrace.start`
+loop (:func:`tacrefine.evaluation.episodes.runner.run_episode`) calls :meth:`EpisodeTrace.start`
 after the reset and :meth:`EpisodeTrace.step` after every env step; nothing else of the
 loop changes. A trace is plain numpy (it travels back from worker processes with the job's
 result) and is turned into files by :mod:`tacrefine.evaluation.results.lerobot_record` and
