@@ -50,7 +50,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                                                                    "on it; 1)")
         if name in ("ablation", "all"):
             p.add_argument("--config", dest="ablation_config", default=None,
-                           help="ablation YAML (default: configs/ablation.yaml's embedded defaults)")
+                           help="ablation YAML, e.g. configs/ablation_families.yaml (default: the embedded small one)")
             p.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[],
                            metavar="KEY=VALUE", help="ablation overrides, e.g. train.epochs=4")
         if name not in ("speed", "figures"):
