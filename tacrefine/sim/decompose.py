@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import stat
 import time
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
 from tacrefine.config import ConfigError, atomic_write_bytes
+from tacrefine.sim.mesh_cache import private_folder
 from tacrefine.sim.mesh_io import MeshPiece
 
 logger = logging.getLogger(__name__)
@@ -44,13 +44,8 @@ def cache_dir() -> Path:
     """``$TACREFINE_CACHE_DIR/decompositions`` (default ``~/.cache/tacrefine``), owner-only."""
     root = os.environ.get("TACREFINE_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "tacrefine")
-    folder = Path(root) / "decompositions"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    st = os.lstat(folder)
-    if hasattr(os, "getuid") and (not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid()):
-        raise ConfigError(f"decomposition cache {folder}: not a folder owned by this user; remove it or set "
-                          f"TACREFINE_CACHE_DIR to a private folder")
-    return folder
+    return private_folder(Path(root) / "decompositions", "decomposition cache",
+                          "remove it or set TACREFINE_CACHE_DIR to a private folder", ConfigError)
 
 
 def _hull(vertices: np.ndarray) -> ConvexHull | None:

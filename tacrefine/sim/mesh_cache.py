@@ -16,20 +16,27 @@ from scipy.spatial import ConvexHull
 from tacrefine.config import atomic_write_bytes
 
 
-def _mesh_cache_dir() -> Path:
-    """The per-user folder of hull files: created owner-only (0700); refused when another user
-    owns it (its files could be swapped for other shapes), tightened when it is ours but open."""
+def private_folder(folder: Path, what: str, fix: str, error: type[Exception] = RuntimeError) -> Path:
+    """``folder``, created owner-only (0700); refused when another user owns it (its files could
+    be swapped for other shapes), tightened when it is ours but open. Shared by the on-disk
+    caches of parts (hull meshes here, decompositions in :mod:`tacrefine.sim.decompose`)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     user = os.getuid() if hasattr(os, "getuid") else None
-    folder = Path(tempfile.gettempdir()) / f"tacrefine-meshes-{user if user is not None else 0}"
-    folder.mkdir(mode=0o700, exist_ok=True)
+    if user is None:
+        return folder
     st = os.lstat(folder)
-    if user is not None:
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != user:
-            raise RuntimeError(f"hull mesh cache {folder}: not a folder owned by this user (uid {user}; owner "
-                               f"uid {st.st_uid}); remove it or set TMPDIR to a private folder")
-        if st.st_mode & 0o077:
-            os.chmod(folder, 0o700)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != user:
+        raise error(f"{what} {folder}: not a folder owned by this user (uid {user}; owner uid {st.st_uid}); {fix}")
+    if st.st_mode & 0o077:
+        os.chmod(folder, 0o700)
     return folder
+
+
+def _mesh_cache_dir() -> Path:
+    """The per-user folder of hull files (:func:`private_folder` under the temp dir)."""
+    user = os.getuid() if hasattr(os, "getuid") else 0
+    return private_folder(Path(tempfile.gettempdir()) / f"tacrefine-meshes-{user}", "hull mesh cache",
+                          "remove it or set TMPDIR to a private folder")
 
 
 @functools.lru_cache(maxsize=4096)
