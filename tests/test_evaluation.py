@@ -39,7 +39,13 @@ def test_report_matches_documented_schema(evaluated):
     assert prov["tacrefine"] and prov["torch"] and prov["pybullet"]
     assert len(report["episodes"]) == len(SPECS) * len(OBJECTS) * 2 * 2
     for ep in report["episodes"]:
-        assert 1 <= ep["steps"] <= 5 and ep["errors"][0]["step"] == 0
+        assert 0 <= ep["steps"] <= 5 and ep["errors"][0]["step"] == 0
+        assert len(ep["errors"]) == ep["steps"] + 1
+        if ep["policy"] == "baseline:noop":  # never moves: under the no-oracle protocol it stops at once
+            assert ep["steps"] == 0 and ep["stop_reason"] == "policy"
+        if ep["policy"] == "baseline:oracle" and ep["stop_reason"] == "policy":  # stops only at the target
+            limit = 0.1 * 3 ** 0.5 + 1e-9  # 0.1 on each of at most 3 DoF of a kind
+            assert ep["final_position_error_mm"] <= limit and ep["final_rotation_error_deg"] <= limit
         assert ep["final_position_error_mm"] == ep["errors"][-1]["position_error_mm"]
         assert ep["object_class"] in ("rod", "box")
     # the validator does catch a broken report

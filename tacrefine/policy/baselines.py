@@ -24,9 +24,14 @@ class Policy:
 
 
 class NoopPolicy(Policy):
-    """Never moves: the error stays where the start grasp put it."""
+    """Never moves: the error stays where the start grasp put it.
+
+    Under the no-oracle protocol it stops at once (``should_stop``): a policy that will never
+    move has nothing to wait for, and a re-grasp at the same pose would only disturb the part.
+    """
 
     name = "baseline:noop"
+    should_stop = True
 
     def __init__(self, env: Any) -> None:
         self.shape = env.action_space.shape
@@ -151,16 +156,28 @@ class TactileServoPolicy(Policy):
 
 
 class OraclePolicy(Policy):
-    """Reads the true correction from the simulator: the upper bound, never a real policy."""
+    """Reads the true correction from the simulator: the upper bound, never a real policy.
+
+    Under the no-oracle protocol it stops once the true correction is within
+    :attr:`stop_within` on every DoF (mm / deg): a tenth of the finest success pair, so it
+    stops only where every threshold counts it a success.
+    """
 
     name = "baseline:oracle"
+    stop_within = 0.1
 
     def __init__(self, env: Any) -> None:
         self.env = env.unwrapped
         self.scale = np.asarray(self.env.action_scale, dtype=float)
+        self.should_stop = False
+
+    def reset(self, seed: int | None = None) -> None:
+        self.should_stop = False
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        return np.clip(self.env.oracle_increment() / self.scale, -1, 1).astype(np.float32)
+        increment = np.asarray(self.env.oracle_increment(), dtype=float)
+        self.should_stop = bool(np.all(np.abs(increment) <= self.stop_within))
+        return np.clip(increment / self.scale, -1, 1).astype(np.float32)
 
 
 BASELINES = {

@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
 from tacrefine.config import ConfigError, atomic_write_bytes
-from tacrefine.sim.mesh_cache import private_folder
+from tacrefine.sim.mesh_cache import user_cache_folder
 from tacrefine.sim.mesh_io import MeshPiece
 
 logger = logging.getLogger(__name__)
@@ -42,10 +41,7 @@ CONVEX_TOLERANCE = 1e-4
 
 def cache_dir() -> Path:
     """``$TACREFINE_CACHE_DIR/decompositions`` (default ``~/.cache/tacrefine``), owner-only."""
-    root = os.environ.get("TACREFINE_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "tacrefine")
-    return private_folder(Path(root) / "decompositions", "decomposition cache",
-                          "remove it or set TACREFINE_CACHE_DIR to a private folder", ConfigError)
+    return user_cache_folder("decompositions", "decomposition cache", ConfigError)
 
 
 def _hull(vertices: np.ndarray) -> ConvexHull | None:

@@ -32,6 +32,15 @@ def private_folder(folder: Path, what: str, fix: str, error: type[Exception] = R
     return folder
 
 
+def user_cache_folder(name: str, what: str, error: type[Exception] = RuntimeError) -> Path:
+    """``$TACREFINE_CACHE_DIR/<name>`` (default ``~/.cache/tacrefine/<name>``), owner-only: the
+    per-user caches that outlive a process (decompositions, part measurements)."""
+    root = os.environ.get("TACREFINE_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "tacrefine")
+    return private_folder(Path(root) / name, what, "remove it or set TACREFINE_CACHE_DIR to a private folder",
+                          error)
+
+
 def _mesh_cache_dir() -> Path:
     """The per-user folder of hull files (:func:`private_folder` under the temp dir)."""
     user = os.getuid() if hasattr(os, "getuid") else 0

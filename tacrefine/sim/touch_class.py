@@ -245,9 +245,15 @@ def classify_by_touch(surface: Surface, points_obj_mm: np.ndarray, grasp_height_
     if near:
         reasons.append(f"{', '.join(near)} barely felt (scores {', '.join(f'{scores[d]:.2f}' for d in near)})")
     reason = "; ".join(reasons)
+    say_unclear(name, reason, dofs)
+    return TouchClass(category, dofs, {d: round(v, 3) for d, v in scores.items()}, not reason, reason)
+
+
+def say_unclear(name: str, reason: str, dofs: tuple[str, ...]) -> None:
+    """Tell the user (log, INFO) that a part's class is unclear and what is refined instead;
+    also when the answer comes from the measurement cache."""
     if reason:
         log.info("%s: class unclear: %s; refining what touch observes: %s", name, reason, ", ".join(dofs))
-    return TouchClass(category, dofs, {d: round(v, 3) for d, v in scores.items()}, not reason, reason)
 
 
 def classify_part(spec, link_pose: np.ndarray, object_pose: np.ndarray, points_world: np.ndarray,

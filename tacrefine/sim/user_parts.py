@@ -33,6 +33,7 @@ the part itself. Every problem is a :class:`ConfigError` naming the file.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,11 +46,12 @@ from scipy.spatial.transform import Rotation
 
 from tacrefine import geometry
 from tacrefine.config import ConfigError, require
+from tacrefine.sim.measure_cache import cached_measure
 from tacrefine.sim.mesh_io import MESH_SUFFIXES, read_mesh, unit_scale
 from tacrefine.sim.objects import PART_SOURCES, ObjectSpec, PartSource
 from tacrefine.sim.part_bodies import build_object, object_parts
 from tacrefine.sim.raycast import convex_body_from_parts
-from tacrefine.sim.touch_class import classify_part
+from tacrefine.sim.touch_class import classify_part, say_unclear
 from tacrefine.sim.world import World
 
 #: the lowest grasp height: pads reach 8 mm below the tool centre, offsets move it 5 mm more
@@ -83,6 +85,15 @@ class PartGeometry:
     height_mm: float
     category: str
     refined_dofs: tuple[str, ...] | None = None
+    #: why the class is unclear (empty when clear): said again when read from the cache
+    touch_note: str = ""
+
+
+def _from_cache(name: str, **fields: Any) -> PartGeometry:
+    """A measurement read from the cache; an unclear class is said as when it was measured."""
+    geometry_ = PartGeometry(**fields)
+    say_unclear(name, geometry_.touch_note, tuple(geometry_.refined_dofs or ()))
+    return geometry_
 
 
 def _source(spec: ObjectSpec) -> str:
@@ -252,7 +263,7 @@ def measure(spec: ObjectSpec, grasp_height_mm: float | None = None) -> PartGeome
     touch = classify_part(spec, link_at_rest, object_world, pts, float(grasp_height_mm),
                           _classify(pts, object_world, thickness_mm, width_mm, local), width_mm < PAD_WIDTH_MM)
     return PartGeometry(frame_in_file, float(grasp_height_mm), thickness_mm, width_mm, height_mm, touch.category,
-                        touch.refined_dofs)
+                        touch.refined_dofs, touch.reason)
 
 
 def _classify(pts: np.ndarray, object_world: np.ndarray, thickness_mm: float, width_mm: float,
@@ -322,7 +333,7 @@ def resolve_user_part(data: Mapping[str, Any]) -> ObjectSpec:
         measured = None
     else:
         height = given["grasp_height_mm"] * scale if "grasp_height_mm" in given else None
-        measured = measure(plain, grasp_height_mm=height)
+        measured = cached_measure(plain, height, measure, functools.partial(_from_cache, plain.name))
         frame = [round(v, 4) for v in measured.frame_in_file]
     fields: dict[str, Any] = {"frame_in_file": tuple(frame)}
     for key in ("grasp_height_mm", "thickness_mm"):
