@@ -160,24 +160,44 @@ def figure_to_rgb(fig: Any) -> np.ndarray:
 def episode_frame(tactile: np.ndarray, target: np.ndarray, caption: str,
                   scene: np.ndarray | None = None) -> np.ndarray:
     """One GIF frame: current pads, target pads and (optionally) the rendered scene."""
-    cur, tgt = _as_tactile(tactile), _as_tactile(target)
+    return episode_frames([tactile], target, [caption], None if scene is None else [scene])[0]
+
+
+def episode_frames(tactiles: Sequence[np.ndarray], target: np.ndarray, captions: Sequence[str],
+                   scenes: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
+    """The frames of one episode (:func:`episode_frame` each), drawn on one figure whose images
+    and caption are updated frame by frame: laying out a figure costs far more than drawing it."""
+    if len(captions) != len(tactiles) or (scenes is not None and len(scenes) != len(tactiles)):
+        raise ValueError(f"episode_frames: {len(tactiles)} tactile frames, {len(captions)} captions, "
+                         f"{'no' if scenes is None else len(scenes)} scenes")
+    cur, tgt = _as_tactile(tactiles[0]), _as_tactile(target)
     n_fingers = cur.shape[0]
-    extra = 1 if scene is not None else 0
+    extra = 1 if scenes is not None else 0
     n_cols = 2 * n_fingers + extra
     fig = new_figure(1.6 * n_cols + (1.2 if extra else 0.0), 2.3)
     ratios = [1.0] * (2 * n_fingers) + ([2.0] if extra else [])
     axes = fig.subplots(1, n_cols, squeeze=False, gridspec_kw={"width_ratios": ratios})[0]
+    current = [_draw_heatmap(axes[f], cur[f, 0], f"current f{f}", 255.0) for f in range(n_fingers)]
     for f in range(n_fingers):
-        _draw_heatmap(axes[f], cur[f, 0], f"current f{f}", 255.0)
         _draw_heatmap(axes[n_fingers + f], tgt[f, 0], f"target f{f}", 255.0)
-    if scene is not None:
-        axes[-1].imshow(scene)
+    scene_image = None
+    if scenes is not None:
+        scene_image = axes[-1].imshow(scenes[0])
         axes[-1].set_xticks([])
         axes[-1].set_yticks([])
         axes[-1].set_title("scene (not observed)", fontsize=8)
-    fig.suptitle(caption, fontsize=8)
+    title = fig.suptitle(captions[0], fontsize=8)
     fig.tight_layout()
-    return figure_to_rgb(fig)
+    frames = []
+    for i, tactile in enumerate(tactiles):
+        arr = _as_tactile(tactile)
+        for f, image in enumerate(current):
+            image.set_data(arr[f, 0])
+        if scene_image is not None and scenes is not None:
+            scene_image.set_data(scenes[i])
+        title.set_text(captions[i])
+        frames.append(figure_to_rgb(fig))
+    return frames
 
 
 def save_gif(frames: Sequence[np.ndarray], path: str | Path, duration_ms: int = 700) -> Path:
@@ -197,6 +217,6 @@ def save_gif(frames: Sequence[np.ndarray], path: str | Path, duration_ms: int = 
 
 
 __all__ = [
-    "PANELS_KEY", "episode_frame", "new_figure", "figure_png_bytes", "figure_to_rgb", "save_gif",
+    "PANELS_KEY", "episode_frame", "episode_frames", "new_figure", "figure_png_bytes", "figure_to_rgb", "save_gif",
     "save_tactile_grid", "save_tactile_panel", "tactile_figure", "tactile_grid_figure",
 ]

@@ -69,3 +69,18 @@ def test_grid_and_gif(tmp_path):
     gif = viz.save_gif(frames, tmp_path / "e.gif")
     with Image.open(gif) as im:
         assert im.format == "GIF" and im.n_frames == 3
+
+
+def test_episode_frames_drawn_on_one_figure_equal_frames_drawn_alone():
+    rng = np.random.default_rng(1)
+    tactile = [rng.integers(0, 256, (2, 1, 14, 12), dtype=np.uint8) for _ in range(3)]
+    scenes = [rng.integers(0, 256, (60, 80, 3), dtype=np.uint8) for _ in range(3)]
+    captions = [f"step {i}" for i in range(3)]
+    together = viz.episode_frames(tactile, tactile[0], captions, scenes)
+    alone = [viz.episode_frame(t, tactile[0], c, s) for t, c, s in zip(tactile, captions, scenes)]
+    assert len(together) == 3
+    for a, b in zip(together, alone):
+        assert a.shape == b.shape and np.array_equal(a, b)
+    assert not np.array_equal(together[0], together[1])  # the frames do change
+    with pytest.raises(ValueError, match="captions"):
+        viz.episode_frames(tactile, tactile[0], captions[:2])

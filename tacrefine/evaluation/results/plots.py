@@ -134,14 +134,10 @@ def tactile_panel(captures: Sequence[Any], path: str | Path, title: str) -> Path
 
 def episode_gif(capture: Any, path: str | Path) -> Path:
     """Animated GIF of one episode: current vs target pads (and the scene) at every step."""
-    frames = []
-    for step, tactile in enumerate(capture.tactile):
-        pos, rot = capture.errors[step]
-        scene = capture.scenes[step] if step < len(capture.scenes) else None
-        caption = (f"{capture.policy} | {capture.object} ({capture.target_mode}) | step {step}: "
-                   f"{pos:.2f} mm, {rot:.2f} deg")
-        frames.append(viz.episode_frame(tactile, capture.target, caption, scene))
-    return viz.save_gif(frames, path)
+    captions = [f"{capture.policy} | {capture.object} ({capture.target_mode}) | step {step}: {pos:.2f} mm, "
+                f"{rot:.2f} deg" for step, (pos, rot) in enumerate(capture.errors[:len(capture.tactile)])]
+    scenes = capture.scenes if len(capture.scenes) == len(capture.tactile) else None
+    return viz.save_gif(viz.episode_frames(capture.tactile, capture.target, captions, scenes), path)
 
 
 def write_plots(report: Mapping[str, Any], captures: Sequence[Any], out: str | Path) -> dict[str, str]:
