@@ -10,6 +10,7 @@ import sys
 import pytest
 
 import tacrefine.evaluation.jobs as jobs_module
+from tacrefine.evaluation.episodes.journal import Journal
 from tacrefine.evaluation.protocol import EvalConfig
 from tacrefine.evaluation.runner import JOURNAL_DIR, run_evaluation
 from tacrefine.parallel import TaskError
@@ -29,11 +30,13 @@ def test_an_interrupted_evaluation_resumes_with_only_the_unfinished_jobs(tmp_pat
     run_evaluation(cfg, specs, tmp_path / "straight")
     real = jobs_module.run_episodes
     played: list[tuple] = []
+    jobs_seen: list = []
 
     def power_cut_at_the_fifth_job(cfg_, job, report=None):
         if len(played) == 4:  # 2 policies x 4 jobs of 2 episodes
             raise RuntimeError("power cut")
         played.append((job.spec, job.items))
+        jobs_seen.append(job)
         return real(cfg_, job, report)
 
     monkeypatch.setattr(jobs_module, "run_episodes", power_cut_at_the_fifth_job)
@@ -41,7 +44,8 @@ def test_an_interrupted_evaluation_resumes_with_only_the_unfinished_jobs(tmp_pat
     with pytest.raises(TaskError, match="power cut"):
         run_evaluation(cfg, specs, out)
     assert len(list((out / JOURNAL_DIR).glob("job-*.json"))) == 4
-    (out / JOURNAL_DIR / "job-0001.npz").write_bytes(b"damaged")  # a damaged job is played again
+    book = Journal(out / JOURNAL_DIR, cfg)
+    book._paths(book.key(jobs_seen[1]))[1].write_bytes(b"damaged")  # a damaged job is played again
     first = list(played)
     played.clear()
     monkeypatch.setattr(jobs_module, "run_episodes", lambda c, j, r=None: played.append((j.spec, j.items))

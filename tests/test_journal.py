@@ -21,8 +21,8 @@ RESULT = {"records": [{"object": "wedge", "steps": 2, "error": 0.5}], "captures"
           "env_info": {"hand": "parallel_jaw"}, "policy_info": {"label": "noop"}, "seconds": 0.25}
 
 
-def _job(spec: str = "baseline:noop") -> EpisodeJob:
-    return EpisodeJob(spec, "fixed", ((0, "wedge"), (1, "wedge")))
+def _job(spec: str = "baseline:noop", items: tuple = ((0, "wedge"), (1, "wedge"))) -> EpisodeJob:
+    return EpisodeJob(spec, "fixed", items)
 
 
 def test_render_is_part_of_the_key_since_it_decides_whether_scene_frames_are_recorded(tmp_path):
@@ -87,26 +87,36 @@ def test_an_edited_user_part_changes_the_key_of_a_configured_evaluation(tmp_path
 
 def test_a_saved_job_loads_back(tmp_path):
     book = Journal(tmp_path, CFG)
-    book.save(0, _job(), RESULT)
-    loaded = book.load(0, _job())
+    book.save(_job(), RESULT)
+    loaded = book.load(_job())
     assert loaded is not None and loaded["records"] == RESULT["records"] and loaded["seconds"] == 0.25
     assert book.damaged == []
+
+
+def test_a_job_is_found_by_what_it_is_not_by_its_place_in_the_run(tmp_path):
+    """An evaluation of more policies takes the finished jobs of one of fewer."""
+    Journal(tmp_path, CFG).save(_job("baseline:noop"), RESULT)
+    later = Journal(tmp_path, CFG)  # a run that lists another policy first
+    assert later.load(_job("baseline:random")) is None
+    loaded = later.load(_job("baseline:noop"))
+    assert loaded is not None and loaded["records"] == RESULT["records"]
+    assert later.load(_job("baseline:noop", items=((2, "wedge"), (3, "wedge")))) is None
 
 
 @pytest.mark.parametrize("damage", ["[]\n", "42\n", "{not json", "edit"])
 def test_a_damaged_job_file_is_played_again_and_named_once_in_the_log(tmp_path, damage, caplog):
     book = Journal(tmp_path, CFG)
-    book.save(0, _job(), RESULT)
-    path = tmp_path / "job-0000.json"
+    book.save(_job(), RESULT)
+    (path,) = tmp_path.glob("job-*.json")
     if damage == "edit":  # still valid JSON with the right key: only the checksum tells
         meta = json.loads(path.read_text(encoding="utf-8"))
         meta["records"][0]["error"] = 0.05
         damage = json.dumps(meta)
     path.write_text(damage, encoding="utf-8")
     fresh = Journal(tmp_path, CFG)
-    assert fresh.load(0, _job()) is None
-    assert fresh.load(1, _job()) is None  # absent: not damaged
-    assert len(fresh.damaged) == 1 and "job-0000.json" in fresh.damaged[0]
+    assert fresh.load(_job()) is None
+    assert fresh.load(_job(items=((9, "rod_r3"),))) is None  # absent: not damaged
+    assert len(fresh.damaged) == 1 and path.name in fresh.damaged[0]
     with caplog.at_level(logging.WARNING, logger="tacrefine.evaluation.journal"):
         fresh.report_damaged()
     assert [r.getMessage() for r in caplog.records if "damaged" in r.getMessage()] != []

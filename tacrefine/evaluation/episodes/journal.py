@@ -1,16 +1,17 @@
 """Finished evaluation jobs kept on disk, so that an interrupted evaluation resumes.
 
 Each job (one policy, one target mode, a run of episodes) that finishes is written to
-``OUT/.jobs/job-NNNN.json`` (its records, env and policy info) and ``job-NNNN.npz`` (the
-images it captured for the panels), atomically, the JSON last. Both carry a key hashing
-everything the job's records depend on: the evaluation config (minus the switches that
-only change what is written), the sha256 of every user part file (and of the meshes its
-URDF names), the policy spec and the sha256 of the checkpoint it loads (``pretrained``
-resolved to the shipped file that fits the env), the target mode and the episodes. The
-JSON carries the sha256 of its own content and of the ``.npz``. A rerun loads every job
-whose key matches and whose files are intact, and plays the rest (a damaged one is named
-in the log), so its report equals an uninterrupted run's (episodes are functions of their
-seeds). Nothing here is unpickled: JSON and ``allow_pickle=False``.
+``OUT/.jobs/job-KEY.json`` (its records, env and policy info) and ``job-KEY.npz`` (the
+images it captured for the panels), atomically, the JSON last. They are named by a key
+hashing everything the job's records depend on: the evaluation config (minus the switches
+that only change what is written), the sha256 of every user part file (and of the meshes
+its URDF names), the policy spec and the sha256 of the checkpoint it loads (``pretrained``
+resolved to the shipped file that fits the env), the target mode and the episodes, so a
+job is found whatever else the run holds (an evaluation of more policies takes the
+finished jobs of an evaluation of fewer). The JSON carries the sha256 of its own content
+and of the ``.npz``. A rerun loads every job whose key matches and whose files are intact,
+and plays the rest (a damaged one is named in the log), so its report equals an
+uninterrupted run's (episodes are functions of their seeds). Nothing here is unpickled: JSON and ``allow_pickle=False``.
 """
 
 from __future__ import annotations
@@ -133,13 +134,14 @@ class Journal:
                              sort_keys=True, default=_plain)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
-    def _paths(self, index: int) -> tuple[Path, Path]:
-        stem = self.root / f"job-{index:04d}"
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        stem = self.root / f"job-{key[:24]}"
         return stem.with_suffix(".json"), stem.with_suffix(".npz")
 
-    def save(self, index: int, job: Any, result: dict[str, Any]) -> None:
-        """Record finished job ``index`` (images first, then the JSON that makes it count)."""
-        meta_path, images_path = self._paths(index)
+    def save(self, job: Any, result: dict[str, Any]) -> None:
+        """Record finished ``job`` (images first, then the JSON that makes it count)."""
+        key = self.key(job)
+        meta_path, images_path = self._paths(key)
         arrays: dict[str, np.ndarray] = {}
         captures = []
         for c, cap in enumerate(result["captures"]):
@@ -155,19 +157,20 @@ class Journal:
         np.savez(buffer, **arrays)
         payload = buffer.getvalue()
         atomic_write_bytes(images_path, payload)
-        meta = {"key": self.key(job), "images_sha256": hashlib.sha256(payload).hexdigest(),
+        meta = {"key": key, "images_sha256": hashlib.sha256(payload).hexdigest(),
                 "records": result["records"], "captures": captures, "env_info": result["env_info"],
                 "policy_info": result["policy_info"], "seconds": result["seconds"]}
         meta = json.loads(json.dumps(meta, default=_plain))  # as it will read back
         meta["sha256"] = _content_digest(meta)
         atomic_write_bytes(meta_path, (json.dumps(meta) + "\n").encode("utf-8"))
 
-    def load(self, index: int, job: Any) -> dict[str, Any] | None:
-        """Finished job ``index`` as :func:`run_episodes` returned it, or None (absent, from
-        another config or policy, or damaged: it is then played again)."""
+    def load(self, job: Any) -> dict[str, Any] | None:
+        """Finished ``job`` as :func:`run_episodes` returned it, or None (absent, or damaged:
+        it is then played again)."""
         from tacrefine.evaluation.episodes.runner import Capture
 
-        meta_path, images_path = self._paths(index)
+        key = self.key(job)
+        meta_path, images_path = self._paths(key)
         try:
             text = meta_path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -178,8 +181,8 @@ class Journal:
             meta = json.loads(text)
             if not isinstance(meta, dict) or meta.get("sha256") != _content_digest(meta):
                 raise ValueError("its checksum does not match its content")
-            if meta.get("key") != self.key(job):
-                return None  # another config or policy: not damaged, just not this run's
+            if meta.get("key") != key:
+                return None  # a 24-digit prefix shared by another job: not damaged, just not this one
             payload = images_path.read_bytes()
             if hashlib.sha256(payload).hexdigest() != meta["images_sha256"]:
                 raise ValueError(f"{images_path.name} does not match its checksum")

@@ -78,7 +78,7 @@ def evaluate_policies(cfg: EvalConfig, specs: Sequence[str], *, backend: str = "
     env_info_: dict[str, Any] = {}
     old_threads = _single_thread_torch(specs)
     book = Journal(journal, cfg) if journal is not None else None
-    done = {i: r for i, job in enumerate(jobs) if book and (r := book.load(i, job.args[1])) is not None}
+    done = {i: r for i, job in enumerate(jobs) if book and (r := book.load(job.args[1])) is not None}
     if book is not None:
         book.report_damaged()
     todo = [i for i in range(len(jobs)) if i not in done]
@@ -95,7 +95,7 @@ def evaluate_policies(cfg: EvalConfig, specs: Sequence[str], *, backend: str = "
                 else:
                     result = next(fresh)
                     if book is not None:
-                        book.save(index, work, result)
+                        book.save(work, result)
                 episodes += result["records"]
                 captures += result["captures"]
                 traces += result.get("traces", [])
