@@ -74,6 +74,9 @@ class MainEvaluation:
             suite of the hand the data was generated with).
         workers: local worker processes the episodes run on (2 = both cores; the results
             are the same for any number, only the timing fields differ).
+        prerun_baselines: play the baselines' clean episodes in a low-priority background
+            process while the policy trains, on the CPU time training leaves idle
+            (:mod:`tacrefine.pipelines.prerun`; the results are the same either way).
     """
 
     checkpoint: str = "best.pt"
@@ -83,11 +86,14 @@ class MainEvaluation:
     plots: bool = True
     suites: tuple[str, ...] = ("hand",)
     workers: int = 2
+    prerun_baselines: bool = True
 
     def __post_init__(self) -> None:
         from tacrefine.config import require_int
 
         require_int("evaluation.workers", self.workers, 1)
+        require(isinstance(self.prerun_baselines, bool), "evaluation.prerun_baselines", "true or false",
+                self.prerun_baselines)
         from tacrefine.evaluation.episodes.protocol import SUITES
         from tacrefine.policy.baselines import BASELINES
 
@@ -227,14 +233,35 @@ def stage_train(cfg: MainConfig, out: Path) -> dict[str, Any]:
             "seconds_to_0.5mm_0.5deg": time_to_precision(result.history), "curve": time_curve(result.history)}
 
 
+def _protocol(cfg: MainConfig) -> Any:
+    from tacrefine.evaluation.episodes.protocol import PRECISION_PROTOCOL
+
+    return dataclasses.replace(PRECISION_PROTOCOL, baselines=cfg.evaluation.baselines)
+
+
+def stage_train_with_prerun(cfg: MainConfig, out: Path) -> dict[str, Any]:
+    """:func:`stage_train`, with the baselines' benchmark episodes playing in the background."""
+    if not cfg.evaluation.prerun_baselines:
+        return stage_train(cfg, out)
+    from tacrefine.pipelines.prerun import BaselinePrerun
+
+    prerun = BaselinePrerun(_protocol(cfg), cfg.evaluation.suites, out / "benchmark",
+                            cfg.evaluation.episodes_per_object).start()
+    try:
+        result = stage_train(cfg, out)
+    finally:
+        outcome = prerun.stop()
+    print(f"(the baselines' benchmark episodes meanwhile, in the background: {outcome})", flush=True)
+    return result
+
+
 def stage_benchmark(cfg: MainConfig, out: Path) -> dict[str, Any]:
     from tacrefine.evaluation.benchmarks.precision import run_precision_benchmark
-    from tacrefine.evaluation.episodes.protocol import PRECISION_PROTOCOL
 
     checkpoint = out / "train" / cfg.evaluation.checkpoint
     if not checkpoint.is_file():
         raise FileNotFoundError(f"no checkpoint {checkpoint}: training did not finish an epoch")
-    protocol = dataclasses.replace(PRECISION_PROTOCOL, baselines=cfg.evaluation.baselines)
+    protocol = _protocol(cfg)
     return run_precision_benchmark(str(checkpoint), out / "benchmark", protocol=protocol,
                                    suites=cfg.evaluation.suites,
                                    episodes_per_object=cfg.evaluation.episodes_per_object,
@@ -273,7 +300,7 @@ def run_main(cfg: MainConfig) -> dict[str, Any]:
     save_config(cfg, out / "main_config.yaml")
     summary: dict[str, Any] = {"out": str(out), "stages": {}}
     t_job = time.perf_counter()
-    stages = (("data", "dataset", stage_data), ("training", "training", stage_train),
+    stages = (("data", "dataset", stage_data), ("training", "training", stage_train_with_prerun),
               ("benchmark", "benchmark", stage_benchmark))
     if cfg.data.user_objects:  # --object PATH / user parts in data.objects: scored on their own too
         stages += (("parts", "your parts", stage_parts),)
@@ -307,5 +334,5 @@ def run_main(cfg: MainConfig) -> dict[str, Any]:
 
 __all__ = ["MainConfig", "MainEvaluation", "SMOKE", "hand_data_defaults", "load_main_config", "run_main",
            "stage_benchmark",
-           "stage_data", "stage_parts", "stage_train", "training_config"]
+           "stage_data", "stage_parts", "stage_train", "stage_train_with_prerun", "training_config"]
 
