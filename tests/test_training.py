@@ -101,17 +101,17 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path: Path, data, monkeypat
     extra = ("model.dropout=0.1",)
     straight = loop.train(smoke_cfg(tmp_path / "straight", *extra), data=data)
 
-    real_plot = loop.plot_curves
+    real_write = loop.write_metrics
 
-    def crash_after_first_epoch(history, path):
-        real_plot(history, path)
+    def crash_after_first_epoch(run_dir, history):
+        real_write(run_dir, history)
         raise KeyboardInterrupt  # killed once epoch 1's checkpoint is on disk
 
-    monkeypatch.setattr(loop, "plot_curves", crash_after_first_epoch)
+    monkeypatch.setattr(loop, "write_metrics", crash_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
         loop.train(smoke_cfg(tmp_path / "resumed", *extra), data=data)
     assert load_checkpoint(tmp_path / "resumed" / "last.pt")["epoch"] == 1
-    monkeypatch.setattr(loop, "plot_curves", real_plot)
+    monkeypatch.setattr(loop, "write_metrics", real_write)
     resumed = loop.resume_run(tmp_path / "resumed", data=data)
 
     a = load_checkpoint(tmp_path / "straight" / "last.pt")
@@ -221,3 +221,18 @@ def test_training_throughput_is_measured() -> None:
     rate = loop.measure_training_throughput(ModelConfig(width=32, num_heads=2), (2, 1, 14, 12), batch_size=16,
                                             steps=2, warmup=1, num_threads=1)
     assert rate > 0
+
+
+def test_curves_are_redrawn_at_most_every_so_often_and_after_the_last_epoch(tmp_path: Path, data,
+                                                                             monkeypatch) -> None:
+    drawn: list[int] = []
+    real_plot = loop.plot_curves
+    monkeypatch.setattr(loop, "plot_curves", lambda history, path: drawn.append(len(history)) or
+                        real_plot(history, path))
+    loop.train(smoke_cfg(tmp_path / "slow_plots", "train.epochs=3", "train.steps_per_epoch=2"), data=data)
+    assert drawn == [3]  # the epochs took less than CURVES_EVERY_S: the final one only
+    monkeypatch.setattr(loop, "CURVES_EVERY_S", 0.0)
+    drawn.clear()
+    loop.train(smoke_cfg(tmp_path / "every", "train.epochs=3", "train.steps_per_epoch=2"), data=data)
+    assert drawn == [1, 2, 3]
+    assert (tmp_path / "every" / "curves.png").stat().st_size > 0

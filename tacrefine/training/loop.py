@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 
 #: Overrides accepted by :func:`resume_run`; anything else would change the replayed run.
 RESUME_OVERRIDABLE = ("train.epochs", "train.progress", "data.path")
+#: the training curves (``curves.png``) are redrawn at most this often, and after the last epoch
+CURVES_EVERY_S = 60.0
 
 
 @dataclass
@@ -156,7 +158,7 @@ def train(cfg: RunConfig, resume: bool = False, overwrite: bool = False,
 
 def _train(cfg: RunConfig, resume: bool, overwrite: bool,
            data: tuple[GraspSamples, dict[str, Any]] | None, place: Placement) -> TrainResult:
-    t_start = time.perf_counter()
+    t_start = plotted_at = time.perf_counter()
     run_dir = Path(cfg.train.out_dir)
     if data is None:
         samples, manifest, dataset_hash = load_data(cfg)
@@ -184,8 +186,10 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
         init_normalizer, _ = init_from_checkpoint(model, to_dict(model_cfg), cfg.finetune.init)
     if cfg.finetune.freeze_encoder:
         freeze_encoder(model)
+    # fused: one kernel over all parameters instead of a loop of small ops per tensor (5 % of a
+    # main-job step on CPU went to the per-tensor loop)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
-                                  weight_decay=cfg.optim.weight_decay)
+                                  weight_decay=cfg.optim.weight_decay, fused=True)
     history: list[dict[str, float]] = []
     best_val, best_epoch, start_epoch, stopped_early = math.inf, -1, 0, False
     if resume:
@@ -294,7 +298,10 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
         if best_epoch == epoch + 1:
             save_checkpoint(run_dir / "best.pt", ckpt)
         write_metrics(run_dir, history)
-        plot_curves(history, run_dir / "curves.png")
+        last_epoch = stopped_early or epoch + 1 == cfg.train.epochs
+        if last_epoch or time.perf_counter() - plotted_at >= CURVES_EVERY_S:  # a plot costs ~0.5 s
+            plot_curves(history, run_dir / "curves.png")
+            plotted_at = time.perf_counter()
         logger.info("epoch %d/%d  train %.4f  val %.4f  pos %.3f/%.3f mm  rot %.3f/%.3f deg (median/p90)  "
                     "%.0f samples/s", epoch + 1, cfg.train.epochs, row["train_loss"], row["val_loss"],
                     row["val_pos_median_mm"], row["val_pos_p90_mm"], row["val_rot_median_deg"],
