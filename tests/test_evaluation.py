@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
+import yaml
 from PIL import Image
 
 from tacrefine.evaluation.protocol import SUCCESS_THRESHOLDS, EvalConfig, episode_seed, threshold_key
@@ -210,8 +212,12 @@ def test_main_job_smoke_runs_end_to_end_and_resumes(tmp_path, capsys):
     from tacrefine.cli.main_job import main
 
     out = tmp_path / "main"
-    assert main(["--smoke", "--out", str(out), "--no-progress"]) == 0
+    # training data-parallel in 2 processes (the default job's way; the smoke set trains in 1)
+    assert main(["--smoke", "--out", str(out), "--no-progress", "--set", "train_processes=2"]) == 0
     printed = capsys.readouterr().out
+    run = yaml.safe_load((out / "train" / "config.yaml").read_text())
+    assert run["train"]["batch_size"] == 16  # the smoke set's 32 pairs per step, split over 2 processes
+    assert torch.load(out / "train" / "last.pt", weights_only=True)["world_size"] == 2
     assert "TacRefineNet v2 (paper, sim)" in printed and "plots (" in printed
     precision = json.loads((out / "benchmark" / "precision.json").read_text())
     learned = str(out / "train" / "best.pt")
@@ -226,7 +232,7 @@ def test_main_job_smoke_runs_end_to_end_and_resumes(tmp_path, capsys):
 
     # re-running skips the finished dataset and training, and redoes the benchmark
     assert main(["--smoke", "--out", str(out), "--no-progress", "--set", "evaluation.noisy=false",
-                 "evaluation.plots=false"]) == 0
+                 "evaluation.plots=false", "train_processes=2"]) == 0
     assert "resuming training" in capsys.readouterr().out
     summary = json.loads((out / "summary.json").read_text())
     data = summary["stages"]["data"]["result"]

@@ -80,3 +80,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
                 parts.append(f"{key} median {med:.3f} {unit} (p90 {p90:.3f}; uncorrected {init:.3f})")
         print("last epoch validation: " + ", ".join(parts) + f"; {last['samples_per_s']:.0f} samples/s")
     return 0
+
+
+if __name__ == "__main__":  # python -m tacrefine.cli.train (how the main job starts data-parallel training)
+    raise SystemExit(main())

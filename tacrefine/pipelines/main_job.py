@@ -116,10 +116,18 @@ class MainEvaluation:
 @dataclass(frozen=True)
 class MainConfig:
     """The whole main job. ``training.data.path`` and ``training.train.out_dir`` are set by
-    the job (``OUT/data``, ``OUT/train``); values given for them are ignored."""
+    the job (``OUT/data``, ``OUT/train``); values given for them are ignored.
+
+    ``train_processes``: training runs data-parallel in this many processes (1 = in the job's
+    own process). ``training.train.batch_size`` and ``num_threads`` are per machine: each
+    process draws ``batch_size / train_processes`` pairs per step on ``num_threads /
+    train_processes`` threads, so the effective batch and the schedule stay the config's
+    (the weights differ in the last bits from a single-process run: docs/scale.md).
+    """
 
     out: str = "runs/main"
     progress: bool = True
+    train_processes: int = 2
     data: Any = field(default_factory=hand_data_defaults)
     training: Any = field(default_factory=_training_defaults)
     evaluation: MainEvaluation = field(default_factory=MainEvaluation)
@@ -129,6 +137,9 @@ class MainConfig:
         from tacrefine.training.config import RunConfig
 
         require(isinstance(self.out, str) and bool(self.out), "out", "a non-empty directory path", self.out)
+        from tacrefine.config import require_int
+
+        require_int("train_processes", self.train_processes, 1)
         if isinstance(self.data, dict):
             object.__setattr__(self, "data", from_dict(DataConfig, self.data, prefix="data."))
         if isinstance(self.training, dict):
@@ -143,6 +154,7 @@ class MainConfig:
 #: Kept equal to configs/smoke_main.yaml (a test checks it).
 SMOKE: dict[str, Any] = {
     "out": "runs/main_smoke",
+    "train_processes": 1,
     "data": {"objects": ["rod_d8_l100", "plate_t3_w50", "disc_d36_t3"], "samples_per_object": 40,
              "shard_size": 20, "workers": 1},
     "training": {
@@ -174,11 +186,15 @@ def load_main_config(path: str | Path | None = None, overrides: Sequence[str] = 
 
 
 def training_config(cfg: MainConfig, out: Path) -> Any:
-    """The run config with the job's data and run directories."""
+    """The run config with the job's data and run directories, and the batch of one of its
+    ``train_processes`` processes."""
     run = cfg.training
+    batch, procs = run.train.batch_size, cfg.train_processes
+    require(batch % procs == 0, "training.train.batch_size", f"a multiple of train_processes ({procs})", batch)
     return dataclasses.replace(
         run, data=dataclasses.replace(run.data, path=str(out / "data")),
-        train=dataclasses.replace(run.train, out_dir=str(out / "train"), progress=cfg.progress))
+        train=dataclasses.replace(run.train, out_dir=str(out / "train"), progress=cfg.progress,
+                                  batch_size=batch // procs))
 
 
 def _comparable(section: Any, ignore: Sequence[str] = ()) -> dict[str, Any]:
@@ -199,6 +215,24 @@ def check_resumable(saved: Any, wanted: Any) -> None:
                           "use another --out, restore those settings, or delete that directory to start over")
 
 
+def train_in_processes(args: Sequence[str], processes: int) -> None:
+    """``train.py ARGS`` as ``processes`` data-parallel processes (torchrun, gloo on CPU).
+
+    One process with two threads keeps a core only ~1.5 busy on this small network (Python and
+    autograd between the kernels run on one thread); two processes with one thread each keep
+    both busy: 2,190 against 1,770 pairs/s for the main job's training (docs/scale.md).
+    """
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+               "-m", "tacrefine.cli.train", *args]
+    code = subprocess.run(command, check=False).returncode  # an argument list: no shell
+    if code != 0:
+        raise RuntimeError(f"training in {processes} processes failed (exit code {code}; its messages are above); "
+                           "rerun to resume from the last finished epoch, or set train_processes=1")
+
+
 def stage_data(cfg: MainConfig, out: Path) -> dict[str, Any]:
     from tacrefine.data.generate import generate_dataset
 
@@ -214,12 +248,19 @@ def stage_train(cfg: MainConfig, out: Path) -> dict[str, Any]:
 
     run_cfg = training_config(cfg, out)
     run_dir = out / "train"
+    resume = [f"train.epochs={run_cfg.train.epochs}", f"train.progress={str(cfg.progress).lower()}",
+              f"data.path={run_cfg.data.path}"]
     if (run_dir / "last.pt").is_file() and (run_dir / "config.yaml").is_file():
         check_resumable(load_run_config(run_dir / "config.yaml"), run_cfg)
         print(f"resuming training from {run_dir / 'last.pt'}", flush=True)
-        result = resume_run(run_dir, [f"train.epochs={run_cfg.train.epochs}",
-                                      f"train.progress={str(cfg.progress).lower()}",
-                                      f"data.path={run_cfg.data.path}"])
+        if cfg.train_processes > 1:
+            train_in_processes(["--resume", str(run_dir), "--set", *resume], cfg.train_processes)
+        result = resume_run(run_dir, resume)  # (complete after the processes: reports, trains nothing)
+    elif cfg.train_processes > 1:
+        request = out / "train_request.yaml"
+        save_config(run_cfg, request)
+        train_in_processes(["--config", str(request), "--overwrite"], cfg.train_processes)
+        result = resume_run(run_dir, resume)
     else:
         result = train(run_cfg, overwrite=True)
     from tacrefine.training.loop import time_to_precision
