@@ -236,3 +236,12 @@ def test_curves_are_redrawn_at_most_every_so_often_and_after_the_last_epoch(tmp_
     loop.train(smoke_cfg(tmp_path / "every", "train.epochs=3", "train.steps_per_epoch=2"), data=data)
     assert drawn == [1, 2, 3]
     assert (tmp_path / "every" / "curves.png").stat().st_size > 0
+
+
+def test_a_finished_run_reports_from_its_checkpoint_alone(tmp_path: Path, data) -> None:
+    """What the main job reads after training in other processes equals what training returned."""
+    trained = loop.train(smoke_cfg(tmp_path / "run", "train.epochs=2", "train.steps_per_epoch=2"), data=data)
+    read = loop.finished_run(tmp_path / "run")
+    assert (read.epochs_done, read.best_epoch, read.best_val_loss, read.parameters) == (
+        trained.epochs_done, trained.best_epoch, trained.best_val_loss, trained.parameters)
+    assert read.initial_error == pytest.approx(trained.initial_error) and read.history == trained.history

@@ -244,7 +244,7 @@ def stage_data(cfg: MainConfig, out: Path) -> dict[str, Any]:
 
 def stage_train(cfg: MainConfig, out: Path) -> dict[str, Any]:
     from tacrefine.training.config import load_run_config
-    from tacrefine.training.loop import resume_run, train
+    from tacrefine.training.loop import finished_run, resume_run, train
 
     run_cfg = training_config(cfg, out)
     run_dir = out / "train"
@@ -255,12 +255,14 @@ def stage_train(cfg: MainConfig, out: Path) -> dict[str, Any]:
         print(f"resuming training from {run_dir / 'last.pt'}", flush=True)
         if cfg.train_processes > 1:
             train_in_processes(["--resume", str(run_dir), "--set", *resume], cfg.train_processes)
-        result = resume_run(run_dir, resume)  # (complete after the processes: reports, trains nothing)
+            result = finished_run(run_dir)
+        else:
+            result = resume_run(run_dir, resume)
     elif cfg.train_processes > 1:
         request = out / "train_request.yaml"
         save_config(run_cfg, request)
         train_in_processes(["--config", str(request), "--overwrite"], cfg.train_processes)
-        result = resume_run(run_dir, resume)
+        result = finished_run(run_dir)
     else:
         result = train(run_cfg, overwrite=True)
     from tacrefine.training.loop import time_to_precision

@@ -22,8 +22,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-#: niceness of the background process: below training, above nothing
-NICENESS = 10
+#: niceness of the background process: the lowest, so it takes only what training leaves idle
+NICENESS = 19
 
 
 def _stop_on_sigterm(signum: int, frame: Any) -> None:

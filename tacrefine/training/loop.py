@@ -243,6 +243,7 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
         "object_classes": list(samples.object_classes),
         "object_dofs": plain(manifest_meta(manifest, "object_dofs")),
         "dataset_hash": dataset_hash, "train_config": to_dict(cfg), "world_size": place.world_size,
+        "initial_error": {k: float(v) for k, v in initial.items()}, "parameters": n_params,
     }
     for epoch in range(start_epoch, cfg.train.epochs):
         if stopped_early:
@@ -315,6 +316,22 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
                        initial_error=initial, stopped_early=stopped_early)
 
 
+def finished_run(run_dir: str | Path) -> TrainResult:
+    """What the run in ``run_dir`` reports, read from its ``last.pt`` alone (no data loaded): for
+    a run trained in other processes (torchrun). Checkpoints older than this function carry no
+    uncorrected error; :func:`resume_run` gives the same result for those (loading the data)."""
+    run_dir = Path(run_dir)
+    ckpt = load_checkpoint(run_dir / "last.pt")
+    if not isinstance(ckpt.get("initial_error"), dict) or "parameters" not in ckpt:
+        return resume_run(run_dir)
+    history = list(ckpt["history"])
+    stopped = bool(ckpt.get("stopped_early", False))
+    return TrainResult(run_dir=run_dir, epochs_done=len(history) if stopped else int(ckpt["epoch"]),
+                       best_val_loss=float(ckpt["best_val_loss"]), best_epoch=int(ckpt["best_epoch"]),
+                       history=history, parameters=int(ckpt["parameters"]),
+                       initial_error=dict(ckpt["initial_error"]), stopped_early=stopped)
+
+
 def resume_run(run_dir: str | Path, overrides: tuple[str, ...] | list[str] = (),
                data: tuple[GraspSamples, dict[str, Any]] | None = None) -> TrainResult:
     """Continue the run in ``run_dir`` from its ``config.yaml`` and ``last.pt``.
@@ -337,5 +354,5 @@ def resume_run(run_dir: str | Path, overrides: tuple[str, ...] | list[str] = (),
 
 
 __all__ = ["METRIC_COLUMNS", "Batch", "TrainResult", "dof_weights", "error_stats", "evaluate", "learning_rate",
-           "flattened", "load_data", "masked_loss", "measure_training_throughput", "plot_curves", "resume_run",
-           "time_to_precision", "to_tensors", "train", "training_batches", "training_loss"]
+           "finished_run", "flattened", "load_data", "masked_loss", "measure_training_throughput", "plot_curves",
+           "resume_run", "time_to_precision", "to_tensors", "train", "training_batches", "training_loss"]
