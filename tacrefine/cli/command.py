@@ -22,6 +22,7 @@ VERBS: dict[str, tuple[str, str | None, str]] = {
     "dataset": ("dataset", None, "export / import datasets in LeRobot format"),
     "main": ("main_job", None, "the main job end to end: data -> training -> benchmark"),
     "export": ("export", None, "export a checkpoint to ONNX or TorchScript for deployment"),
+    "calibrate": ("calibrate", None, "set a checkpoint's unfamiliar-part threshold on its own training parts"),
 }
 
 PROG = "tacrefine"
