@@ -125,6 +125,12 @@ def test_bad_arguments_are_refused_naming_the_flag(headed, tmp_path, capsys, fla
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_suite_must_fit_the_checkpoints_gripper(headed, tmp_path, capsys):
+    code, err = _run(["calibrate", str(headed), "--out", str(tmp_path / "x.pt"), *TINY, "--suite", "hand"], capsys)
+    assert code == 2 and "--suite" in err and "jaw" in err
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_out_must_not_be_the_checkpoint_itself(headed, capsys):
     before = _sha(headed)
     code, err = _run(["calibrate", str(headed), "--out", str(headed), *TINY], capsys)

@@ -26,7 +26,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                "a different --false-alarm then only recomputes the threshold.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", help="checkpoint (.pt) whose network has an error head")
-    parser.add_argument("--suite", default="jaw", help="jaw (parallel jaw) or hand (three fingers); default jaw")
+    parser.add_argument("--suite", help="jaw (parallel jaw) or hand (three fingers); default: the checkpoint's gripper")
     parser.add_argument("--parts", type=int, default=52,
                         help="training parts to play, spread over the checkpoint's families (default 52)")
     parser.add_argument("--episodes", type=int, default=5, help="episodes per part and target mode (default 5)")

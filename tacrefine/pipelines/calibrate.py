@@ -38,6 +38,8 @@ from tacrefine.config import ConfigError, atomic_write_bytes, require, require_c
 from tacrefine.lock import locked_output
 
 SUITE_ENVS = {"jaw": "tacrefine/GripRefine-v0", "hand": "tacrefine/GripRefineHand-v0"}
+#: the suite of a checkpoint by its gripper's URDF (``ckpt["gripper"]["urdf"]``)
+SUITE_OF_GRIPPER = {"parallel_jaw.urdf": "jaw", "three_finger.urdf": "hand"}
 #: success pair the threshold is calibrated at (the benchmark's 5/5 column)
 SUCCESS_KEY = "5mm_5deg"
 #: base of the calibration's reset seeds: not the benchmark's (20250929), the no-oracle
@@ -52,7 +54,7 @@ class CalibrateConfig:
 
     checkpoint: str
     out: str
-    suite: str = "jaw"
+    suite: str | None = None
     parts: int = 52
     episodes: int = 5
     modes: tuple[str, ...] = ("fixed", "random")
@@ -63,7 +65,7 @@ class CalibrateConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        require_choice("--suite", self.suite, tuple(SUITE_ENVS))
+        require_choice("--suite", self.suite, (*SUITE_ENVS, None))
         require_int("--parts", self.parts, 1)
         require_int("--episodes", self.episodes, 1)
         require_int("--seed", self.seed, 0)
@@ -79,6 +81,17 @@ class CalibrateConfig:
     def report_dir(self) -> Path:
         """Where the report and the resumable episode journal go (``OUT`` + ``.calibration``)."""
         return Path(self.report) if self.report else Path(f"{self.out}.calibration")
+
+
+def checkpoint_suite(ckpt: Mapping[str, Any], given: str | None) -> str:
+    """The suite to calibrate in: ``given``, checked against the checkpoint's gripper, else that
+    gripper's suite (``jaw`` when the checkpoint does not say)."""
+    gripper = ckpt.get("gripper") if isinstance(ckpt.get("gripper"), Mapping) else {}
+    own = SUITE_OF_GRIPPER.get(Path(str(gripper.get("urdf", ""))).name)
+    if given is not None and own is not None and given != own:
+        raise ConfigError(f"--suite: got {given!r}; the checkpoint was trained with {gripper.get('urdf')}: "
+                          f"use --suite {own} (or leave it out)")
+    return given or own or "jaw"
 
 
 def require_error_head(ckpt: Mapping[str, Any]) -> None:
@@ -215,8 +228,9 @@ def calibrate(cfg: CalibrateConfig) -> dict[str, Any]:
     ckpt = load_checkpoint(cfg.checkpoint)
     require_error_head(ckpt)
     before = AssessConfig.from_checkpoint(ckpt)
-    parts = training_parts(ckpt, cfg.suite, cfg.parts)
-    eval_cfg = EvalConfig(objects=tuple(parts), env_id=SUITE_ENVS[cfg.suite], episodes_per_object=cfg.episodes,
+    suite = checkpoint_suite(ckpt, cfg.suite)
+    parts = training_parts(ckpt, suite, cfg.parts)
+    eval_cfg = EvalConfig(objects=tuple(parts), env_id=SUITE_ENVS[suite], episodes_per_object=cfg.episodes,
                           target_modes=tuple(cfg.modes), seed=cfg.seed, stop="policy", plots=False, render=False,
                           progress=cfg.progress, panel_episodes=0)
     out_dir = cfg.report_dir
@@ -225,7 +239,7 @@ def calibrate(cfg: CalibrateConfig) -> dict[str, Any]:
     summary = summarise(run.episodes, cfg.false_alarm, before.unfamiliar_sigma)
     thresholds = {**asdict(before), "unfamiliar_sigma": summary["unfamiliar_sigma"]}
     AssessConfig(**thresholds)  # the values the policy will read back are valid
-    report = {"checkpoint": str(cfg.checkpoint), "out": str(cfg.out), "suite": cfg.suite, "parts": parts,
+    report = {"checkpoint": str(cfg.checkpoint), "out": str(cfg.out), "suite": suite, "parts": parts,
               "modes": list(cfg.modes), "episodes_per_part": cfg.episodes, "seed": cfg.seed,
               "workers": cfg.workers, "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(),
               "self_assessment": thresholds, **summary}
@@ -275,5 +289,5 @@ def markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["CalibrateConfig", "DEFAULT_SEED", "SUCCESS_KEY", "calibrate", "markdown", "max_sigma", "other_flag",
-           "require_error_head", "summarise", "threshold_for", "training_parts"]
+__all__ = ["CalibrateConfig", "DEFAULT_SEED", "SUCCESS_KEY", "calibrate", "checkpoint_suite", "markdown", "max_sigma",
+           "other_flag", "require_error_head", "summarise", "threshold_for", "training_parts"]
