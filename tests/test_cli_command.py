@@ -12,7 +12,8 @@ import pytest
 from tacrefine.cli import command
 
 ROOT = Path(__file__).resolve().parents[1]
-VERBS = ("generate", "validate", "train", "evaluate", "benchmark", "adapt", "dataset", "main", "export", "check")
+VERBS = ("generate", "validate", "train", "evaluate", "benchmark", "adapt", "dataset", "main", "export", "check",
+         "calibrate")
 
 
 def test_top_help_lists_every_verb(capsys) -> None:

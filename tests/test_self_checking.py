@@ -141,7 +141,10 @@ def test_reset_clears_the_episode_state():
     ctrl.reset()
     assert not ctrl.should_stop and not ctrl.unfamiliar and ctrl.assessment is None
     assert ctrl.status() == {"steps_commanded": 0, "stop_reason": None, "rejections": 0, "inconsistent_steps": 0,
-                             "unfamiliar": False, "best_estimated_score": None, "estimates": []}
+                             "unfamiliar": False, "best_estimated_score": None, "estimates": [],
+                             "max_sigma_score": None,
+                             "flag_sources": {"undone": False, "inconsistent": False, "error_head": False,
+                                              "unconverged": False}}
     assert pol.resets >= 2  # the wrapped policy is reset too
     env2 = FakeEnv((3.0, -2.0, 6.0))  # a fresh episode: poses counted from its own start
     pol.env, pol.gain = env2, 1.0

@@ -23,6 +23,7 @@ VERBS: dict[str, tuple[str, str | None, str]] = {
     "main": ("main_job", None, "the main job end to end: data -> training -> benchmark"),
     "export": ("export", None, "export a checkpoint to ONNX or TorchScript for deployment"),
     "check": ("check", None, "no-oracle check of policies on seen parts, the hexagon or the test-only unseen split"),
+    "calibrate": ("calibrate", None, "set a checkpoint's unfamiliar-part threshold on its own training parts"),
 }
 
 PROG = "tacrefine"

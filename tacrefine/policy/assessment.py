@@ -56,7 +56,8 @@ class AssessConfig:
             next estimate is at most ``max(consistency_ratio * s, consistency_floor)``.
         consistency_floor: see ``consistency_ratio``.
         unfamiliar_sigma: error head only: one observation says "unfamiliar" when the head's
-            1-sigma score exceeds this.
+            1-sigma score exceeds this. 3.0 is a placeholder: ``tacrefine calibrate CKPT`` sets a
+            checkpoint's own (:mod:`tacrefine.pipelines.calibrate`).
         max_rejections: steps undone before the controller gives up (stays at the best grasp).
         damping: gain factor of the next step after a step was undone.
         retreat_to_start: once a step was undone or inconsistent, distrust every estimate of
@@ -240,15 +241,23 @@ class SelfCheckingPolicy:
         """The part looks outside what the policy knows (see the class docstring)."""
         return bool(self._reasons())
 
+    def flag_sources(self) -> dict[str, bool]:
+        """Which signals raised :attr:`unfamiliar` (plain data; calibration separates the
+        error head's part, the only one a threshold moves, from the others)."""
+        return {"undone": bool(self._rejections), "inconsistent": bool(self._inconsistent),
+                "error_head": any(v.assessment.unfamiliar for v in self._visits),
+                "unconverged": self.stop_reason == "budget" and not self._converged()}
+
     def _reasons(self) -> list[str]:
+        src = self.flag_sources()
         out = []
-        if self._rejections:
+        if src["undone"]:
             out.append(f"{self._rejections} step(s) made the grasp worse by its own estimate and were undone")
-        if self._inconsistent:
+        if src["inconsistent"]:
             out.append(f"{self._inconsistent} step(s) did not cut the estimated error as predicted")
-        if any(v.assessment.unfamiliar for v in self._visits):
+        if src["error_head"]:
             out.append("its error head is unsure")
-        if self.stop_reason == "budget" and not self._converged():
+        if src["unconverged"]:
             out.append("it did not converge within the step budget")
         return out
 
@@ -263,10 +272,12 @@ class SelfCheckingPolicy:
     def status(self) -> dict[str, Any]:
         """Plain data for evaluation records."""
         best = self._best()
+        sigmas = [v.assessment.sigma_score for v in self._visits if v.assessment.sigma_score is not None]
         return {"steps_commanded": self._steps, "stop_reason": self.stop_reason, "rejections": self._rejections,
                 "inconsistent_steps": self._inconsistent, "unfamiliar": self.unfamiliar,
                 "best_estimated_score": None if best is None else best.assessment.score,
-                "estimates": [v.assessment.score for v in self._visits]}
+                "estimates": [v.assessment.score for v in self._visits],
+                "max_sigma_score": max(sigmas) if sigmas else None, "flag_sources": self.flag_sources()}
 
     # -- acting ----------------------------------------------------------------------------
     def _best(self) -> _Visit | None:

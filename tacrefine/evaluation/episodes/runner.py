@@ -279,6 +279,7 @@ def run_episode(env: Any, policy: Any, *, spec: str, object_name: str, target_mo
         "oracle_success": oracle_success(errors),
         "harmed": harmed(errors),
         "unfamiliar": None if flag is None else bool(flag),
+        **({"self_check": status} if status is not None else {}),  # the controller's own account
         "failure": failure,
         "lost": lost,
         "terminated": bool(terminated),
