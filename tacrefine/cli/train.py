@@ -22,6 +22,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                "  python scripts/train.py --config configs/smoke.yaml\n"
                "  python scripts/train.py --config configs/default.yaml \\\n"
                "      --set train.epochs=5 data.path=data/mine\n"
+               "  python scripts/train.py --config configs/default.yaml \\\n"
+               "      --set 'data.path=[data/old,data/new]'   # the union of two datasets\n"
                "  python scripts/train.py --resume runs/default\n"
                "  python scripts/train.py --init tacrefine/policy/pretrained/tacrefinenet.pt \\\n"
                "      --set data.path=data/real train.out_dir=runs/finetuned finetune.freeze_encoder=true",

@@ -100,8 +100,10 @@ class GraspSamples:
         if any(p.dof_mask is not None for p in parts):
             masks = np.concatenate([p.dof_mask if p.dof_mask is not None else np.ones((len(p), len(DOF_NAMES)), bool)
                                     for p in parts])
-        ids = [
-            np.array([names.index(part.object_names[i]) for i in part.object_id], dtype=np.int32)
+        where = {name: i for i, name in enumerate(names)}
+        ids = [  # per part: its id -> the union's id, then one lookup per sample
+            np.array([where[n] for n in part.object_names], dtype=np.int32)[part.object_id]
+            if len(part) else np.zeros(0, np.int32)
             for part in parts
         ]
         return GraspSamples(

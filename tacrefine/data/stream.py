@@ -238,6 +238,28 @@ class ShardTactile:
             handle[0].close()
             handle[1].close()
 
+    @classmethod
+    def join(cls, parts: Sequence[ShardTactile], prefixes: Sequence[str] | None = None) -> ShardTactile:
+        """The images of several readers, in order, as one (datasets read as their union).
+
+        ``prefixes``: one per part, put before its shard labels so errors name the dataset.
+        """
+        if not parts or len({p.shape[1:] for p in parts}) != 1:
+            raise ValueError("ShardTactile.join: at least one reader, all of the same image shape")
+        prefixes = list(prefixes) if prefixes is not None else [""] * len(parts)
+        files = [f for p in parts for f in p._files]
+        counts = [int(c) for p in parts for c in np.diff(p._starts)]
+        labels = [pre + lab for p, pre in zip(parts, prefixes, strict=True) for lab in p._labels]
+        identities = (None if any(p._identities is None for p in parts)
+                      else [i for p in parts for i in p._identities])  # type: ignore[union-attr]
+        joined = cls(files, counts, parts[0].shape[1:], labels=labels, max_open=max(p.max_open for p in parts),
+                     identities=identities)
+        offset = 0
+        for p in parts:  # keep the layouts already learnt (from the very files checked)
+            joined._offsets.update({offset + s: o for s, o in p._offsets.items()})
+            offset += len(p._files)
+        return joined
+
     def close(self) -> None:
         """Close every open shard file (reads reopen them)."""
         self._forget_if_forked()
@@ -298,13 +320,19 @@ def load_for_training(root: str | Path, stream: bool | str = "auto") -> tuple[Gr
     if not (isinstance(stream, bool) or stream == "auto"):
         raise ValueError(f"stream: got {stream!r}; allowed: {list(STREAM_CHOICES)}")
     samples, manifest = open_dataset(root)
+    return apply_stream_choice(samples, stream, str(root)), manifest
+
+
+def apply_stream_choice(samples: GraspSamples, stream: bool | str, label: str) -> GraspSamples:
+    """``samples`` (images in a :class:`ShardTactile`) with the images loaded into memory when
+    ``stream`` is ``False``, or ``"auto"`` and some shard compresses its images in chunks."""
     tactile = samples.tactile
     chunked = tactile.chunked_shards() if stream == "auto" else []
     if stream is False or (stream == "auto" and chunked):
         if chunked:
             logger.info("dataset %s: %d shard(s) (%s ...) store images compressed in chunks, slow to read at "
                         "random; loading the images into memory (regenerate the dataset to stream it)",
-                        root, len(chunked), chunked[0])
+                        label, len(chunked), chunked[0])
         samples.tactile = np.asarray(tactile)
         tactile.close()
-    return samples, manifest
+    return samples

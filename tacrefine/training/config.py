@@ -27,7 +27,8 @@ class DataRef:
     """Which dataset to learn from and how to split it.
 
     Attributes:
-        path: dataset directory (manifest + shards).
+        path: dataset directory (manifest + shards), or a list of them read as their union
+            (:mod:`tacrefine.data.union`); a one-entry list is that one directory.
         val_fraction: share of *samples* (grasps) held out; validation pairs combine held-out
             grasps only, so validation measures generalisation to unseen grasps.
         split_seed: seed of the split, separate from ``train.seed`` so that runs with
@@ -42,7 +43,7 @@ class DataRef:
             Batches are the same either way.
     """
 
-    path: str = "data/default"
+    path: str | tuple[str, ...] = "data/default"
     val_fraction: float = 0.1
     split_seed: int = 0
     refined_dofs: tuple[str, ...] | None = None
@@ -51,8 +52,15 @@ class DataRef:
     stream: bool | str = "auto"
 
     def __post_init__(self) -> None:
-        require(isinstance(self.path, str) and bool(self.path), "data.path", "a non-empty directory path",
-                self.path)
+        if isinstance(self.path, (list, tuple)):
+            require(bool(self.path), "data.path", "a directory path or a non-empty list of them", self.path)
+            for i, item in enumerate(self.path):
+                require(isinstance(item, str) and bool(item), f"data.path[{i}]", "a non-empty directory path",
+                        item)
+            require(len(set(self.path)) == len(self.path), "data.path", "a list without repeats", self.path)
+            object.__setattr__(self, "path", self.path[0] if len(self.path) == 1 else tuple(self.path))
+        require(isinstance(self.path, (str, tuple)) and bool(self.path), "data.path",
+                "a non-empty directory path or a list of them", self.path)
         require(_is_number(self.val_fraction) and 0.0 < self.val_fraction < 1.0, "data.val_fraction",
                 "a number in (0, 1)", self.val_fraction)
         require_int("data.split_seed", self.split_seed, 0)

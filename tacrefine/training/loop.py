@@ -97,15 +97,21 @@ def _dataset_hash_of(manifest: dict[str, Any]) -> str:
 
 
 def load_data(cfg: RunConfig) -> tuple[GraspSamples, dict[str, Any], str]:
-    """Samples, manifest and manifest hash of ``cfg.data.path``."""
+    """Samples, manifest and manifest hash of ``cfg.data.path`` (one directory, or the union
+    of a list of them: :func:`tacrefine.data.union.load_union`)."""
     from tacrefine.data.storage import manifest_hash
     from tacrefine.data.stream import load_for_training
+    from tacrefine.data.union import load_union
 
-    path = Path(cfg.data.path)
-    require(path.is_dir(), "data.path",
-            "an existing dataset directory (generate one with scripts/generate_data.py)", str(path))
-    samples, manifest = load_for_training(path, cfg.data.stream)
-    return samples, manifest, manifest_hash(path)
+    many = isinstance(cfg.data.path, tuple)
+    paths = [Path(p) for p in cfg.data.path] if many else [Path(cfg.data.path)]
+    for i, path in enumerate(paths):
+        require(path.is_dir(), f"data.path[{i}]" if many else "data.path",
+                "an existing dataset directory (generate one with scripts/generate_data.py)", str(path))
+    if many:
+        return load_union(paths, cfg.data.stream)
+    samples, manifest = load_for_training(paths[0], cfg.data.stream)
+    return samples, manifest, manifest_hash(paths[0])
 
 
 def manifest_meta(manifest: dict[str, Any], key: str) -> Any:
