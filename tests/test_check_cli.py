@@ -29,3 +29,11 @@ def test_check_refuses_bad_arguments_naming_the_flag(tmp_path, capsys, bad, flag
     with pytest.raises(SystemExit) as exc:
         command(args + bad)
     assert exc.value.code == 2 and flag in capsys.readouterr().err
+
+
+def test_a_checkpoint_and_its_self_checking_controller_get_different_names():
+    from tacrefine.evaluation.episodes.runner import policy_label, policy_slug
+
+    assert policy_label("runs/a/best.pt") == "a_best"
+    assert policy_label("selfcheck:runs/a/best.pt") == policy_slug("selfcheck:runs/a/best.pt") == "selfcheck_a_best"
+    assert policy_label("baseline:noop") == "baseline:noop" and policy_slug("baseline:noop") == "baseline_noop"

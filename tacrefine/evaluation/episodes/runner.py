@@ -95,8 +95,12 @@ def progress_bar(total: int, desc: str, enabled: bool = True) -> Any:
 
 
 def policy_slug(spec: str) -> str:
-    """A file-name-safe short label of a policy spec (``baseline:noop`` -> ``baseline_noop``)."""
+    """A file-name-safe short label of a policy spec (``baseline:noop`` -> ``baseline_noop``;
+    ``selfcheck:runs/a/best.pt`` -> ``selfcheck_a_best``, told apart from ``runs/a/best.pt``)."""
     text = str(spec)
+    prefix, _, rest = text.partition(":")
+    if prefix == "selfcheck" and rest:
+        return f"selfcheck_{policy_slug(rest)}"
     if "/" in text or text.endswith(".pt"):
         path = Path(text)
         text = f"{path.parent.name}_{path.stem}" if path.parent.name else path.stem
