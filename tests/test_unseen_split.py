@@ -91,3 +91,19 @@ def test_unseen_split_is_given_by_path(tmp_path):
     randoms = [e for e in entries if e["name"].startswith("random_")]
     assert {e["name"] for e in randoms} <= {"random_000", "random_001"}
     assert entries == unseen_split("jaw", tmp_path, per_rule=1, random_urdfs=[0, 1])  # deterministic
+
+
+def test_a_part_the_hand_cannot_grasp_is_left_out_of_the_split_and_named(caplog):
+    """random_017 fits the open jaw but offers no grasp: every policy, the oracle too, would score
+    0 % on it (a reset failure), so the split leaves it out and says so; others stay, in order."""
+    import logging
+
+    from tacrefine.evaluation.episodes.graspable import graspable_only
+    from tacrefine.sim.unseen_testonly import random_urdf_entries
+
+    entries = ["wedge", *random_urdf_entries([0, 17])]
+    with caplog.at_level(logging.WARNING, logger="tacrefine.evaluation.episodes.graspable"):
+        kept, left_out = graspable_only(entries, "tacrefine/GripRefine-v0")
+    assert kept == entries[:2] and list(left_out) == ["random_017"]
+    assert "could not be grasped" in left_out["random_017"]
+    assert any("random_017" in r.getMessage() for r in caplog.records)

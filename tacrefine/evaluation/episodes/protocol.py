@@ -97,13 +97,16 @@ class Suite:
 
     def unseen_parts(self, folder: str | Path) -> list[str | dict[str, Any]]:
         """The unseen split as an ``objects`` list: names, and the test-only parts as
-        ``{name, urdf}`` mappings whose URDFs are written into ``folder``."""
+        ``{name, urdf}`` mappings whose URDFs are written into ``folder``; a part the hand
+        cannot grasp at all is left out and named (:mod:`tacrefine.evaluation.episodes.graspable`)."""
+        from tacrefine.evaluation.episodes.graspable import graspable_only
         from tacrefine.sim.unseen_testonly import unseen_split
 
         out: list[str | dict[str, Any]] = list(self.unseen_names())
         for item in self.unseen:
             if item.startswith(TESTONLY_PREFIX):
-                out += unseen_split(item[len(TESTONLY_PREFIX):], Path(folder) / item[len(TESTONLY_PREFIX):])
+                parts = unseen_split(item[len(TESTONLY_PREFIX):], Path(folder) / item[len(TESTONLY_PREFIX):])
+                out += graspable_only(parts, self.env_id, self.env_kwargs)[0]
         return out
 
     def available(self) -> bool:
