@@ -192,10 +192,8 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
         init_normalizer, _ = init_from_checkpoint(model, to_dict(model_cfg), cfg.finetune.init)
     if cfg.finetune.freeze_encoder:
         freeze_encoder(model)
-    # fused: one kernel over all parameters instead of a loop of small ops per tensor (5 % of a
-    # main-job step on CPU went to the per-tensor loop)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.optim.lr,
-                                  weight_decay=cfg.optim.weight_decay, fused=True)
+                                  weight_decay=cfg.optim.weight_decay)
     history: list[dict[str, float]] = []
     best_val, best_epoch, start_epoch, stopped_early = math.inf, -1, 0, False
     if resume:
