@@ -31,7 +31,7 @@ END = "<!-- layers: end -->"
 LAYERS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("base", ("tacrefine.config", "tacrefine.geometry", "tacrefine.registry", "tacrefine.moved",
               "tacrefine.dofs", "tacrefine.viz", "tacrefine.parallel", "tacrefine.lock", "tacrefine.limits",
-              "tacrefine.runtime"),
+              "tacrefine.runtime", "tacrefine.source_digest"),
      "config, geometry, registries, DoF profiles, executors, old-name aliases, output locks, size limits, "
      "thread settings"),
     ("sim", ("tacrefine.sim",), "PyBullet world, hands, tactile sensor, parts and their sources"),

@@ -121,3 +121,21 @@ def test_a_damaged_job_file_is_played_again_and_named_once_in_the_log(tmp_path, 
         fresh.report_damaged()
     assert [r.getMessage() for r in caplog.records if "damaged" in r.getMessage()] != []
     assert len(caplog.records) == 1
+
+
+def test_an_edited_checkout_does_not_take_the_old_codes_jobs(tmp_path, monkeypatch):
+    """The key holds the package's source digest: records of other code are played again."""
+    from tacrefine.evaluation.episodes import journal as journal_module
+    from tacrefine.source_digest import source_digest
+
+    Journal(tmp_path, CFG).save(_job(), RESULT)
+    assert Journal(tmp_path, CFG).load(_job()) is not None
+    monkeypatch.setattr(journal_module, "package_digest", lambda: "the code after an edit")
+    assert Journal(tmp_path, CFG).load(_job()) is None
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "a.py").write_text("x = 1\n")
+    before = source_digest(str(code))
+    source_digest.cache_clear()
+    (code / "a.py").write_text("x = 2\n")
+    assert source_digest(str(code)) != before

@@ -29,6 +29,7 @@ from typing import Any
 
 from tacrefine.config import atomic_write_bytes
 from tacrefine.sim.mesh_cache import user_cache_folder
+from tacrefine.source_digest import source_digest
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,8 @@ def _code_digest() -> str:
     """The simulator's own source and PyBullet's version: what the measurement is a function of."""
     import pybullet
 
-    h = hashlib.sha256(f"format {FORMAT}; pybullet {getattr(pybullet, '__version__', '?')}".encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()
+    return f"format {FORMAT}; pybullet {getattr(pybullet, '__version__', '?')}; " + source_digest(
+        str(Path(__file__).parent))
 
 
 def _file_digest(path: Path) -> str:

@@ -3,7 +3,9 @@
 Each job (one policy, one target mode, a run of episodes) that finishes is written to
 ``OUT/.jobs/job-KEY.json`` (its records, env and policy info) and ``job-KEY.npz`` (the
 images it captured for the panels), atomically, the JSON last. They are named by a key
-hashing everything the job's records depend on: the evaluation config (minus the switches
+hashing everything the job's records depend on: the package's own source
+(:func:`tacrefine.source_digest.package_digest`: an edited checkout plays everything again),
+the evaluation config (minus the switches
 that only change what is written), the sha256 of every user part file (and of the meshes
 its URDF names), the policy spec and the sha256 of the checkpoint it loads (``pretrained``
 resolved to the shipped file that fits the env), the target mode and the episodes, so a
@@ -27,6 +29,7 @@ import numpy as np
 
 from tacrefine import __version__
 from tacrefine.config import atomic_write_bytes, to_dict
+from tacrefine.source_digest import package_digest
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +110,7 @@ class Journal:
         self.root = Path(root)
         self._cfg = cfg
         config = {k: v for k, v in to_dict(cfg).items() if k not in _OUTPUT_ONLY}
-        self._base = json.dumps({"config": config, "version": __version__,
+        self._base = json.dumps({"config": config, "version": __version__, "code": package_digest(),
                                  "part_files": part_files(getattr(cfg, "user_objects", ()))},
                                 sort_keys=True, default=_plain)
         self._spec_digests: dict[tuple[str, str], str] = {}
