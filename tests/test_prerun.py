@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
 
 import tacrefine.evaluation.jobs as jobs_module
 from tacrefine.evaluation.protocol import EvalConfig
@@ -23,6 +26,14 @@ class TinyProtocol:
     def eval_config(self, suite: str, *, episodes_per_object=None, progress=True, plots=True, parts_folder=None):
         return EvalConfig(objects=("wedge",), episodes_per_object=4, max_steps=2, target_modes=("fixed",),
                           panel_episodes=1, render=False, progress=progress, plots=plots)
+
+
+@pytest.fixture(autouse=True)
+def importable_tests(monkeypatch):
+    """The spawned process unpickles TinyProtocol from this module (``tests.test_prerun`` under
+    pytest's importlib mode): it needs the repository root on its path (a spawned process takes
+    its parent's ``sys.path``)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
 
 
 def _episodes(out) -> list[dict]:
@@ -52,7 +63,7 @@ def test_background_baselines_are_taken_from_the_journal_and_equal_a_straight_ru
 
 def test_stopping_the_background_run_midway_is_harmless(tmp_path):
     prerun = BaselinePrerun(TinyProtocol(), ["jaw"], tmp_path).start()
-    assert prerun.stop(timeout=30) in ("stopped", "finished")
+    assert prerun.stop(timeout=30) in ("stopped", "finished")  # not "failed": it could start
     assert prerun.process is None and prerun.stop() == "not started"
     assert not list(tmp_path.rglob("*.tmp*"))
     assert BaselinePrerun(TinyProtocol(baselines=()), ["jaw"], tmp_path).start().stop() == "not started"
