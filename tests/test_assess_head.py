@@ -42,9 +42,21 @@ def _old_way_action(policy: LearnedPolicy, obs: dict[str, np.ndarray]) -> np.nda
     return np.clip(inc / policy.action_scale, -1, 1).astype(np.float32)
 
 
+def _without_head(path, folder):
+    """A shipped checkpoint as written before the error head existed (the jaw one has it now)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("self_assessment", "calibration"):
+        ckpt.pop(key, None)
+    ckpt["model_config"] = {k: v for k, v in ckpt["model_config"].items() if k != "error_head"}
+    ckpt["model_state"] = {k: v for k, v in ckpt["model_state"].items() if not k.startswith("error_head.")}
+    out = folder / "old.pt"
+    save_checkpoint(out, ckpt)
+    return out
+
+
 @pytest.mark.parametrize("hand", sorted(pretrained_checkpoints()))
-def test_shipped_checkpoints_load_without_the_head_and_act_as_before(hand):
-    path = pretrained_checkpoints()[hand]
+def test_checkpoints_without_the_head_load_and_act_as_before(hand, tmp_path):
+    path = _without_head(pretrained_checkpoints()[hand], tmp_path)
     assert "error_head" not in torch.load(path, map_location="cpu", weights_only=True)["model_config"]
     ckpt = load_checkpoint(path)
     dofs = ckpt["refined_dofs"]
@@ -59,6 +71,18 @@ def test_shipped_checkpoints_load_without_the_head_and_act_as_before(hand):
         inc = policy.predict_increment(obs)
         assert a.error_mm == pytest.approx(float(np.linalg.norm([inc[i] for i, d in enumerate(dofs)
                                                                  if d in ("x", "y", "z")])), rel=1e-5)
+
+
+def test_the_shipped_jaw_checkpoint_carries_a_calibrated_error_head():
+    path = pretrained_checkpoints()["parallel_jaw"]
+    ckpt = load_checkpoint(path)
+    policy = LearnedPolicy(path, action_scale={d: 5.0 if d in ("x", "y", "z") else 10.0 for d in ckpt["refined_dofs"]})
+    assert policy.has_error_head and policy.model.error_head is not None
+    assert policy.assess_config.unfamiliar_sigma == ckpt["self_assessment"]["unfamiliar_sigma"] != 3.0
+    obs = _random_obs(policy.tactile_shape, 0)
+    obs["dof_mask"] = np.ones(len(ckpt["refined_dofs"]), np.float32)
+    a = policy.assess(obs)
+    assert a.source == "error_head" and a.sigma_mm is not None and a.sigma_mm > 0
 
 
 def test_error_head_loss_teaches_only_the_head():

@@ -26,11 +26,22 @@ from tacrefine.sim.unseen_testonly import unseen_specs
 TINY = ["--parts", "3", "--episodes", "2", "--mode", "fixed", "--no-progress"]
 
 
+def _headless(ckpt: dict) -> dict:
+    """A checkpoint as it was before the error head: head weights, thresholds and calibration gone
+    (the shipped jaw checkpoint has them since it was retrained)."""
+    ckpt = dict(ckpt)
+    ckpt.pop("path", None)
+    for key in ("self_assessment", "calibration"):
+        ckpt.pop(key, None)
+    ckpt["model_config"] = {k: v for k, v in ckpt["model_config"].items() if k != "error_head"}
+    ckpt["model_state"] = {k: v for k, v in ckpt["model_state"].items() if not k.startswith("error_head.")}
+    return ckpt
+
+
 @pytest.fixture(scope="module")
 def headed(tmp_path_factory) -> Path:
     """The shipped jaw checkpoint with a fresh (seeded) error head: a real policy in the jaw env."""
-    ckpt = load_checkpoint(pretrained_checkpoints()["parallel_jaw"])
-    ckpt.pop("path")
+    ckpt = _headless(load_checkpoint(pretrained_checkpoints()["parallel_jaw"]))
     cfg = {**ckpt["model_config"], "error_head": True}
     torch.manual_seed(0)
     model = TacRefineNet(from_dict(ModelConfig, cfg))
@@ -109,7 +120,9 @@ def test_results_do_not_depend_on_the_worker_count(headed, calibrated, tmp_path,
 
 def test_checkpoint_without_an_error_head_is_refused(tmp_path, capsys):
     out = tmp_path / "x.pt"
-    code, err = _run(["calibrate", str(pretrained_checkpoints()["parallel_jaw"]), "--out", str(out), *TINY], capsys)
+    headless = tmp_path / "headless.pt"
+    save_checkpoint(headless, _headless(load_checkpoint(pretrained_checkpoints()["parallel_jaw"])))
+    code, err = _run(["calibrate", str(headless), "--out", str(out), *TINY], capsys)
     assert code == 2
     assert "no error head" in err and "--init" in err
     assert not out.exists()
