@@ -22,7 +22,6 @@ import functools
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,6 @@ log = logging.getLogger(__name__)
 
 #: bump when the stored fields change meaning
 FORMAT = 1
-_REFERENCED = re.compile(r"""filename\s*=\s*["']([^"']+)["']""")
 #: fields stored, with their JSON types
 FIELDS = {"frame_in_file": list, "grasp_height_mm": float, "thickness_mm": float, "width_mm": float,
           "height_mm": float, "category": str, "refined_dofs": list, "touch_note": str}
@@ -57,16 +55,17 @@ def _file_digest(path: Path) -> str:
 def part_key(spec: Any, grasp_height_mm: float | None) -> str | None:
     """The cache key of measuring ``spec`` (an :class:`ObjectSpec` with a file); ``None`` when
     a file it needs cannot be read (then nothing is cached and the measurement reports it)."""
+    from tacrefine.sim.file_shapes import referenced_meshes  # (imports the part sources, which import this)
+
     fields = {k: v for k, v in dataclasses.asdict(spec).items() if k != "name"}
     try:
         for key in ("urdf", "mesh"):
             if fields.get(key):
                 path = Path(fields[key])
                 fields[key] = _file_digest(path)
-                if key == "urdf":  # the meshes it names, relative to its folder
-                    names = sorted(set(_REFERENCED.findall(path.read_text(errors="replace"))))
-                    fields["urdf_files"] = {n: _file_digest(path.parent / n) for n in names
-                                            if not n.startswith("package://")}
+                if key == "urdf":  # the meshes it names, as the journal keys them
+                    fields["urdf_files"] = {str(m.relative_to(path.parent)) if m.is_relative_to(path.parent)
+                                            else str(m): _file_digest(m) for m in referenced_meshes(str(path))}
     except OSError:
         return None
     text = json.dumps({"part": fields, "grasp_height_mm": grasp_height_mm, "code": _code_digest()},
