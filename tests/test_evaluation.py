@@ -315,3 +315,29 @@ def test_evaluate_cli_takes_the_hand_env_and_its_objects(tmp_path, capsys):
     assert set(report["env"]["object_classes"].values()) == {"rod", "plate", "disc"}
     assert len(report["config"]["objects"]) == 15
     assert report["results"]["baseline:oracle"]["overall"]["success"]["1mm_1deg"] == 1.0
+
+
+def test_benchmark_plays_the_noisy_episodes_while_writing_the_clean_report(tmp_path):
+    """The precision benchmark's overlap (noisy episodes in a side thread while the clean report
+    and plots are written) writes what two evaluations one after the other write."""
+    from tacrefine.evaluation.benchmarks.precision import _clean_then_noisy
+
+    clean_cfg = EvalConfig(objects=OBJECTS, episodes_per_object=1, seed=5, panel_episodes=1, progress=False,
+                           render=False)
+    noisy_cfg = EvalConfig(objects=OBJECTS, episodes_per_object=1, seed=5, panel_episodes=1, progress=False,
+                           render=False, noise=True, domain_randomization=True)
+    specs = ["baseline:servo", "baseline:noop"]
+    clean, noisy = _clean_then_noisy(clean_cfg, specs, noisy_cfg, "baseline:servo", tmp_path / "overlap", 2)
+    one = run_evaluation(clean_cfg, specs, tmp_path / "clean")
+    two = run_evaluation(noisy_cfg, ["baseline:servo"], tmp_path / "noisy")
+
+    def finals(report: dict) -> list:
+        return [(e["policy"], e["object"], e["target_mode"], e["final_position_error_mm"],
+                 e["final_rotation_error_deg"]) for e in report["episodes"]]
+
+    assert finals(clean) == finals(one) and finals(noisy) == finals(two)
+    assert finals(clean) != finals(noisy)  # the noisy condition is another evaluation, not a copy
+    for folder in ("clean", "noisy_dr"):
+        written = json.loads((tmp_path / "overlap" / folder / "report.json").read_text())
+        assert validate_report(written) == [] and (tmp_path / "overlap" / folder / "success.png").exists()
+    assert {e["policy"] for e in noisy["episodes"]} == {"baseline:servo"}

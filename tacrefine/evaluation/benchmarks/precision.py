@@ -14,6 +14,7 @@ sit in ``OUT/<suite>/clean`` and ``OUT/<suite>/noisy_dr``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,6 @@ def run_precision_benchmark(learned: str | None, out: str | Path, *, protocol: A
     ``off_protocol``.
     """
     from tacrefine.evaluation.episodes.protocol import PRECISION_PROTOCOL
-    from tacrefine.evaluation.results.evaluate import run_evaluation
     from tacrefine.evaluation.results.report import write_json
 
     protocol = protocol or PRECISION_PROTOCOL
@@ -56,12 +56,11 @@ def run_precision_benchmark(learned: str | None, out: str | Path, *, protocol: A
         folder = out / "unseen_parts"  # the test-only unseen parts, written as URDFs (given by path)
         clean_cfg = protocol.eval_config(name, episodes_per_object=episodes_per_object, progress=progress,
                                          plots=plots, parts_folder=folder)
-        clean = run_evaluation(clean_cfg, specs, out / name / "clean", workers=workers)
-        noisy_report = None
+        noisy_cfg = None
         if spec and noisy:
             noisy_cfg = protocol.eval_config(name, noisy=True, episodes_per_object=episodes_per_object,
                                              progress=progress, plots=plots, parts_folder=folder)
-            noisy_report = run_evaluation(noisy_cfg, [spec], out / name / "noisy_dr", workers=workers)
+        clean, noisy_report = _clean_then_noisy(clean_cfg, specs, noisy_cfg, spec, out / name, workers)
         results[name] = suite_summary(name, clean, noisy_report, spec, note if learned else None,
                                       protocol.robust_threshold)
         prov = prov or clean["provenance"]
@@ -72,6 +71,25 @@ def run_precision_benchmark(learned: str | None, out: str | Path, *, protocol: A
         summary["plots"] = {"success_by_threshold": str(plot_precision(summary, out / "precision.png").name)}
     write_json(summary, out / "precision.json")
     return summary
+
+
+def _clean_then_noisy(clean_cfg: Any, specs: list[str], noisy_cfg: Any, spec: str | None, folder: Path,
+                      workers: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The suite's clean evaluation, then its noisy one (the learned policy alone), as
+    :func:`~tacrefine.evaluation.results.evaluate.run_evaluation` would write them; the noisy
+    episodes play in a side thread (their work runs in the worker processes) while this one
+    writes the clean report and plots, so that no core idles through the plotting."""
+    from tacrefine.evaluation.results.evaluate import play_episodes, write_evaluation
+    from tacrefine.lock import output_lock
+
+    with output_lock(folder / "clean", "evaluation"):
+        clean_run = play_episodes(clean_cfg, specs, folder / "clean", workers=workers)
+        if noisy_cfg is None:
+            return write_evaluation(clean_cfg, clean_run, folder / "clean"), None
+        with output_lock(folder / "noisy_dr", "evaluation"), ThreadPoolExecutor(1, "noisy") as side:
+            noisy_run = side.submit(play_episodes, noisy_cfg, [spec], folder / "noisy_dr", workers=workers)
+            clean = write_evaluation(clean_cfg, clean_run, folder / "clean")
+            return clean, write_evaluation(noisy_cfg, noisy_run.result(), folder / "noisy_dr")
 
 
 __all__ = ["run_precision_benchmark"]

@@ -25,14 +25,32 @@ def run_evaluation(cfg: EvalConfig, specs: Sequence[str], out: str | Path, *, ba
     ``ray_address``: where the episodes run (see :func:`evaluate_policies`). ``recorder``: called
     with the ``EvaluationRun``, whose ``traces`` then hold every episode step by step.
     """
-    from tacrefine.evaluation.results.report import build_report, write_report
+    run = play_episodes(cfg, specs, out, backend=backend, workers=workers, ray_address=ray_address,
+                        recorder=recorder)
+    return write_evaluation(cfg, run, out)
 
+
+def play_episodes(cfg: EvalConfig, specs: Sequence[str], out: str | Path, *, backend: str = "local",
+                  workers: int = 1, ray_address: str | None = None, recorder: Any = None) -> Any:
+    """The first half of :func:`run_evaluation`: the episodes, journaled in ``out/.jobs``.
+
+    Split from the writing so that a caller can play the next evaluation's episodes while
+    this one's report and plots are written (the benchmark does; the caller holds the lock)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     run = evaluate_policies(cfg, specs, backend=backend, workers=workers, ray_address=ray_address,
                             journal=out / JOURNAL_DIR, record=recorder is not None)
     if recorder is not None:
         recorder(run)
+    return run
+
+
+def write_evaluation(cfg: EvalConfig, run: Any, out: str | Path) -> dict[str, Any]:
+    """The second half of :func:`run_evaluation`: ``report.json``, ``report.md`` and the plots of
+    a played evaluation; returns the report."""
+    from tacrefine.evaluation.results.report import build_report, write_report
+
+    out = Path(out)
     report = build_report(run)
     earlier = _listed_plots(out)  # an earlier evaluation into this folder: its plots must not stay
     if cfg.plots:
