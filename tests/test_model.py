@@ -178,3 +178,18 @@ def test_tactile_scaling_to_unit_range_leaves_the_input_alone() -> None:
     as_float = torch.tensor([[0.0, 255.0]])
     assert torch.equal(tactile_to_tensor(as_float), torch.tensor([[0.0, 1.0]]))
     assert torch.equal(as_float, torch.tensor([[0.0, 255.0]]))
+
+
+def test_tactile_scaling_of_arrays_equals_torch_conversion_bit_for_bit() -> None:
+    # NumPy arrays take a NumPy path (no torch thread team in the batch thread); it must give the
+    # very float32 values torch's own conversion gives, for every byte value and for float input.
+    every_byte = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    batch = np.random.default_rng(3).integers(0, 256, size=(4, 2, 12, 14), dtype=np.uint8)
+    floats = np.random.default_rng(4).uniform(0, 255, size=(3, 5)).astype(np.float32)
+    for array in (every_byte, batch, floats):
+        before = array.copy()
+        through_torch = torch.as_tensor(array).to(torch.float32) * (1.0 / 255.0)
+        result = tactile_to_tensor(array)
+        assert result.dtype == torch.float32 and result.shape == through_torch.shape
+        assert torch.equal(result, through_torch)
+        assert np.array_equal(array, before)

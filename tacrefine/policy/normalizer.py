@@ -90,8 +90,17 @@ class Normalizer:
 
 
 def tactile_to_tensor(tactile: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 images (0-255) -> float32 tensor in [0, 1], the network's tactile input."""
+    """uint8 images (0-255) -> float32 tensor in [0, 1], the network's tactile input.
+
+    A NumPy array is converted by NumPy (the same float32 values as torch's conversion, bit for
+    bit): torch would split a batch this size over its intra-op threads, and in the training's
+    batch-preparing thread that wakes a second thread team that competes with the training step
+    for the cores (the batch took ~15 ms instead of ~3 ms)."""
     import torch
 
+    if isinstance(tactile, np.ndarray):
+        scaled = tactile.astype(np.float32)  # a copy: the input is never changed
+        scaled *= np.float32(1.0 / 255.0)
+        return torch.from_numpy(scaled)
     return torch.as_tensor(tactile).to(torch.float32) * (1.0 / 255.0)  # never in place: may alias the input
 
