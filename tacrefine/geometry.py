@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from tacrefine.fast_rotation import matrix_to_quat, matrix_to_rotvec, quat_to_matrix, rotvec_to_matrix
+
 DOF_NAMES: tuple[str, ...] = ("x", "y", "z", "roll", "pitch", "yaw")
 TRANSLATION_DOFS = DOF_NAMES[:3]
 ROTATION_DOFS = DOF_NAMES[3:]
@@ -49,13 +51,13 @@ def make_pose(position: Sequence[float], quaternion: Sequence[float] | None = No
     pose = np.eye(4)
     pose[:3, 3] = position
     if quaternion is not None:
-        pose[:3, :3] = Rotation.from_quat(quaternion).as_matrix()
+        pose[:3, :3] = quat_to_matrix(quaternion)
     return pose
 
 
 def pose_to_pos_quat(pose: np.ndarray) -> tuple[list[float], list[float]]:
     """Split a 4x4 pose into lists that PyBullet accepts."""
-    return pose[:3, 3].tolist(), Rotation.from_matrix(pose[:3, :3]).as_quat().tolist()
+    return pose[:3, 3].tolist(), matrix_to_quat(pose[:3, :3])
 
 
 def invert(pose: np.ndarray) -> np.ndarray:
@@ -71,14 +73,14 @@ def vector_to_pose(vec: Sequence[float]) -> np.ndarray:
     """6-vector ``(t, rotvec)`` to a 4x4 pose."""
     vec = np.asarray(vec, dtype=np.float64)
     pose = np.eye(4)
-    pose[:3, :3] = Rotation.from_rotvec(vec[3:]).as_matrix()
+    pose[:3, :3] = rotvec_to_matrix(vec[3:])
     pose[:3, 3] = vec[:3]
     return pose
 
 
 def pose_to_vector(pose: np.ndarray) -> np.ndarray:
     """4x4 pose to the 6-vector ``(t, rotvec)``."""
-    return np.concatenate([pose[:3, 3], Rotation.from_matrix(pose[:3, :3]).as_rotvec()])
+    return np.concatenate([pose[:3, 3], matrix_to_rotvec(pose[:3, :3])])
 
 
 def embed(values: Sequence[float], dofs: Sequence[str]) -> np.ndarray:
