@@ -254,11 +254,13 @@ class GraspCell:
         tol = cfg.settle_speed_mm_s / 1000.0
         calm = 0
         obj = self._require_object()
+        step_simulation, base_velocity = self.client.stepSimulation, self.client.getBaseVelocity
         for step in range(1, cfg.max_settle_steps + 1):
-            self.client.stepSimulation()
-            lin, ang = self.client.getBaseVelocity(obj)
-            fingers = np.abs(self.gripper.joint_speeds()).max()
-            moving = fingers > tol or np.linalg.norm(lin) > tol or np.linalg.norm(ang) > 20 * tol
+            step_simulation()
+            moving = self.gripper.fastest_joint_speed() > tol
+            if not moving:  # the object's speed only matters once the fingers are calm (a pure query)
+                lin, ang = base_velocity(obj)
+                moving = np.linalg.norm(lin) > tol or np.linalg.norm(ang) > 20 * tol
             calm = 0 if moving else calm + 1
             if calm >= cfg.settle_steps:
                 return step

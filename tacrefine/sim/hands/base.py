@@ -19,6 +19,7 @@ their grasp geometry differs and register themselves in :data:`tacrefine.sim.han
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -180,6 +181,12 @@ class Hand:
 
     def joint_speeds(self) -> np.ndarray:
         return np.array([s[1] for s in self.client.getJointStates(self.body, self.finger_joints)])
+
+    def fastest_joint_speed(self) -> float:
+        """``np.abs(self.joint_speeds()).max()`` (NaN if any speed is NaN, as NumPy's max) without
+        building arrays: the settle loop asks it after every physics step."""
+        speeds = [abs(s[1]) for s in self.client.getJointStates(self.body, self.finger_joints)]
+        return max(speeds) if all(v == v for v in speeds) else math.nan
 
     def actuator_forces(self) -> np.ndarray:
         """Force each finger actuator currently applies (N, magnitude)."""
