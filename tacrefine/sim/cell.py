@@ -18,7 +18,7 @@ from tacrefine.sim.hands import GripperConfig, make_hand
 from tacrefine.sim.objects import ObjectSpec, get_object
 from tacrefine.sim.pad_load import ALIGNED_COS, actuation_alignment, normal_load_components, pad_loads
 from tacrefine.sim.part_bodies import build_object, object_parts
-from tacrefine.sim.raycast import convex_body_from_parts
+from tacrefine.sim.raycast import ConvexBody, convex_body_from_parts
 from tacrefine.sim.tactile import SensorConfig, TactileSensor
 from tacrefine.sim.world import World, WorldConfig
 
@@ -86,6 +86,8 @@ class GraspCell:
         self.extra_objects = dict(extra_objects or {})
         self.world = World(self.config.world)
         self.client = self.world.client
+        #: closed-form ray geometry per object, see :meth:`_convex_body` (pure geometry: survives resets)
+        self._convex_bodies: dict[int, tuple[tuple, bytes, ConvexBody]] = {}
         self._build()
 
     def reset(self) -> None:
@@ -142,9 +144,22 @@ class GraspCell:
         if parts and self.config.sensor.closed_form_rays:
             # rays are cast in PyBullet's base (inertial) frame; the parts are in the link frame
             link_in_base = geometry.invert(geometry.make_pose(info[3], info[4]))
-            self.sensor.register_convex(self.object, convex_body_from_parts(parts, link_in_base))
+            self.sensor.register_convex(self.object, self._convex_body(parts, link_in_base))
         self.place_object(None)
         return spec
+
+    def _convex_body(self, parts: tuple, frame: np.ndarray) -> ConvexBody:
+        """The closed-form ray geometry of ``parts`` in ``frame``, built once per object for the
+        cell's life (every episode reloads the object). Exact: an entry is used only for the
+        very same ``parts`` tuple (immutable, kept alive by the entry) and a bit-identical frame."""
+        entry = self._convex_bodies.get(id(parts))
+        if entry is not None and entry[0] is parts and entry[1] == frame.tobytes():
+            return entry[2]
+        body = convex_body_from_parts(parts, frame)
+        if len(self._convex_bodies) >= 64:
+            self._convex_bodies.clear()  # bounded: a dataset of many parts builds each once per shard anyway
+        self._convex_bodies[id(parts)] = (parts, frame.tobytes(), body)
+        return body
 
     def place_object(self, rng: np.random.Generator | None) -> np.ndarray:
         """Put the object on the table anew (random spot and heading when ``rng`` is given)."""
