@@ -122,10 +122,15 @@ def _numpy_reductions(name: str, a: np.ndarray, initial=None) -> np.ndarray:
         return a.any(axis=1)
     if name == "row_sum":
         return a.sum(axis=1)
+    if name == "column_min":
+        return a.min(axis=0)
+    if name == "column_max":
+        return a.max(axis=0)
     return np.linalg.norm(a, axis=1)
 
 
-@pytest.mark.parametrize("name", ["row_max", "row_min", "row_any", "row_sum", "row_norms"])
+@pytest.mark.parametrize("name", ["row_max", "row_min", "row_any", "row_sum", "row_norms", "column_min",
+                                  "column_max"])
 def test_row_reductions_equal_numpys_bit_for_bit(name):
     """The fast row reductions of the ray casting give NumPy's ``axis=1`` results exactly,
     on random rows of every width they meet (and the generic fallback beyond)."""
@@ -146,7 +151,7 @@ def test_row_reductions_equal_numpys_on_the_simulations_own_rays(monkeypatch):
     """Every array the closed-form rays reduce in real grasps (jaw and hand; boxes, cylinders,
     hulls, compounds) reduces to NumPy's ``axis=1`` result: sums and norms bit for bit, max /
     min / any to the same values (at most the sign of a zero may differ, see raycast)."""
-    names = ("row_max", "row_min", "row_any", "row_sum", "row_norms")
+    names = ("row_max", "row_min", "row_any", "row_sum", "row_norms", "column_min", "column_max")
     originals = {name: getattr(raycast, name) for name in names}
     seen: dict[str, list] = {name: [] for name in names}
     for name in names:
@@ -166,7 +171,8 @@ def test_row_reductions_equal_numpys_on_the_simulations_own_rays(monkeypatch):
                     cell.grasp_offset(rng.uniform(-1, 1, 6) * [0.001, 0.004, 0.004, 0.1, 0.1, 0.02])
         finally:
             cell.close()
-    assert all(len(calls) >= 10 for calls in seen.values()), {k: len(v) for k, v in seen.items()}
+    assert all(len(calls) >= 10 for name, calls in seen.items() if name != "row_any"), \
+        {k: len(v) for k, v in seen.items()}  # (row_any: only for rays along a face)
     for name, calls in seen.items():
         for a, args, kwargs in calls:
             fast = originals[name](a, *args, **kwargs)

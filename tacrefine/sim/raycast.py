@@ -25,14 +25,14 @@ _SAME_FACE = 0.02
 _PARALLEL_COS = 1 - 1e-6
 
 
-# Row-wise reductions of the (rays, few) arrays below. NumPy's ``a.max(axis=1)`` and kin loop
-# over every row of a handful of values (about 20 us for 500 rays, several per part and
-# reading); the same reduction over the transposed copy's first axis, or the columns added
-# in turn, is one vectorised pass per column (a few us). Exact: max, min and any compare the
-# same values (a tie between 0.0 and -0.0 could keep the other zero, which no later step
-# tells apart: they are compared, clipped, scaled and added to non-zero values); the sums
-# add the columns left to right as NumPy's row sum does, and ``tests/test_raycast.py``
-# checks every helper against NumPy's own reduction bit for bit.
+# Reductions of the (rays, few) arrays below. NumPy's ``a.max(axis=1)`` and kin loop over
+# every row of a handful of values, and ``a.min(axis=0)`` over the few values of every row
+# too (about 20 us for 500 rays, several per part and reading); the same reduction of the
+# transposed copy, or the columns added in turn, is one vectorised pass per column (a few
+# us). Exact: max, min and any compare the same values (a tie between 0.0 and -0.0 could
+# keep the other zero, which no later step tells apart: they are compared, clipped, scaled
+# and added to non-zero values); the sums add the columns left to right as NumPy's row sum
+# does, and ``tests/test_raycast.py`` checks every helper against NumPy's own reduction.
 def row_max(a: np.ndarray) -> np.ndarray:
     """``a.max(axis=1)``."""
     return np.ascontiguousarray(a.T).max(axis=0)
@@ -42,6 +42,16 @@ def row_min(a: np.ndarray, initial: float | None = None) -> np.ndarray:
     """``a.min(axis=1)`` (with ``initial`` as NumPy's, for rows of no values)."""
     columns = np.ascontiguousarray(a.T)
     return columns.min(axis=0) if initial is None else columns.min(axis=0, initial=initial)
+
+
+def column_min(a: np.ndarray) -> np.ndarray:
+    """``a.min(axis=0)`` of a tall array (many rays, few coordinates)."""
+    return np.ascontiguousarray(a.T).min(axis=1)
+
+
+def column_max(a: np.ndarray) -> np.ndarray:
+    """``a.max(axis=0)`` of a tall array (many rays, few coordinates)."""
+    return np.ascontiguousarray(a.T).max(axis=1)
 
 
 def row_any(a: np.ndarray) -> np.ndarray:
@@ -181,14 +191,18 @@ def _planes(o: np.ndarray, d: np.ndarray, normals: np.ndarray, offsets: np.ndarr
     """Intersection of the rays with the half-spaces ``n . x <= c``."""
     num = offsets[None, :] - o @ normals.T  # >= 0 where the origin is inside a plane
     den = d @ normals.T
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = num / den
     parallel = np.abs(den) < _EPS
+    along_a_plane = parallel.any()  # rare: only then can den be 0 (and a ray lie outside a plane it never crosses)
+    if along_a_plane:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = num / den
+    else:
+        t = num / den
     enter = np.where(den < -_EPS, t, -np.inf)
     leave = np.where(den > _EPS, t, np.inf)
-    outside_parallel = row_any(parallel & (num < 0))
     t0, t1 = row_max(enter), row_min(leave)
-    t0[outside_parallel] = np.inf
+    if along_a_plane:
+        t0[row_any(parallel & (num < 0))] = np.inf
     return t0, t1
 
 
@@ -249,7 +263,7 @@ class ConvexBody:
         rot, pos = body_pose[:3, :3], body_pose[:3, 3]
         o = (origins - pos) @ rot
         d = (ends - origins) @ rot
-        lo, hi = np.minimum(o, o + d).min(axis=0), np.maximum(o, o + d).max(axis=0)
+        lo, hi = column_min(np.minimum(o, o + d)), column_max(np.maximum(o, o + d))
         ts, covers = [], []
         for part in self.parts:
             if np.linalg.norm(np.clip(part.centre, lo, hi) - part.centre) > part.radius + taxel_m:
