@@ -23,6 +23,9 @@ _SIDE_COS = 0.25
 _SAME_FACE = 0.02
 #: rays whose directions agree this closely (|cos|) share one outline (one pad, or opposed pads)
 _PARALLEL_COS = 1 - 1e-6
+#: outward normals of a cylinder's end caps (its axis is z)
+_CAP_NORMALS = np.array([[0, 0, 1.0], [0, 0, -1.0]])
+_CAP_NORMALS.flags.writeable = False
 
 
 # Reductions of the (rays, few) arrays below. NumPy's ``a.max(axis=1)`` and kin loop over
@@ -122,7 +125,6 @@ class ConvexPart:
 
     def _footprint_parallel(self, o: np.ndarray, d: np.ndarray, unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`footprint` for rays in the part frame that are all parallel or antiparallel."""
-        inf = np.full(len(o), np.inf)
         if self.kind in ("box", "hull"):
             side = np.abs(self.normals @ unit[0]) < _SIDE_COS
             t0, t1 = _planes(o, d, self.normals[~side], self.offsets[~side])
@@ -131,24 +133,27 @@ class ConvexPart:
         elif self.kind == "sphere":
             t0, t1 = _quadric(o, d, float(self.size[0]), dims=3)
             lateral = np.where(t0 <= t1, np.inf, -np.inf)
-        else:
+        else:  # a cylinder: only the intersections its outline case needs are computed
             along = np.abs(unit[:, 2])
-            q0, q1 = _quadric(o, d, float(self.size[0]), dims=2)
-            caps = np.array([[0, 0, 1.0], [0, 0, -1.0]])
-            z0, z1 = _planes(o, d, caps, np.full(2, self.size[1] / 2))
             if along.min() > 1 - _SIDE_COS:  # axis along the rays (a disc face-on): round outline
-                t0, t1 = z0, z1
+                t0, t1 = self._caps(o, d)
                 at = o + np.clip(t0, 0, 1)[:, None] * d
                 lateral = float(self.size[0]) - row_norms(at[:, :2])
             elif along.max() < _SIDE_COS:  # axis across the rays (a rod): the caps are the outline
-                t0, t1 = q0, q1
+                t0, t1 = _quadric(o, d, float(self.size[0]), dims=2)
                 at = o + np.clip(t0, 0, 1)[:, None] * d
                 lateral = self.size[1] / 2 - np.abs(at[:, 2])
             else:  # oblique: no outline estimate, hit or miss only
+                q0, q1 = _quadric(o, d, float(self.size[0]), dims=2)
+                z0, z1 = self._caps(o, d)
                 t0, t1 = np.maximum(q0, z0), np.minimum(q1, z1)
                 lateral = np.where(t0 <= t1, np.inf, -np.inf)
         crosses = (t0 <= t1) & (t1 >= 0) & (t0 <= 1)
-        return np.where(crosses, np.clip(t0, 0, None), inf), lateral
+        return np.where(crosses, np.clip(t0, 0, None), np.inf), lateral
+
+    def _caps(self, o: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A cylinder's slab between its end caps (planes z = +-length / 2)."""
+        return _planes(o, d, _CAP_NORMALS, np.full(2, self.size[1] / 2))
 
     def interval(self, origins: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Entry and exit parameters ``t`` of rays ``o + t d`` (body frame); empty where entry > exit."""
@@ -159,7 +164,7 @@ class ConvexPart:
         if self.kind == "sphere":
             return _quadric(o, d, float(self.size[0]), dims=3)
         t0, t1 = _quadric(o, d, float(self.size[0]), dims=2)
-        z0, z1 = _planes(o, d, np.array([[0, 0, 1.0], [0, 0, -1.0]]), np.full(2, self.size[1] / 2))
+        z0, z1 = self._caps(o, d)
         return np.maximum(t0, z0), np.minimum(t1, z1)
 
 
