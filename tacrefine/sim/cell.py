@@ -7,6 +7,7 @@ steady, and read touch, finger positions and the ground-truth grasp.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
@@ -78,6 +79,13 @@ class GraspResult:
     pad_forces: np.ndarray
 
 
+def _norm(vector) -> float:
+    """``np.linalg.norm`` of a 3-vector without its generic dispatch: NumPy computes exactly
+    ``sqrt(x.dot(x))`` for a 1-D float vector (same dot, and both square roots are IEEE-exact)."""
+    x = np.asarray(vector, dtype=float)
+    return math.sqrt(x.dot(x))
+
+
 class GraspCell:
     """One isolated physics world holding a hand, its sensor and one object at a time."""
 
@@ -115,7 +123,7 @@ class GraspCell:
         self._shape_cache: dict[Hashable, list[tuple[int, int]]] = {}  # by pieces, see build_object
         #: PyBullet's base frame (the base link's *inertial* frame, which its base pose calls
         #: use) in the object frame (the link frame, or the spec's ``frame_in_file`` in it).
-        self._body_in_object = np.eye(4)
+        self._set_body_frame(np.eye(4))
         #: The object's own mass per link (index -1 = base), before any randomisation.
         self.link_masses: dict[int, float] = {}
 
@@ -138,7 +146,7 @@ class GraspCell:
         self.spec = spec
         self.object = build_object(self.client, spec, self._shape_cache)
         info = self.client.getDynamicsInfo(self.object, -1)
-        self._body_in_object = geometry.invert(spec.frame_pose()) @ geometry.make_pose(info[3], info[4])
+        self._set_body_frame(geometry.invert(spec.frame_pose()) @ geometry.make_pose(info[3], info[4]))
         self.link_masses = {link: float(self.client.getDynamicsInfo(self.object, link)[0])
                             for link in range(-1, self.client.getNumJoints(self.object))}
         if parts and self.config.sensor.closed_form_rays:
@@ -193,7 +201,13 @@ class GraspCell:
     def object_pose(self) -> np.ndarray:
         """The object frame (not PyBullet's inertial frame) in the world."""
         pos, quat = self.client.getBasePositionAndOrientation(self._require_object())
-        return geometry.make_pose(pos, quat) @ geometry.invert(self._body_in_object)
+        return geometry.make_pose(pos, quat) @ self._object_in_body
+
+    def _set_body_frame(self, body_in_object: np.ndarray) -> None:
+        """Set PyBullet's base frame in the object frame, and its inverse (which
+        :meth:`object_pose` needs every call: computed here once, the same function of the same matrix)."""
+        self._body_in_object = body_in_object
+        self._object_in_body = geometry.invert(body_in_object)
 
     def _set_object_pose(self, pose: np.ndarray) -> None:
         pos, quat = geometry.pose_to_pos_quat(pose @ self._body_in_object)
@@ -275,7 +289,7 @@ class GraspCell:
             moving = self.gripper.fastest_joint_speed() > tol
             if not moving:  # the object's speed only matters once the fingers are calm (a pure query)
                 lin, ang = base_velocity(obj)
-                moving = np.linalg.norm(lin) > tol or np.linalg.norm(ang) > 20 * tol
+                moving = _norm(lin) > tol or _norm(ang) > 20 * tol
             calm = 0 if moving else calm + 1
             if calm >= cfg.settle_steps:
                 return step

@@ -213,11 +213,14 @@ class TactileSensor:
         k_area = self.config.layer_stiffness * self._taxel_area_mm2  # N per mm of indentation
         out = np.zeros_like(gaps_mm)
         for i, (gap, w, force) in enumerate(zip(gaps_mm, weights, forces)):
-            felt = np.isfinite(gap) & (w > 0)
-            if force <= 0 or not felt.any():
+            if force <= 0:
                 continue
-            order = np.argsort(gap[felt])
-            g, wt = gap[felt][order], w[felt][order]
+            felt = np.isfinite(gap) & (w > 0)
+            if not felt.any():
+                continue
+            gap_felt = gap[felt]
+            order = np.argsort(gap_felt)
+            g, wt = gap_felt[order], w[felt][order]
             # With the j smallest gaps engaged, delta = (F/kA + sum w g) / sum w; the right j is
             # the largest one whose own gap is still below the resulting delta.
             delta = (force / k_area + np.cumsum(wt * g)) / np.cumsum(wt)

@@ -194,12 +194,14 @@ class Hand:
 
     def open(self, opening_mm: float | np.ndarray) -> None:
         """Open every finger to ``opening_mm`` at once (fingers hold there)."""
-        target = np.broadcast_to(np.minimum(np.asarray(opening_mm, float), self.config.max_opening_mm) / 1000.0,
-                                 (len(self.finger_joints),))
-        for j, q in zip(self.finger_joints, target):
-            self.client.resetJointState(self.body, j, float(q), 0.0)
+        target = np.minimum(np.asarray(opening_mm, float), self.config.max_opening_mm) / 1000.0
+        n = len(self.finger_joints)
+        # one opening for every finger (the common case) without broadcast_to's overhead
+        q_list = [float(target)] * n if target.ndim == 0 else np.broadcast_to(target, (n,)).tolist()
+        for j, q in zip(self.finger_joints, q_list):
+            self.client.resetJointState(self.body, j, q, 0.0)
         self.client.setJointMotorControlArray(self.body, self.finger_joints, controlMode=self.client.POSITION_CONTROL,
-                                              targetPositions=target.tolist(), forces=[100.0] * len(target))
+                                              targetPositions=q_list, forces=[100.0] * n)
 
     def start_closing(self, force_n: float | None = None) -> None:
         """Command every finger toward closed, each limited to its share of the grip force."""
