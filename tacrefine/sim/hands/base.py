@@ -186,7 +186,8 @@ class Hand:
         """``np.abs(self.joint_speeds()).max()`` (NaN if any speed is NaN, as NumPy's max) without
         building arrays: the settle loop asks it after every physics step."""
         speeds = [abs(s[1]) for s in self.client.getJointStates(self.body, self.finger_joints)]
-        return max(speeds) if all(v == v for v in speeds) else math.nan
+        total = sum(speeds)  # NaN exactly when a speed is NaN (no inf - inf among values >= 0)
+        return max(speeds) if total == total else math.nan
 
     def actuator_forces(self) -> np.ndarray:
         """Force each finger actuator currently applies (N, magnitude)."""
