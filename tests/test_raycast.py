@@ -181,3 +181,39 @@ def test_row_reductions_equal_numpys_on_the_simulations_own_rays(monkeypatch):
                 assert _bits(fast) == _bits(slow), name
             else:
                 assert np.array_equal(fast, slow), name
+
+
+@pytest.mark.parametrize("kind,size", [("box", (0.004, 0.01, 0.006)), ("cylinder", (0.005, 0.03)),
+                                       ("cylinder", (0.02, 0.002)), ("sphere", (0.006,))])
+def test_skipping_parts_no_ray_can_read_changes_no_reading(kind, size, monkeypatch):
+    """A part skipped because the rays' box lies over half a taxel outside its own box
+    (``ConvexPart.clear_of``) leaves every reading bit for bit as computing it would: opposed
+    pads at random poses around a part and a neighbour, many just past the skipping distance."""
+    from tacrefine.sim.raycast import ConvexBody
+
+    rng = np.random.default_rng(7)
+    taxel = 0.0011
+    skipped = felt = 0
+    for trial in range(150):
+        pose = geometry.vector_to_pose(np.concatenate([rng.uniform(-0.01, 0.01, 3), rng.normal(size=3)]))
+        neighbour = geometry.vector_to_pose([0.0, 0.0, -0.02, 0.0, 0.0, 0.3])
+        body = ConvexBody([ConvexPart(kind, pose, size), ConvexPart("box", neighbour, (0.01, 0.01, 0.004))])
+        normal = rng.normal(size=3) if trial % 3 else np.eye(3)[trial % 2]
+        normal /= np.linalg.norm(normal)
+        # a pad centre just outside the part's box along one of its axes, or anywhere near it
+        reach = np.max(body.parts[0].half_extents) + rng.uniform(-0.004, 0.012)
+        axis = pose[:3, :3][:, trial % 3] * (1 if trial % 2 else -1)
+        centre = pose[:3, 3] + axis * reach + rng.uniform(-0.003, 0.003, 3)
+        a_from, a_to = _pad_rays(normal, centre - 0.003 * normal, n=7)
+        b_from, b_to = _pad_rays(-normal, centre + 0.003 * normal, n=7)
+        origins, ends = np.vstack([a_from, b_from]), np.vstack([a_to, b_to])
+        lo, hi = np.minimum(origins, ends).min(axis=0), np.maximum(origins, ends).max(axis=0)
+        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        skipped += body.parts[0].clear_of(corners, taxel / 2 + 1e-6)
+        fast = body.covered_hit(origins, ends, np.eye(4), taxel)
+        with monkeypatch.context() as m:
+            m.setattr(ConvexPart, "clear_of", lambda self, corners, margin: False)
+            full = body.covered_hit(origins, ends, np.eye(4), taxel)
+        assert _bits(fast[0]) == _bits(full[0]) and _bits(fast[1]) == _bits(full[1]), trial
+        felt += bool((full[1] > 0).any())
+    assert skipped >= 10 and felt >= 20, (skipped, felt)  # both cases were exercised

@@ -24,6 +24,9 @@ _SIDE_COS = 0.25
 _SAME_FACE = 0.02
 #: rays whose directions agree this closely (|cos|) share one outline (one pad, or opposed pads)
 _PARALLEL_COS = 1 - 1e-6
+#: rounding allowance (m) of :meth:`ConvexPart.clear_of`: far above the ~1e-16 m of the
+#: transforms and intersections, far below half a taxel
+_CLEAR_MARGIN = 1e-6
 #: outward normals of a cylinder's end caps (its axis is z)
 _CAP_NORMALS = np.array([[0, 0, 1.0], [0, 0, -1.0]])
 _CAP_NORMALS.flags.writeable = False
@@ -97,6 +100,14 @@ class ConvexPart:
         centre, self.radius = _bounding_sphere(kind, self.size, vertices)
         #: centre of a sphere of ``radius`` that holds the part (body frame; for culling rays)
         self.centre = self.pos + pose[:3, :3] @ centre
+        #: half extents of the part's bounding box in its own frame; None for hulls (see :meth:`clear_of`)
+        self.half_extents: np.ndarray | None = None
+        if kind == "box":
+            self.half_extents = self.size
+        elif kind == "cylinder":
+            self.half_extents = np.array([self.size[0], self.size[0], self.size[1] / 2])
+        elif kind == "sphere":
+            self.half_extents = np.full(3, self.size[0])
         if kind == "box":
             h = self.size
             self.normals = np.vstack([np.eye(3), -np.eye(3)])
@@ -109,6 +120,26 @@ class ConvexPart:
             self.normals, self.offsets = eq[:, :3], -eq[:, 3]
         elif kind not in ("cylinder", "sphere"):
             raise ValueError(f"unsupported convex part {kind!r}")
+
+    def clear_of(self, corners: np.ndarray, margin: float) -> bool:
+        """True when the box with ``corners`` (body frame, ``(8, 3)``) lies more than ``margin``
+        outside the part's bounding box along one of the part's own axes.
+
+        Then no ray inside that box reads the part, so :meth:`ConvexBody.covered_hit` may skip
+        it with ``margin`` = half a taxel (plus a micrometre for rounding). Why, for every ray
+        point ``p`` the reading uses (on the segment, so inside the box), ``|p_i| > h_i +
+        taxel/2`` on that axis ``i``: a box's axis ``i`` is either a face pair the ray must
+        cross (then ``|p_i| <= h_i`` for any crossing ray: it crosses nothing) or an outline
+        pair (then ``lateral <= h_i - |p_i| < -taxel/2``: coverage 0); a cylinder or sphere
+        read through its surface holds ``p`` inside it (inside the box), and read through its
+        outline (a disc's rim, a rod's ends) has ``lateral`` below ``-taxel/2`` the same way.
+        Hulls have no such bound (a sharp vertex's outline reaches beyond its box): never skipped.
+        """
+        if self.half_extents is None:
+            return False
+        local = (corners - self.pos) @ self.rot_t.T
+        return bool((column_min(local) > self.half_extents + margin).any()
+                    or (column_max(local) < -self.half_extents - margin).any())
 
     def footprint(self, origins: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where each ray meets the part's face, and how far inside the part's outline it is.
@@ -277,9 +308,13 @@ class ConvexBody:
         o = (origins - pos) @ rot
         d = (ends - origins) @ rot
         lo, hi = column_min(np.minimum(o, o + d)), column_max(np.maximum(o, o + d))
+        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
         ts, covers = [], []
         for part in self.parts:
             if _distance_to_box(part.centre, lo, hi) > part.radius + taxel_m:
+                continue
+            # exact: a part that no ray can read contributes t = inf and coverage 0, as if computed
+            if part.clear_of(corners, taxel_m / 2 + _CLEAR_MARGIN):
                 continue
             t, lateral = part.footprint(o, d)
             ts.append(t)
