@@ -256,11 +256,10 @@ class GraspCell:
         tactile = self.sensor.read(obj, rng=rng, forces=loads, shear=shear)
         joints = self.gripper.joint_positions()
         wrist_now = self.gripper.wrist_pose()
-        object_now = self.object_pose()  # read once: nothing moves between the two uses
-        failure = self.failure(forces, object_now)
+        failure = self.failure(forces)
         if failure is None:
             self._last_contact_q = joints.astype(float)
-        return GraspResult(tactile=tactile, joints=joints, grasp=geometry.grasp_of(wrist_now, object_now),
+        return GraspResult(tactile=tactile, joints=joints, grasp=geometry.grasp_of(wrist_now, self.object_pose()),
                            wrist=wrist_now, ok=failure is None, failure=failure, settle_steps=steps,
                            pad_forces=forces)
 
@@ -296,9 +295,9 @@ class GraspCell:
                 return step
         return cfg.max_settle_steps
 
-    def failure(self, pad_forces: np.ndarray, pose: np.ndarray | None = None) -> str | None:
-        """Why the object is lost, or None (``pose``: the object pose if the caller has just read it)."""
-        pose = self.object_pose() if pose is None else pose
+    def failure(self, pad_forces: np.ndarray) -> str | None:
+        """Why the object is lost, or None."""
+        pose = self.object_pose()
         tilt = np.degrees(np.arccos(np.clip(pose[2, 2], -1.0, 1.0)))
         if tilt > self.config.lost_tilt_deg or pose[2, 3] < -0.01:
             return "dropped"
