@@ -1,5 +1,6 @@
-"""The fast single-rotation conversions equal SciPy's ``Rotation`` bit for bit (``np.array_equal``),
-on random inputs, on the special cases of each formula, and on the simulation's own inputs."""
+"""The fast single-rotation conversions of :mod:`tacrefine.geometry` equal SciPy's ``Rotation``
+bit for bit, on random inputs, on the special cases of each formula, and on the simulation's own
+inputs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from tacrefine import fast_rotation, geometry
+from tacrefine import geometry
 from tacrefine.sim.cell import CellConfig, GraspCell
 from tacrefine.sim.hands import hand_config
 
@@ -44,14 +45,14 @@ def _random_matrices(rng: np.random.Generator, n: int) -> list[np.ndarray]:
 def test_matrix_to_quat_and_rotvec_equal_scipy():
     rng = np.random.default_rng(0)
     for m in _special_matrices() + _random_matrices(rng, 2000):
-        assert _same(fast_rotation.matrix_to_quat(m), Rotation.from_matrix(m).as_quat().tolist()), m
-        assert _same(fast_rotation.matrix_to_rotvec(m), Rotation.from_matrix(m).as_rotvec()), m
+        assert _same(geometry.matrix_to_quat(m), Rotation.from_matrix(m).as_quat().tolist()), m
+        assert _same(geometry.matrix_to_rotvec(m), Rotation.from_matrix(m).as_rotvec()), m
     # views and float32 input as the callers pass them
     pose = np.eye(4)
     pose[:3, :3] = Rotation.random(rng=rng).as_matrix()
-    assert _same(fast_rotation.matrix_to_quat(pose[:3, :3]), Rotation.from_matrix(pose[:3, :3]).as_quat().tolist())
+    assert _same(geometry.matrix_to_quat(pose[:3, :3]), Rotation.from_matrix(pose[:3, :3]).as_quat().tolist())
     m32 = pose[:3, :3].astype(np.float32)
-    assert _same(fast_rotation.matrix_to_quat(m32), Rotation.from_matrix(m32).as_quat().tolist())
+    assert _same(geometry.matrix_to_quat(m32), Rotation.from_matrix(m32).as_quat().tolist())
 
 
 def test_bad_matrices_fail_as_in_scipy():
@@ -59,7 +60,7 @@ def test_bad_matrices_fail_as_in_scipy():
         with pytest.raises(ValueError):
             Rotation.from_matrix(bad)
         with pytest.raises(ValueError):
-            fast_rotation.matrix_to_quat(bad)
+            geometry.matrix_to_quat(bad)
 
 
 def test_quat_to_matrix_equals_scipy():
@@ -68,16 +69,16 @@ def test_quat_to_matrix_equals_scipy():
     quats += [np.array([0.0, 0.0, 0.0, 1.0]), np.array([0.0, 0.0, 0.0, -1.0]), np.array([1e-150, 0, 0, 0]),
               np.array([0.0, 0.0, 1.0, 0.0])]
     for q in quats:
-        assert _same(fast_rotation.quat_to_matrix(q), Rotation.from_quat(q).as_matrix()), q
+        assert _same(geometry.quat_to_matrix(q), Rotation.from_quat(q).as_matrix()), q
         as_tuple = tuple(float(v) for v in q)  # what PyBullet returns
-        assert _same(fast_rotation.quat_to_matrix(as_tuple), Rotation.from_quat(as_tuple).as_matrix())
+        assert _same(geometry.quat_to_matrix(as_tuple), Rotation.from_quat(as_tuple).as_matrix())
     q32 = rng.normal(size=4).astype(np.float32)
-    assert _same(fast_rotation.quat_to_matrix(q32), Rotation.from_quat(q32).as_matrix())
+    assert _same(geometry.quat_to_matrix(q32), Rotation.from_quat(q32).as_matrix())
     for bad in (np.zeros(4), np.array([np.nan, 0, 0, 1.0]), np.array([1e-300, 0, 0, 0])):  # last: norm underflows
         with pytest.raises(ValueError):
             Rotation.from_quat(bad)
         with pytest.raises(ValueError):
-            fast_rotation.quat_to_matrix(bad)
+            geometry.quat_to_matrix(bad)
 
 
 def test_rotvec_to_matrix_equals_scipy():
@@ -88,7 +89,7 @@ def test_rotvec_to_matrix_equals_scipy():
     vecs = list(axes * angles[:, None]) + [np.zeros(3), np.array([1e-3, 0, 0]), np.array([0, 0, -1e-3]),
                                            np.array([0.0, 0.0, np.pi])]
     for v in vecs:
-        assert _same(fast_rotation.rotvec_to_matrix(v), Rotation.from_rotvec(v).as_matrix()), v
+        assert _same(geometry.rotvec_to_matrix(v), Rotation.from_rotvec(v).as_matrix()), v
 
 
 class _Recorder:
@@ -122,12 +123,13 @@ def test_the_simulations_own_rotations_equal_scipy(hand, monkeypatch):
                 geometry.grasp_error(res.grasp, target.grasp, geometry.DOF_NAMES)
     finally:
         cell.close()
+    monkeypatch.undo()  # the fast functions themselves again
     assert all(len(rec.inputs) > 5 for rec in recorders.values()), {k: len(r.inputs) for k, r in recorders.items()}
     for m in recorders["matrix_to_quat"].inputs:
-        assert _same(fast_rotation.matrix_to_quat(m), Rotation.from_matrix(m).as_quat().tolist())
+        assert _same(geometry.matrix_to_quat(m), Rotation.from_matrix(m).as_quat().tolist())
     for m in recorders["matrix_to_rotvec"].inputs:
-        assert _same(fast_rotation.matrix_to_rotvec(m), Rotation.from_matrix(m).as_rotvec())
+        assert _same(geometry.matrix_to_rotvec(m), Rotation.from_matrix(m).as_rotvec())
     for q in recorders["quat_to_matrix"].inputs:
-        assert _same(fast_rotation.quat_to_matrix(q), Rotation.from_quat(q).as_matrix())
+        assert _same(geometry.quat_to_matrix(q), Rotation.from_quat(q).as_matrix())
     for v in recorders["rotvec_to_matrix"].inputs:
-        assert _same(fast_rotation.rotvec_to_matrix(v), Rotation.from_rotvec(v).as_matrix())
+        assert _same(geometry.rotvec_to_matrix(v), Rotation.from_rotvec(v).as_matrix())

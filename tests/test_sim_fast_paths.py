@@ -13,9 +13,9 @@ import pytest
 
 from tacrefine.sim import sensor_response
 from tacrefine.sim.cell import GraspCell, _norm
-from tacrefine.sim.exact_cache import ReprCache
 from tacrefine.sim.hands.base import Hand
 from tacrefine.sim.sensor_config import SensorConfig
+from tacrefine.sim.sensor_response import ReprCache
 from tacrefine.sim.tactile import TactileSensor
 from tacrefine.sim.world import World
 

@@ -17,12 +17,54 @@ images are exactly those of earlier versions.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
 import numpy as np
 
-from tacrefine.sim.exact_cache import ReprCache, read_only
 from tacrefine.sim.sensor_config import SensorConfig
 
 SHEAR_ZERO = 128.0
+
+
+# -- a bounded memo for what the sensor rebuilds every episode from the same configuration ---
+#
+# A cell rebuilds its sensor (and the env may swap the sensor's config) every episode, so what
+# depends only on configuration (the fixed maps here, the taxel rays in ``tactile``) was
+# recomputed thousands of times a run. A :class:`ReprCache` keeps it keyed by the ``repr`` of
+# every input, which tells apart what ``==`` merges (``0.0`` and ``-0.0``, ``1`` and ``1.0``)
+# and round-trips floats exactly: equal keys mean equal inputs, so a cached result is bit for
+# bit the one a fresh computation gives. Cached arrays are read-only: no caller can change one.
+
+T = TypeVar("T")
+
+
+class ReprCache:
+    """At most ``size`` results of one pure function, by the ``repr`` of its inputs."""
+
+    def __init__(self, size: int = 32) -> None:
+        self._size = size
+        self._store: dict[Hashable, object] = {}
+
+    def get(self, inputs: tuple, build: Callable[[], T]) -> T:
+        """The result for ``inputs`` (everything ``build`` depends on), built on first use."""
+        key = repr(inputs)
+        try:
+            return self._store[key]  # type: ignore[return-value]
+        except KeyError:
+            pass
+        value = build()
+        if len(self._store) >= self._size:
+            self._store.clear()  # bounded: a run uses a handful of sensors
+        self._store[key] = value
+        return value
+
+
+def read_only(*arrays: np.ndarray | None) -> None:
+    """Freeze ``arrays`` (None is skipped) so a shared cached result cannot be changed."""
+    for array in arrays:
+        if array is not None:
+            array.flags.writeable = False
 
 
 def spread_matrix(n: int, pitch_mm: float, sigma_mm: float) -> np.ndarray:

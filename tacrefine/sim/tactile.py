@@ -30,10 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tacrefine.config import require
-from tacrefine.sim.exact_cache import ReprCache, read_only
 from tacrefine.sim.raycast import ConvexBody
 from tacrefine.sim.sensor_config import NoiseConfig, SensorConfig
-from tacrefine.sim.sensor_response import SensorResponse
+from tacrefine.sim.sensor_response import ReprCache, SensorResponse, read_only
 from tacrefine.sim.world import SENSED_GROUP
 
 __all__ = ["NoiseConfig", "PadSpec", "SensorConfig", "TactileSensor"]
