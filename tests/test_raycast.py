@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from tacrefine import geometry
-from tacrefine.sim.cell import GraspCell
+from tacrefine.sim import raycast
+from tacrefine.sim.cell import CellConfig, GraspCell
+from tacrefine.sim.hands import hand_config
 from tacrefine.sim.raycast import ConvexPart
 
 
@@ -104,3 +106,114 @@ def test_pads_at_right_angles_read_the_same_cast_together_or_alone(kind, size):
         sl = slice(i * len(a_from), (i + 1) * len(a_from))
         assert np.array_equal(together[0][sl], hit)
         assert np.array_equal(together[1][sl], cover)
+
+
+def _bits(a: np.ndarray) -> bytes:
+    return np.ascontiguousarray(a).tobytes()  # tells -0.0 from 0.0, unlike ==
+
+
+def _numpy_reductions(name: str, a: np.ndarray, initial=None) -> np.ndarray:
+    """What the row helpers replace: NumPy's own reduction along axis 1."""
+    if name == "row_max":
+        return a.max(axis=1)
+    if name == "row_min":
+        return a.min(axis=1) if initial is None else a.min(axis=1, initial=initial)
+    if name == "row_any":
+        return a.any(axis=1)
+    if name == "row_sum":
+        return a.sum(axis=1)
+    if name == "column_min":
+        return a.min(axis=0)
+    if name == "column_max":
+        return a.max(axis=0)
+    return np.linalg.norm(a, axis=1)
+
+
+@pytest.mark.parametrize("name", ["row_max", "row_min", "row_any", "row_sum", "row_norms", "column_min",
+                                  "column_max"])
+def test_row_reductions_equal_numpys_bit_for_bit(name):
+    """The fast row reductions of the ray casting give NumPy's ``axis=1`` results exactly,
+    on random rows of every width they meet (and the generic fallback beyond)."""
+    rng = np.random.default_rng(0)
+    fn = getattr(raycast, name)
+    for k in (1, 2, 3, 4, 6, 20):
+        for scale in (1e-3, 1.0, 1e3):
+            a = rng.normal(size=(997, k)) * scale
+            a[::7, 0] = 0.0
+            if name == "row_any":
+                a = a > 0.5
+            assert _bits(fn(a)) == _bits(_numpy_reductions(name, a)), (k, scale)
+    empty = np.zeros((5, 0))
+    assert _bits(raycast.row_min(empty, initial=np.inf)) == _bits(empty.min(axis=1, initial=np.inf))
+
+
+def test_row_reductions_equal_numpys_on_the_simulations_own_rays(monkeypatch):
+    """Every array the closed-form rays reduce in real grasps (jaw and hand; boxes, cylinders,
+    hulls, compounds) reduces to NumPy's ``axis=1`` result: sums and norms bit for bit, max /
+    min / any to the same values (at most the sign of a zero may differ, see raycast)."""
+    names = ("row_max", "row_min", "row_any", "row_sum", "row_norms", "column_min", "column_max")
+    originals = {name: getattr(raycast, name) for name in names}
+    seen: dict[str, list] = {name: [] for name in names}
+    for name in names:
+        def recorder(a, *args, _name=name, **kwargs):
+            seen[_name].append((np.array(a, copy=True), args, kwargs))
+            return originals[_name](a, *args, **kwargs)
+        monkeypatch.setattr(raycast, name, recorder)
+    rng = np.random.default_rng(1)
+    for hand, objects in (("parallel_jaw", ("rod_r4", "t_shape", "prism_tri", "hexagon")),
+                          ("three_finger", ("rod_d8_l100", "plate_t4_w60", "disc_d40_t4"))):
+        cell = GraspCell(CellConfig(gripper=hand_config(hand)))
+        try:
+            for obj in objects:
+                cell.load_object(obj)
+                cell.place_object(rng)
+                for _ in range(2):
+                    cell.grasp_offset(rng.uniform(-1, 1, 6) * [0.001, 0.004, 0.004, 0.1, 0.1, 0.02])
+        finally:
+            cell.close()
+    assert all(len(calls) >= 10 for name, calls in seen.items() if name != "row_any"), \
+        {k: len(v) for k, v in seen.items()}  # (row_any: only for rays along a face)
+    for name, calls in seen.items():
+        for a, args, kwargs in calls:
+            fast = originals[name](a, *args, **kwargs)
+            slow = _numpy_reductions(name, a, kwargs.get("initial"))
+            if name in ("row_sum", "row_norms"):
+                assert _bits(fast) == _bits(slow), name
+            else:
+                assert np.array_equal(fast, slow), name
+
+
+@pytest.mark.parametrize("kind,size", [("box", (0.004, 0.01, 0.006)), ("cylinder", (0.005, 0.03)),
+                                       ("cylinder", (0.02, 0.002)), ("sphere", (0.006,))])
+def test_skipping_parts_no_ray_can_read_changes_no_reading(kind, size, monkeypatch):
+    """A part skipped because the rays' box lies over half a taxel outside its own box
+    (``ConvexPart.clear_of``) leaves every reading bit for bit as computing it would: opposed
+    pads at random poses around a part and a neighbour, many just past the skipping distance."""
+    from tacrefine.sim.raycast import ConvexBody
+
+    rng = np.random.default_rng(7)
+    taxel = 0.0011
+    skipped = felt = 0
+    for trial in range(150):
+        pose = geometry.vector_to_pose(np.concatenate([rng.uniform(-0.01, 0.01, 3), rng.normal(size=3)]))
+        neighbour = geometry.vector_to_pose([0.0, 0.0, -0.02, 0.0, 0.0, 0.3])
+        body = ConvexBody([ConvexPart(kind, pose, size), ConvexPart("box", neighbour, (0.01, 0.01, 0.004))])
+        normal = rng.normal(size=3) if trial % 3 else np.eye(3)[trial % 2]
+        normal /= np.linalg.norm(normal)
+        # a pad centre just outside the part's box along one of its axes, or anywhere near it
+        reach = np.max(body.parts[0].half_extents) + rng.uniform(-0.004, 0.012)
+        axis = pose[:3, :3][:, trial % 3] * (1 if trial % 2 else -1)
+        centre = pose[:3, 3] + axis * reach + rng.uniform(-0.003, 0.003, 3)
+        a_from, a_to = _pad_rays(normal, centre - 0.003 * normal, n=7)
+        b_from, b_to = _pad_rays(-normal, centre + 0.003 * normal, n=7)
+        origins, ends = np.vstack([a_from, b_from]), np.vstack([a_to, b_to])
+        lo, hi = np.minimum(origins, ends).min(axis=0), np.maximum(origins, ends).max(axis=0)
+        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        skipped += body.parts[0].clear_of(corners, taxel / 2 + 1e-6)
+        fast = body.covered_hit(origins, ends, np.eye(4), taxel)
+        with monkeypatch.context() as m:
+            m.setattr(ConvexPart, "clear_of", lambda self, corners, margin: False)
+            full = body.covered_hit(origins, ends, np.eye(4), taxel)
+        assert _bits(fast[0]) == _bits(full[0]) and _bits(fast[1]) == _bits(full[1]), trial
+        felt += bool((full[1] > 0).any())
+    assert skipped >= 10 and felt >= 20, (skipped, felt)  # both cases were exercised

@@ -7,6 +7,7 @@ steady, and read touch, finger positions and the ground-truth grasp.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ from tacrefine.sim.hands import GripperConfig, make_hand
 from tacrefine.sim.objects import ObjectSpec, get_object
 from tacrefine.sim.pad_load import ALIGNED_COS, actuation_alignment, normal_load_components, pad_loads
 from tacrefine.sim.part_bodies import build_object, object_parts
-from tacrefine.sim.raycast import convex_body_from_parts
+from tacrefine.sim.raycast import ConvexBody, convex_body_from_parts
 from tacrefine.sim.tactile import SensorConfig, TactileSensor
 from tacrefine.sim.world import World, WorldConfig
 
@@ -78,6 +79,13 @@ class GraspResult:
     pad_forces: np.ndarray
 
 
+def _norm(vector) -> float:
+    """``np.linalg.norm`` of a 3-vector without its generic dispatch: NumPy computes exactly
+    ``sqrt(x.dot(x))`` for a 1-D float vector (same dot, and both square roots are IEEE-exact)."""
+    x = np.asarray(vector, dtype=float)
+    return math.sqrt(x.dot(x))
+
+
 class GraspCell:
     """One isolated physics world holding a hand, its sensor and one object at a time."""
 
@@ -86,6 +94,8 @@ class GraspCell:
         self.extra_objects = dict(extra_objects or {})
         self.world = World(self.config.world)
         self.client = self.world.client
+        #: closed-form ray geometry per object, see :meth:`_convex_body` (pure geometry: survives resets)
+        self._convex_bodies: dict[int, tuple[tuple, bytes, ConvexBody]] = {}
         self._build()
 
     def reset(self) -> None:
@@ -113,7 +123,7 @@ class GraspCell:
         self._shape_cache: dict[Hashable, list[tuple[int, int]]] = {}  # by pieces, see build_object
         #: PyBullet's base frame (the base link's *inertial* frame, which its base pose calls
         #: use) in the object frame (the link frame, or the spec's ``frame_in_file`` in it).
-        self._body_in_object = np.eye(4)
+        self._set_body_frame(np.eye(4))
         #: The object's own mass per link (index -1 = base), before any randomisation.
         self.link_masses: dict[int, float] = {}
 
@@ -136,15 +146,28 @@ class GraspCell:
         self.spec = spec
         self.object = build_object(self.client, spec, self._shape_cache)
         info = self.client.getDynamicsInfo(self.object, -1)
-        self._body_in_object = geometry.invert(spec.frame_pose()) @ geometry.make_pose(info[3], info[4])
+        self._set_body_frame(geometry.invert(spec.frame_pose()) @ geometry.make_pose(info[3], info[4]))
         self.link_masses = {link: float(self.client.getDynamicsInfo(self.object, link)[0])
                             for link in range(-1, self.client.getNumJoints(self.object))}
         if parts and self.config.sensor.closed_form_rays:
             # rays are cast in PyBullet's base (inertial) frame; the parts are in the link frame
             link_in_base = geometry.invert(geometry.make_pose(info[3], info[4]))
-            self.sensor.register_convex(self.object, convex_body_from_parts(parts, link_in_base))
+            self.sensor.register_convex(self.object, self._convex_body(parts, link_in_base))
         self.place_object(None)
         return spec
+
+    def _convex_body(self, parts: tuple, frame: np.ndarray) -> ConvexBody:
+        """The closed-form ray geometry of ``parts`` in ``frame``, built once per object for the
+        cell's life (every episode reloads the object). Exact: an entry is used only for the
+        very same ``parts`` tuple (immutable, kept alive by the entry) and a bit-identical frame."""
+        entry = self._convex_bodies.get(id(parts))
+        if entry is not None and entry[0] is parts and entry[1] == frame.tobytes():
+            return entry[2]
+        body = convex_body_from_parts(parts, frame)
+        if len(self._convex_bodies) >= 64:
+            self._convex_bodies.clear()  # bounded: a dataset of many parts builds each once per shard anyway
+        self._convex_bodies[id(parts)] = (parts, frame.tobytes(), body)
+        return body
 
     def place_object(self, rng: np.random.Generator | None) -> np.ndarray:
         """Put the object on the table anew (random spot and heading when ``rng`` is given)."""
@@ -178,7 +201,13 @@ class GraspCell:
     def object_pose(self) -> np.ndarray:
         """The object frame (not PyBullet's inertial frame) in the world."""
         pos, quat = self.client.getBasePositionAndOrientation(self._require_object())
-        return geometry.make_pose(pos, quat) @ geometry.invert(self._body_in_object)
+        return geometry.make_pose(pos, quat) @ self._object_in_body
+
+    def _set_body_frame(self, body_in_object: np.ndarray) -> None:
+        """Set PyBullet's base frame in the object frame, and its inverse (which
+        :meth:`object_pose` needs every call: computed here once, the same function of the same matrix)."""
+        self._body_in_object = body_in_object
+        self._object_in_body = geometry.invert(body_in_object)
 
     def _set_object_pose(self, pose: np.ndarray) -> None:
         pos, quat = geometry.pose_to_pos_quat(pose @ self._body_in_object)
@@ -254,11 +283,13 @@ class GraspCell:
         tol = cfg.settle_speed_mm_s / 1000.0
         calm = 0
         obj = self._require_object()
+        step_simulation, base_velocity = self.client.stepSimulation, self.client.getBaseVelocity
         for step in range(1, cfg.max_settle_steps + 1):
-            self.client.stepSimulation()
-            lin, ang = self.client.getBaseVelocity(obj)
-            fingers = np.abs(self.gripper.joint_speeds()).max()
-            moving = fingers > tol or np.linalg.norm(lin) > tol or np.linalg.norm(ang) > 20 * tol
+            step_simulation()
+            moving = self.gripper.fastest_joint_speed() > tol
+            if not moving:  # the object's speed only matters once the fingers are calm (a pure query)
+                lin, ang = base_velocity(obj)
+                moving = _norm(lin) > tol or _norm(ang) > 20 * tol
             calm = 0 if moving else calm + 1
             if calm >= cfg.settle_steps:
                 return step

@@ -17,11 +17,54 @@ images are exactly those of earlier versions.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
 import numpy as np
 
 from tacrefine.sim.sensor_config import SensorConfig
 
 SHEAR_ZERO = 128.0
+
+
+# -- a bounded memo for what the sensor rebuilds every episode from the same configuration ---
+#
+# A cell rebuilds its sensor (and the env may swap the sensor's config) every episode, so what
+# depends only on configuration (the fixed maps here, the taxel rays in ``tactile``) was
+# recomputed thousands of times a run. A :class:`ReprCache` keeps it keyed by the ``repr`` of
+# every input, which tells apart what ``==`` merges (``0.0`` and ``-0.0``, ``1`` and ``1.0``)
+# and round-trips floats exactly: equal keys mean equal inputs, so a cached result is bit for
+# bit the one a fresh computation gives. Cached arrays are read-only: no caller can change one.
+
+T = TypeVar("T")
+
+
+class ReprCache:
+    """At most ``size`` results of one pure function, by the ``repr`` of its inputs."""
+
+    def __init__(self, size: int = 32) -> None:
+        self._size = size
+        self._store: dict[Hashable, object] = {}
+
+    def get(self, inputs: tuple, build: Callable[[], T]) -> T:
+        """The result for ``inputs`` (everything ``build`` depends on), built on first use."""
+        key = repr(inputs)
+        try:
+            return self._store[key]  # type: ignore[return-value]
+        except KeyError:
+            pass
+        value = build()
+        if len(self._store) >= self._size:
+            self._store.clear()  # bounded: a run uses a handful of sensors
+        self._store[key] = value
+        return value
+
+
+def read_only(*arrays: np.ndarray | None) -> None:
+    """Freeze ``arrays`` (None is skipped) so a shared cached result cannot be changed."""
+    for array in arrays:
+        if array is not None:
+            array.flags.writeable = False
 
 
 def spread_matrix(n: int, pitch_mm: float, sigma_mm: float) -> np.ndarray:
@@ -36,6 +79,40 @@ def spread_matrix(n: int, pitch_mm: float, sigma_mm: float) -> np.ndarray:
     return weights / weights.sum(axis=0, keepdims=True)
 
 
+#: The fixed maps already drawn (see :func:`fixed_maps`).
+_MAPS = ReprCache()
+
+
+def fixed_maps(config: SensorConfig, pads: int) -> tuple:
+    """The sensor unit's fixed maps ``(gain, offset, dead, spread)`` for ``pads`` pads (read-only).
+
+    They depend only on the grid, the map seed and the map parameters (all in the key), yet
+    a cell builds a sensor per episode and domain randomisation swaps its config per
+    episode. Exact: they are drawn from their own generator seeded by the key's values.
+    """
+    inputs = (pads, config.rows, config.cols, config.pitch_mm, config.map_seed, config.gain_map_std,
+              config.offset_map_counts, config.spread_mm, config.dead_taxels)
+    return _MAPS.get(inputs, lambda: _draw_maps(config, pads))
+
+
+def _draw_maps(config: SensorConfig, pads: int) -> tuple:
+    shape = (pads, config.rows, config.cols)
+    maps_rng = np.random.default_rng([config.map_seed, config.rows, config.cols])
+    gain_map = 1.0 + config.gain_map_std * maps_rng.standard_normal(shape)
+    gain_map = np.clip(gain_map, 0.0, None)
+    offset_map = config.offset_map_counts * maps_rng.standard_normal(shape)
+    dead = np.zeros(shape, dtype=bool)
+    for pad, row, col in config.dead_taxels:
+        if pad < pads:
+            dead[pad, row, col] = True
+    spread = None
+    if config.spread_mm > 0:
+        spread = (spread_matrix(config.rows, config.pitch_mm, config.spread_mm),
+                  spread_matrix(config.cols, config.pitch_mm, config.spread_mm))
+    read_only(gain_map, offset_map, dead, *(spread or ()))
+    return gain_map, offset_map, dead, spread
+
+
 class SensorResponse:
     """The read-out chain of one sensor with ``pads`` pads; holds the fixed maps and the memory.
 
@@ -47,19 +124,7 @@ class SensorResponse:
     def __init__(self, config: SensorConfig, pads: int) -> None:
         self.config = config
         self.pads = pads
-        shape = (pads, config.rows, config.cols)
-        maps_rng = np.random.default_rng([config.map_seed, config.rows, config.cols])
-        self.gain_map = 1.0 + config.gain_map_std * maps_rng.standard_normal(shape)
-        self.gain_map = np.clip(self.gain_map, 0.0, None)
-        self.offset_map = config.offset_map_counts * maps_rng.standard_normal(shape)
-        self.dead = np.zeros(shape, dtype=bool)
-        for pad, row, col in config.dead_taxels:
-            if pad < pads:
-                self.dead[pad, row, col] = True
-        self._spread = None
-        if config.spread_mm > 0:
-            self._spread = (spread_matrix(config.rows, config.pitch_mm, config.spread_mm),
-                            spread_matrix(config.cols, config.pitch_mm, config.spread_mm))
+        self.gain_map, self.offset_map, self.dead, self._spread = fixed_maps(config, pads)
         self._memory: np.ndarray | None = None
 
     def reset(self) -> None:

@@ -32,10 +32,14 @@ import numpy as np
 from tacrefine.config import require
 from tacrefine.sim.raycast import ConvexBody
 from tacrefine.sim.sensor_config import NoiseConfig, SensorConfig
-from tacrefine.sim.sensor_response import SensorResponse
+from tacrefine.sim.sensor_response import ReprCache, SensorResponse, read_only
 from tacrefine.sim.world import SENSED_GROUP
 
 __all__ = ["NoiseConfig", "PadSpec", "SensorConfig", "TactileSensor"]
+
+#: Taxel ray end points in the pad frames, built once per grid and pad layout (a cell builds
+#: a sensor per episode).
+_ENDPOINTS = ReprCache()
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,10 @@ class TactileSensor:
                     "sensor.rows/cols/pitch_mm",
                     f"a sensing area within the {pad.size_mm[0]} x {pad.size_mm[1]} mm pad",
                     f"{rows_mm:.2f} x {cols_mm:.2f} mm")
-        self._local_from, self._local_to = self._ray_endpoints_local()
+        # exact: a function of the grid, the reach and the pads only, all in the key
+        self._local_from, self._local_to = _ENDPOINTS.get(
+            (config.rows, config.cols, config.pitch_mm, config.reach_mm, self.BACK_MM, self.pads),
+            self._ray_endpoints_local)
         self._ray_len_mm = self.BACK_MM + config.reach_mm
         self._taxel_area_mm2 = config.pitch_mm**2
         self._convex: dict[int, ConvexBody] = {}
@@ -113,7 +120,8 @@ class TactileSensor:
         self.response.reset()
 
     def _ray_endpoints_local(self) -> tuple[np.ndarray, np.ndarray]:
-        """Taxel-centre ray start and end points in each pad-link frame, metres, ``(P, R*C, 3)``."""
+        """Taxel-centre ray start and end points in each pad-link frame, metres, ``(P, R*C, 3)``
+        (read-only: shared by the sensors of equal grids and pads, see :data:`_ENDPOINTS`)."""
         cfg = self.config
         r = (np.arange(cfg.rows) - (cfg.rows - 1) / 2) * cfg.pitch_mm
         c = (np.arange(cfg.cols) - (cfg.cols - 1) / 2) * cfg.pitch_mm
@@ -124,7 +132,9 @@ class TactileSensor:
             on_face = rr.reshape(-1, 1) * row + cc.reshape(-1, 1) * col + n * pad.surface_offset_mm
             starts.append((on_face - n * self.BACK_MM) / 1000.0)
             ends.append((on_face + n * cfg.reach_mm) / 1000.0)
-        return np.stack(starts), np.stack(ends)
+        out = np.stack(starts), np.stack(ends)
+        read_only(*out)
+        return out
 
     def pad_poses(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """World rotation matrix and position of every pad link."""
@@ -202,11 +212,14 @@ class TactileSensor:
         k_area = self.config.layer_stiffness * self._taxel_area_mm2  # N per mm of indentation
         out = np.zeros_like(gaps_mm)
         for i, (gap, w, force) in enumerate(zip(gaps_mm, weights, forces)):
-            felt = np.isfinite(gap) & (w > 0)
-            if force <= 0 or not felt.any():
+            if force <= 0:
                 continue
-            order = np.argsort(gap[felt])
-            g, wt = gap[felt][order], w[felt][order]
+            felt = np.isfinite(gap) & (w > 0)
+            if not felt.any():
+                continue
+            gap_felt = gap[felt]
+            order = np.argsort(gap_felt)
+            g, wt = gap_felt[order], w[felt][order]
             # With the j smallest gaps engaged, delta = (F/kA + sum w g) / sum w; the right j is
             # the largest one whose own gap is still below the resulting delta.
             delta = (force / k_area + np.cumsum(wt * g)) / np.cumsum(wt)

@@ -1,6 +1,6 @@
 """One isolated PyBullet world: its own client, a table and a fixed time step.
 
-Every world owns a :class:`BulletClient`; nothing here touches PyBullet's module-global
+Every world owns a :class:`BulletClient` (:class:`BoundClient`); nothing here touches PyBullet's module-global
 client, so two worlds in one process never see each other.
 """
 
@@ -37,6 +37,23 @@ def _quiet_stdout():
         os.dup2(saved, 1)
         os.close(saved)
         os.close(devnull)
+
+
+class BoundClient(BulletClient):
+    """A :class:`BulletClient` that binds each PyBullet function to its client once.
+
+    ``BulletClient.__getattr__`` builds a new ``functools.partial(pybullet.<name>,
+    physicsClientId=<this client>)`` on every lookup (some 10,000 per 30 episodes); the
+    first one is kept here on the instance, so later lookups are plain attribute reads.
+    Exact: the kept partial is the very one each lookup would build (the client id never
+    changes while connected). ``disconnect`` is not kept: its lookup marks the client closed.
+    """
+
+    def __getattr__(self, name: str):
+        attribute = super().__getattr__(name)
+        if name != "disconnect":
+            self.__dict__[name] = attribute
+        return attribute
 
 
 @dataclass(frozen=True)
@@ -77,7 +94,7 @@ class World:
                                "is not set; use render_mode='rgb_array' on a headless machine")
         mode = pb.GUI if self.config.gui else pb.DIRECT
         with _quiet_stdout():
-            self.client = BulletClient(connection_mode=mode)
+            self.client = BoundClient(connection_mode=mode)
         self._populate()
 
     def reset(self) -> None:

@@ -19,6 +19,7 @@ their grasp geometry differs and register themselves in :data:`tacrefine.sim.han
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -181,18 +182,27 @@ class Hand:
     def joint_speeds(self) -> np.ndarray:
         return np.array([s[1] for s in self.client.getJointStates(self.body, self.finger_joints)])
 
+    def fastest_joint_speed(self) -> float:
+        """``np.abs(self.joint_speeds()).max()`` (NaN if any speed is NaN, as NumPy's max) without
+        building arrays: the settle loop asks it after every physics step."""
+        speeds = [abs(s[1]) for s in self.client.getJointStates(self.body, self.finger_joints)]
+        total = sum(speeds)  # NaN exactly when a speed is NaN (no inf - inf among values >= 0)
+        return max(speeds) if total == total else math.nan
+
     def actuator_forces(self) -> np.ndarray:
         """Force each finger actuator currently applies (N, magnitude)."""
         return np.abs([s[3] for s in self.client.getJointStates(self.body, self.finger_joints)])
 
     def open(self, opening_mm: float | np.ndarray) -> None:
         """Open every finger to ``opening_mm`` at once (fingers hold there)."""
-        target = np.broadcast_to(np.minimum(np.asarray(opening_mm, float), self.config.max_opening_mm) / 1000.0,
-                                 (len(self.finger_joints),))
-        for j, q in zip(self.finger_joints, target):
-            self.client.resetJointState(self.body, j, float(q), 0.0)
+        target = np.minimum(np.asarray(opening_mm, float), self.config.max_opening_mm) / 1000.0
+        n = len(self.finger_joints)
+        # one opening for every finger (the common case) without broadcast_to's overhead
+        q_list = [float(target)] * n if target.ndim == 0 else np.broadcast_to(target, (n,)).tolist()
+        for j, q in zip(self.finger_joints, q_list):
+            self.client.resetJointState(self.body, j, q, 0.0)
         self.client.setJointMotorControlArray(self.body, self.finger_joints, controlMode=self.client.POSITION_CONTROL,
-                                              targetPositions=target.tolist(), forces=[100.0] * len(target))
+                                              targetPositions=q_list, forces=[100.0] * n)
 
     def start_closing(self, force_n: float | None = None) -> None:
         """Command every finger toward closed, each limited to its share of the grip force."""
