@@ -126,3 +126,27 @@ def test_speed_benchmark_times_the_main_job_in_a_fresh_process(tmp_path: Path) -
     curve = summary["stages"]["training"]["result"]["curve"]
     assert [p["epoch"] for p in curve] == [1, 2] and curve[0]["wall_s"] < curve[1]["wall_s"]
     assert run["curve"] == curve
+
+
+def test_training_alone_asks_for_a_brief_openmp_spin_before_torch_loads(monkeypatch):
+    # train.py has the cores to itself: its OpenMP threads spin briefly before they sleep (the
+    # main job's do not); set before torch is imported, and a user's own value is kept.
+    import subprocess
+    import sys
+
+    from tacrefine import runtime
+
+    monkeypatch.setenv("GOMP_SPINCOUNT", "7")
+    runtime.configure_threads(brief_spin=True)
+    import os
+
+    assert os.environ["GOMP_SPINCOUNT"] == "7"
+    monkeypatch.delenv("GOMP_SPINCOUNT")
+    runtime.configure_threads()
+    assert "GOMP_SPINCOUNT" not in os.environ  # only on request
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    probe = ("import os, sys\nfrom tacrefine.cli.train import main\ntry:\n    main(['--help'])\n"
+             "except SystemExit:\n    pass\n"
+             "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split()[-3:] == [runtime.BRIEF_SPIN["GOMP_SPINCOUNT"], "PASSIVE", "False"]

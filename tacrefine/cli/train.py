@@ -48,6 +48,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 @cli_entry
 def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    from tacrefine.runtime import configure_threads
+
+    configure_threads(brief_spin=True)  # training alone: see tacrefine.runtime (before torch loads)
     args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     from tacrefine.data.storage import DatasetError
