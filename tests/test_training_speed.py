@@ -126,6 +126,11 @@ def test_speed_benchmark_times_the_main_job_in_a_fresh_process(tmp_path: Path) -
     curve = summary["stages"]["training"]["result"]["curve"]
     assert [p["epoch"] for p in curve] == [1, 2] and curve[0]["wall_s"] < curve[1]["wall_s"]
     assert run["curve"] == curve
+    # the speed row's "time to 0.5 mm": the first epoch whose position median is within 0.5 mm
+    within = [p["wall_s"] for p in curve if p["val_pos_median_mm"] <= 0.5]
+    first = summary["stages"]["training"]["result"]["seconds_to_0.5mm"]
+    assert run["training_to_0_5mm_s"] == first
+    assert (first is None) == (not within) and (first is None or abs(first - within[0]) < 1e-3)
 
 
 def test_training_alone_asks_for_a_brief_openmp_spin_before_torch_loads(monkeypatch):

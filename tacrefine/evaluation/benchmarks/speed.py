@@ -214,7 +214,7 @@ def training_and_latency(num_threads: int = 1) -> dict[str, Any]:
 
 def main_job_run(args: tuple[str, ...] = (), out: str | Path | None = None) -> dict[str, Any]:
     """``scripts/main.py`` end to end in a fresh process (nothing cached in this one), its own
-    stage times and the training's wall seconds to a 0.5 mm / 0.5 deg validation median.
+    stage times and the training's wall seconds to a 0.5 mm validation median (and to 0.5 mm / 0.5 deg).
 
     ``out``: the job's directory (default: a temporary one, removed afterwards). The
     subprocess's wall time includes interpreter start-up and imports; ``job_s`` is the
@@ -237,6 +237,7 @@ def main_job_run(args: tuple[str, ...] = (), out: str | Path | None = None) -> d
     training = summary["stages"]["training"]["result"]
     return {"wall_s": wall, "job_s": summary["seconds"], "args": list(args),
             "stage_s": {k: v["seconds"] for k, v in summary["stages"].items()},
+            "training_to_0_5mm_s": training.get("seconds_to_0.5mm"),
             "training_to_0_5mm_0_5deg_s": training.get("seconds_to_0.5mm_0.5deg"),
             "curve": training.get("curve")}
 
@@ -303,7 +304,7 @@ def run_speed(cfg: SpeedConfig | None = None) -> dict[str, Any]:
             say(f"speed: the main job end to end, fresh process {list(cfg.main_job_args)} ...", flush=True)
             details["main_job"] = main_job_run(cfg.main_job_args)
             result["main_job_s"] = details["main_job"]["wall_s"]
-            result["time_to_0_5mm_s"] = details["main_job"]["training_to_0_5mm_0_5deg_s"]
+            result["time_to_0_5mm_s"] = details["main_job"]["training_to_0_5mm_s"]
     finally:
         torch.set_num_threads(old_threads)
     result["details"] = details
@@ -336,7 +337,7 @@ SPEED_ROWS = (
     ("policy_act_ms_native", "policy.act ms, shipped policy, torch (batch 1, 1 thread)"),
     ("policy_act_ms_onnx", "policy.act ms, same policy exported, ONNX Runtime (batch 1, 1 thread)"),
     ("main_job_s", "main job, s (fresh process, both cores)"),
-    ("time_to_0_5mm_s", "time to 0.5 mm validation median, s (and 0.5 deg; main job's training)"),
+    ("time_to_0_5mm_s", "time to 0.5 mm validation median, s (main job's training)"),
 )
 PEERS = ("peers at equal resolution, one core, side by side on a 2-core machine (README): 32x32 pad "
          "frames/s ours 2,360 (contact + ray casts included), Taxim 3,896 optical step / 1,931 full without "
