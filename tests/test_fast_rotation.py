@@ -55,12 +55,17 @@ def test_matrix_to_quat_and_rotvec_equal_scipy():
     assert _same(geometry.matrix_to_quat(m32), Rotation.from_matrix(m32).as_quat().tolist())
 
 
+def _both_refuse(bad_inputs, scipy_call, our_call) -> None:
+    for bad in bad_inputs:
+        with pytest.raises(ValueError):
+            scipy_call(bad)
+        with pytest.raises(ValueError):
+            our_call(bad)
+
+
 def test_bad_matrices_fail_as_in_scipy():
-    for bad in (np.diag([1.0, 1.0, -1.0]), np.zeros((3, 3)), np.ones((2, 3))):
-        with pytest.raises(ValueError):
-            Rotation.from_matrix(bad)
-        with pytest.raises(ValueError):
-            geometry.matrix_to_quat(bad)
+    _both_refuse((np.diag([1.0, 1.0, -1.0]), np.zeros((3, 3)), np.ones((2, 3))), Rotation.from_matrix,
+                 geometry.matrix_to_quat)
 
 
 def test_quat_to_matrix_equals_scipy():
@@ -74,11 +79,9 @@ def test_quat_to_matrix_equals_scipy():
         assert _same(geometry.quat_to_matrix(as_tuple), Rotation.from_quat(as_tuple).as_matrix())
     q32 = rng.normal(size=4).astype(np.float32)
     assert _same(geometry.quat_to_matrix(q32), Rotation.from_quat(q32).as_matrix())
-    for bad in (np.zeros(4), np.array([np.nan, 0, 0, 1.0]), np.array([1e-300, 0, 0, 0])):  # last: norm underflows
-        with pytest.raises(ValueError):
-            Rotation.from_quat(bad)
-        with pytest.raises(ValueError):
-            geometry.quat_to_matrix(bad)
+    # the last one's norm underflows
+    _both_refuse((np.zeros(4), np.array([np.nan, 0, 0, 1.0]), np.array([1e-300, 0, 0, 0])), Rotation.from_quat,
+                 geometry.quat_to_matrix)
 
 
 def test_rotvec_to_matrix_equals_scipy():
