@@ -340,8 +340,8 @@ SPEED_ROWS = (
     ("time_to_0_5mm_s", "time to 0.5 mm validation median, s (main job's training)"),
 )
 PEERS = ("peers at equal resolution, one core, side by side on a 2-core machine (README): 32x32 pad "
-         "frames/s ours 2,360 (contact + ray casts included), Taxim 3,896 optical step / 1,931 full without "
-         "shadow (press depth given), TACTO 55 (OpenGL on CPU); TacRefineNet ~10 ms inference + 90 ms "
+         "frames/s ours 3,136 (contact + ray casts included), Taxim 4,010 optical step / 1,921 full without "
+         "shadow (press depth given), TACTO 56 (OpenGL on CPU); TacRefineNet ~10 ms inference + 90 ms "
          "preprocessing (Jetson Orin)")
 
 
