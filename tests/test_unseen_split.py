@@ -13,10 +13,12 @@ from tacrefine.config import ConfigError, to_dict
 from tacrefine.sim.cell import CellConfig, GraspCell
 from tacrefine.sim.families import FAMILIES, expand_object_list
 from tacrefine.sim.hands import hand_config
+from tacrefine.sim.objects import expand_object_items
 from tacrefine.sim.unseen_testonly import (
     HAND_RULES,
     JAW_RULES,
     RANDOM_URDF_INDICES,
+    random_urdf_entries,
     unseen_part,
     unseen_specs,
     unseen_split,
@@ -41,6 +43,7 @@ def _strings(node):
 def test_no_shipped_config_names_the_unseen_parts():
     assert len(SHIPPED_CONFIGS) >= 10
     unseen_names = {s.name for s in unseen_specs("jaw") + unseen_specs("hand")}
+    unseen_names |= {e["name"] for e in random_urdf_entries(RANDOM_URDF_INDICES)}
     random_paths = {f"random_urdfs/{i:03d}/" for i in RANDOM_URDF_INDICES}
     for path in SHIPPED_CONFIGS:
         data = yaml.safe_load(path.read_text()) or {}
@@ -48,7 +51,7 @@ def test_no_shipped_config_names_the_unseen_parts():
         assert not any("unseen_testonly" in v or "unseen_" in v for v in values), path
         assert not any(p in v for v in values for p in random_paths), path
         objects = data.get("objects") or data.get("data", {}).get("objects") or []
-        names = [o if isinstance(o, str) else o.get("name", "") for o in expand_object_list(objects)]
+        names = [o if isinstance(o, str) else o.get("name", "") for o in expand_object_items(objects)]
         assert not unseen_names & set(names), path
 
 

@@ -69,6 +69,10 @@ class DataConfig:
         hand: a registered hand (``parallel_jaw``, ``three_finger``) whose config replaces
             ``cell.gripper``; ``null`` = ``cell.gripper`` as given.
         cell: the simulated hand, sensor and world.
+        skip_unusable: leave out (and name, in ``skipped_objects`` and the log) the parts the
+            hand cannot take (refused on load, or wider than the open hand) instead of refusing
+            the config: for pools of found shapes such as ``pybullet:random_urdfs:100-899``.
+        skipped_objects: ``{name: reason}`` of the parts ``skip_unusable`` left out (filled in).
     """
 
     objects: tuple[str | dict, ...] = field(default_factory=_default_objects)
@@ -84,10 +88,18 @@ class DataConfig:
     max_rejects: int = 1000
     hand: str | None = None
     cell: CellConfig = field(default_factory=CellConfig)
+    skip_unusable: bool = False
+    skipped_objects: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from tacrefine.sim.object_lists import normalise_object_list
 
+        self._resolve_hand()
+        require(isinstance(self.skip_unusable, bool), "data.skip_unusable", "true or false", self.skip_unusable)
+        require(isinstance(self.skipped_objects, dict), "data.skipped_objects", "a mapping {name: reason}",
+                self.skipped_objects)
+        if self.skip_unusable:
+            self._leave_out_unusable()
         names, users = normalise_object_list("data.objects", self.objects, self.user_objects)
         object.__setattr__(self, "objects", names)
         object.__setattr__(self, "user_objects", users)
@@ -114,15 +126,6 @@ class DataConfig:
                 self.class_dofs)
         object.__setattr__(self, "class_dofs", {str(k): list(_dof_list(v, f"data.class_dofs.{k}"))
                                                 for k, v in self.class_dofs.items()})
-        require(isinstance(self.cell, CellConfig), "data.cell", "a cell config mapping", self.cell)
-        if self.hand is not None:
-            from dataclasses import replace
-
-            from tacrefine.sim.hands import HANDS, hand_config
-
-            require(self.hand in HANDS, "data.hand", f"one of {list(HANDS.names())} or null", self.hand)
-            if self.cell.gripper.kind != self.hand:
-                object.__setattr__(self, "cell", replace(self.cell, gripper=hand_config(self.hand)))
         from tacrefine.sim.user_parts import check_fits
 
         for name in self.objects:  # a part the open hand cannot clear is refused now, by name
@@ -132,6 +135,33 @@ class DataConfig:
             missing = [d for d in self.object_dofs(name) if d not in self.offset_range]
             require(not missing, "data.offset_range", f"a range for every DoF object {name!r} refines "
                     f"({list(self.object_dofs(name))}); missing {missing}", self.offset_range)
+
+    def _resolve_hand(self) -> None:
+        require(isinstance(self.cell, CellConfig), "data.cell", "a cell config mapping", self.cell)
+        if self.hand is not None:
+            from dataclasses import replace
+
+            from tacrefine.sim.hands import HANDS, hand_config
+
+            require(self.hand in HANDS, "data.hand", f"one of {list(HANDS.names())} or null", self.hand)
+            if self.cell.gripper.kind != self.hand:
+                object.__setattr__(self, "cell", replace(self.cell, gripper=hand_config(self.hand)))
+
+    def _leave_out_unusable(self) -> None:
+        import logging
+
+        from tacrefine.sim.object_lists import usable_items
+
+        gripper = self.cell.gripper
+        kept, skipped = usable_items(self.objects, self.user_objects, gripper.max_opening_mm,
+                                     gripper.release_clearance_mm)
+        if skipped:
+            logging.getLogger(__name__).warning(
+                "data.skip_unusable: left out %d of %d parts the %s cannot take: %s", len(skipped),
+                len(kept) + len(skipped), gripper.kind, ", ".join(sorted(skipped)))
+        require(bool(kept), "data.objects", "at least one part the hand can take", sorted(skipped))
+        object.__setattr__(self, "objects", tuple(kept))
+        object.__setattr__(self, "skipped_objects", {**self.skipped_objects, **skipped})
 
     def object_spec(self, name: str) -> Any:
         """The :class:`ObjectSpec` of ``name`` (built-in, family part or user part)."""

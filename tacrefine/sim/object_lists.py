@@ -20,7 +20,7 @@ from typing import Any
 
 from tacrefine.config import ConfigError, require
 from tacrefine.sim.mesh_io import MESH_SUFFIXES, UNITS
-from tacrefine.sim.objects import OBJECTS, ObjectSpec, get_object
+from tacrefine.sim.objects import OBJECTS, ObjectSpec, expand_object_items, get_object
 
 #: What ``--object PATH`` accepts.
 PART_SUFFIXES = (".urdf", *MESH_SUFFIXES)
@@ -82,17 +82,44 @@ def user_specs(field: str, mappings: Iterable[Mapping[str, Any]]) -> dict[str, O
     return specs
 
 
+def usable_items(items: Sequence[Any], user_objects: Sequence[Mapping[str, Any]], max_opening_mm: float,
+                 clearance_mm: float) -> tuple[list[Any], dict[str, str]]:
+    """``(kept, {name: reason})``: the items of an object list (range specs spelt out) whose part
+    loads and fits a hand opening ``max_opening_mm`` per finger, and why each other one does not.
+    For pools of found shapes, where some always will not do (``data.skip_unusable``)."""
+    from tacrefine.sim.user_parts import check_fits
+
+    if isinstance(items, (str, Mapping)):
+        items = [items]
+    users = {str(m.get("name")): m for m in user_objects if isinstance(m, Mapping)}
+    kept: list[Any] = []
+    skipped: dict[str, str] = {}
+    for item in expand_object_items(list(items)):
+        name = str(item.get("name")) if isinstance(item, Mapping) else str(item)
+        try:
+            if isinstance(item, Mapping):
+                spec = user_spec(item)
+            elif name in users:
+                spec = user_spec(users[name])
+            else:
+                spec = get_object(name)
+            check_fits(spec, max_opening_mm, clearance_mm)
+        except ConfigError as exc:
+            skipped[name] = str(exc)
+            continue
+        kept.append(item)
+    return kept, skipped
+
+
 def normalise_object_list(field: str, items: Sequence[Any],
                           user_objects: Sequence[Mapping[str, Any]] = ()) -> tuple[tuple[str, ...], tuple[dict, ...]]:
     """``(names, user mappings)`` of an object list (see the module docstring), every name known,
     none repeated, every file checked."""
-    from tacrefine.sim.families import expand_object_list
-
     if isinstance(items, (str, Mapping)):
         items = [items]
     mappings = [dict(m) for m in user_objects]
     names: list[str] = []
-    for item in expand_object_list(list(items)):
+    for item in expand_object_items(list(items)):
         if isinstance(item, Mapping):
             mappings.append(dict(item))
             names.append(str(item.get("name")))

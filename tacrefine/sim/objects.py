@@ -239,7 +239,8 @@ DEFAULT_OBJECT_SET: tuple[str, ...] = tuple(n for n in JAW_OBJECTS if _JAW[n].ca
 
 #: Where parts come from besides :data:`OBJECTS`: generated families, users' files.
 PART_SOURCES: Registry[PartSource] = Registry(
-    "part source", providers=("tacrefine.sim.families", "tacrefine.sim.user_parts", "tacrefine.sim.file_shapes"))
+    "part source", providers=("tacrefine.sim.families", "tacrefine.sim.user_parts", "tacrefine.sim.file_shapes",
+                                "tacrefine.sim.pybullet_parts"))
 
 
 def __getattr__(name: str) -> Any:
@@ -270,11 +271,18 @@ def get_object(name: str | ObjectSpec, extra: dict[str, ObjectSpec] | None = Non
     return known[name]
 
 
+def expand_object_items(items: Sequence) -> list:
+    """An object list with every source's range spec spelt out into part names
+    (``family:NAME[:A-B]``, ``pybullet:random_urdfs:A-B``); other items kept, in order."""
+    out = list(items)
+    for source in _sources("expand"):
+        out = list(source.expand(out))
+    return out
+
+
 def validate_object_names(field: str, names: Sequence[str]) -> tuple[str, ...]:
     """A non-empty tuple of distinct known object names (unknown ones are refused by name)."""
-    for source in _sources("expand"):
-        names = tuple(source.expand(names))  # family:NAME[:A-B] specs become their parts' names
-    names = tuple(names)
+    names = tuple(expand_object_items(names))
     require(len(names) > 0 and len(set(names)) == len(names), field, "a non-empty list of distinct object names",
             list(names))
     for name in names:

@@ -248,11 +248,11 @@ def unseen_specs(suite: str, per_rule: int = PER_RULE) -> list[ObjectSpec]:
 
 
 def random_urdf_entries(indices: Sequence[int] = RANDOM_URDF_INDICES) -> list[dict[str, Any]]:
-    """PyBullet's ``random_urdfs`` by path, as ``{name, urdf}`` mappings."""
-    import pybullet_data
+    """PyBullet's ``random_urdfs`` by path, as ``{name, urdf}`` mappings (the names
+    :mod:`tacrefine.sim.pybullet_parts` resolves to the same files)."""
+    from tacrefine.sim.pybullet_parts import part_name, random_urdf_path
 
-    root = Path(pybullet_data.getDataPath()) / "random_urdfs"
-    return [{"name": f"random_{i:03d}", "urdf": str(root / f"{i:03d}" / f"{i:03d}.urdf")} for i in indices]
+    return [{"name": part_name(i), "urdf": str(random_urdf_path(i))} for i in indices]
 
 
 def fitting_entries(entries: Sequence[dict[str, Any]], hand: str = "parallel_jaw") -> list[dict[str, Any]]:

@@ -91,9 +91,9 @@ class Suite:
     def unseen_names(self) -> tuple[str, ...]:
         """:attr:`unseen` with family specs expanded to part names (``testonly:`` items left out:
         :meth:`unseen_parts` writes those)."""
-        from tacrefine.sim.families import expand_object_list
+        from tacrefine.sim.objects import expand_object_items
 
-        return tuple(expand_object_list([u for u in self.unseen if not u.startswith(TESTONLY_PREFIX)]))
+        return tuple(expand_object_items([u for u in self.unseen if not u.startswith(TESTONLY_PREFIX)]))
 
     def unseen_parts(self, folder: str | Path) -> list[str | dict[str, Any]]:
         """The unseen split as an ``objects`` list: names, and the test-only parts as
