@@ -149,3 +149,39 @@ def test_error_head_learns_the_size_of_its_own_error(tmp_path):
     mse = float((pred - b.label).square().mean())
     predicted = float(torch.exp(log_var).mean())
     assert predicted == pytest.approx(mse, rel=0.75), (predicted, mse)  # the scale of its own error
+
+
+def test_training_sets_the_flag_threshold_from_held_out_grasps(tmp_path):
+    """No new checkpoint carries the placeholder: its threshold is the head's 98th percentile on
+    the validation pairs, so the head alone flags about 2 % of held-out grasps of its own parts."""
+    from dataclasses import asdict
+
+    from tacrefine.policy.assessment import AssessConfig
+    from tacrefine.training.validation import SIGMA_QUANTILE, sigma_scores, validation_calibration
+
+    samples = helpers.make_samples()
+    data = (samples, helpers.manifest_for(samples))
+    result = loop.train(helpers.smoke_cfg(tmp_path / "run", "train.epochs=1", "train.steps_per_epoch=20"),
+                        data=data)
+    ckpt = load_checkpoint(result.run_dir / "best.pt")
+    policy = LearnedPolicy(result.run_dir / "best.pt", action_scale=[5, 5, 10])
+    threshold = ckpt["self_assessment"]["unfamiliar_sigma"]
+    assert policy.assess_config.unfamiliar_sigma == threshold != AssessConfig().unfamiliar_sigma
+    assert {k: v for k, v in ckpt["self_assessment"].items() if k != "unfamiliar_sigma"} == \
+        {k: v for k, v in asdict(AssessConfig()).items() if k != "unfamiliar_sigma"}
+    assert ckpt["calibration"]["method"] == "validation pairs" and ckpt["calibration"]["quantile"] == SIGMA_QUANTILE
+    # on a pair set of its own parts, the threshold the same function sets flags ~2 % of the pairs
+    pairs = loop.PairSampler(samples, np.arange(len(samples)), policy.refined_dofs).fixed_pairs(
+        2048, np.random.default_rng(5))
+    scores = sigma_scores(policy.model, policy.normalizer, pairs, policy.refined_dofs)
+    assert scores is not None and np.all(scores > 0)
+    own = validation_calibration(policy.model, policy.normalizer, pairs, policy.refined_dofs)
+    assert own["self_assessment"]["unfamiliar_sigma"] == pytest.approx(float(np.quantile(scores, SIGMA_QUANTILE)))
+    assert float(np.mean(scores > own["self_assessment"]["unfamiliar_sigma"])) == pytest.approx(0.02, abs=0.002)
+    # and through the policy itself: assess() flags with the same score
+    obs = {"tactile": pairs["cur_tactile"][0], "target_tactile": pairs["tgt_tactile"][0],
+           "proprio": np.concatenate([pairs["cur_joints"][0], pairs["tgt_joints"][0]]).astype(np.float32),
+           "dof_mask": pairs["dof_mask"][0]}
+    a = policy.assess(obs)
+    assert a.sigma_score == pytest.approx(scores[0], rel=1e-4)
+    assert a.unfamiliar == bool(scores[0] > threshold)

@@ -56,8 +56,10 @@ class AssessConfig:
             next estimate is at most ``max(consistency_ratio * s, consistency_floor)``.
         consistency_floor: see ``consistency_ratio``.
         unfamiliar_sigma: error head only: one observation says "unfamiliar" when the head's
-            1-sigma score exceeds this. 3.0 is a placeholder: ``tacrefine calibrate CKPT`` sets a
-            checkpoint's own (:mod:`tacrefine.pipelines.calibrate`).
+            1-sigma score exceeds this. 3.0 is a placeholder for checkpoints that carry none:
+            training sets each new checkpoint's own from its held-out grasps
+            (:func:`tacrefine.training.validation.validation_calibration`) and
+            ``tacrefine calibrate CKPT`` from closed-loop episodes (:mod:`tacrefine.pipelines.calibrate`).
         max_rejections: steps undone before the controller gives up (stays at the best grasp).
         damping: gain factor of the next step after a step was undone.
         retreat_to_start: once a step was undone or inconsistent, distrust every estimate of

@@ -55,7 +55,13 @@ from tacrefine.training.steps import (
     training_loss,
 )
 from tacrefine.training.throughput import measure_training_throughput
-from tacrefine.training.validation import error_stats, evaluate, flattened, time_to_precision
+from tacrefine.training.validation import (
+    error_stats,
+    evaluate,
+    flattened,
+    time_to_precision,
+    validation_calibration,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -299,6 +305,8 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
                 "best_val_loss": best_val, "best_epoch": best_epoch, "stopped_early": stopped_early}
         if not place.is_main:
             continue  # rank 0 alone writes the run directory
+        # the unfamiliar flag's threshold from held-out grasps (tacrefine calibrate refines it)
+        ckpt.update(validation_calibration(model, normalizer, val_pairs, dofs, cfg.train.val_batch_size) or {})
         save_checkpoint(run_dir / "last.pt", ckpt)
         if best_epoch == epoch + 1:
             save_checkpoint(run_dir / "best.pt", ckpt)

@@ -7,6 +7,7 @@ Split from :mod:`tacrefine.training.loop`; every name is still importable from t
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,6 +62,56 @@ def evaluate(model: TacRefineNet, normalizer: Normalizer, pairs: dict[str, np.nd
     mask = pairs.get("dof_mask")
     stats = error_stats(pred_phys, pairs["label"], dofs, mask)
     return {"val_loss": sq_sum / max(active, 1.0), **{f"val_{k}": v for k, v in stats.items()}}
+
+
+#: Per-pair quantile of the error head's 1-sigma score on the validation pairs that sets a new
+#: checkpoint's ``self_assessment.unfamiliar_sigma``: a closed-loop episode reads about three
+#: observations, so ~2 % per observation is a few percent of episodes on familiar parts.
+#: ``tacrefine calibrate`` replaces it with a threshold measured on closed-loop episodes.
+SIGMA_QUANTILE = 0.98
+
+
+@torch.no_grad()
+def sigma_scores(model: TacRefineNet, normalizer: Normalizer, pairs: dict[str, np.ndarray],
+                 dofs: tuple[str, ...], batch_size: int = 1024) -> np.ndarray | None:
+    """The error head's 1-sigma score per pair (mm over the translation DoF plus deg over the
+    rotation DoF each pair's object refines: the unit of :class:`~tacrefine.policy.assessment.AssessConfig`);
+    ``None`` for a model without an error head."""
+    if getattr(model, "error_head", None) is None:
+        return None
+    was_training = model.training
+    device = next(model.parameters()).device
+    model.eval()
+    chunks = []
+    for start in range(0, len(pairs["label"]), batch_size):
+        b = to_tensors({k: v[start:start + batch_size] for k, v in pairs.items()}, normalizer, device)
+        _, log_var = model(b.cur, b.tgt, b.proprio, b.mask, with_error=True)
+        chunks.append((torch.exp(0.5 * log_var) * b.mask).cpu().numpy().astype(np.float64))
+    model.train(was_training)
+    sigma = np.concatenate(chunks) * np.asarray(normalizer.label_std, np.float64)
+    trans = [i for i, d in enumerate(dofs) if d in TRANSLATION_DOFS]
+    rot = [i for i, d in enumerate(dofs) if d in ROTATION_DOFS]
+    return np.linalg.norm(sigma[:, trans], axis=1) + np.linalg.norm(sigma[:, rot], axis=1)
+
+
+def validation_calibration(model: TacRefineNet, normalizer: Normalizer, pairs: dict[str, np.ndarray],
+                           dofs: tuple[str, ...], batch_size: int = 1024) -> dict[str, Any] | None:
+    """``{"self_assessment": ..., "calibration": ...}`` for a checkpoint with an error head: the
+    unfamiliar flag's threshold at :data:`SIGMA_QUANTILE` of the head's scores on held-out grasps
+    of the training parts, so that no checkpoint carries the placeholder; ``None`` without a head."""
+    from dataclasses import asdict
+
+    from tacrefine.policy.assessment import AssessConfig
+
+    scores = sigma_scores(model, normalizer, pairs, dofs, batch_size)
+    if scores is None or not len(scores):
+        return None
+    threshold = float(np.quantile(scores, SIGMA_QUANTILE))
+    return {"self_assessment": {**asdict(AssessConfig()), "unfamiliar_sigma": threshold},
+            "calibration": {"method": "validation pairs", "quantile": SIGMA_QUANTILE, "pairs": int(len(scores)),
+                            "unfamiliar_sigma": threshold,
+                            "score_quantiles": {f"q{int(q * 100)}": float(np.quantile(scores, q))
+                                                for q in (0.5, 0.9, 0.98, 0.99)}}}
 
 
 def time_to_precision(history: list[dict[str, float]], pos_mm: float = 0.5, rot_deg: float = 0.5,
