@@ -194,6 +194,40 @@ def test_shard_fails_with_a_clear_error_after_max_rejects():
         generate_shard(tiny(max_rejects=5), ShardSpec(1, "rod_r4", 2), cell=cell)
 
 
+def _sparse_cell(every: int) -> SimpleNamespace:
+    """A stand-in cell whose every ``every``-th grasp succeeds (a found shape that is hard to grasp)."""
+    count = {"n": 0}
+
+    def grasp_offset(offset, rng=None):
+        count["n"] += 1
+        ok = count["n"] % every == 0
+        return SimpleNamespace(ok=ok, failure=None if ok else "not_in_contact",
+                               tactile=np.full((2, 1, 3, 3), 9 if ok else 0, np.uint8),
+                               joints=np.zeros(2, np.float32), grasp=np.eye(4))
+
+    return SimpleNamespace(reset=lambda: None, load_object=lambda name: None, place_object=lambda rng: None,
+                           grasp_offset=grasp_offset, spec=SimpleNamespace(category="custom"))
+
+
+def test_a_pool_part_that_reaches_max_rejects_keeps_the_grasps_it_gave(tmp_path, monkeypatch):
+    from tacrefine.data import shard
+
+    spec = ShardSpec(0, "rod_r4", 10)
+    with pytest.raises(DatasetError, match="rejected 6 grasps"):  # without skip_unusable the run fails
+        generate_shard(tiny(max_rejects=6), spec, cell=_sparse_cell(3))
+    kept, rejected = generate_shard(tiny(max_rejects=6, skip_unusable=True), spec, cell=_sparse_cell(3))
+    assert len(kept) == 2 and sum(rejected.values()) == 6  # 2 accepted among the first 6 rejections
+    assert kept.object_id.shape == (2,) and kept.dof_mask.shape[0] == 2
+    with pytest.raises(DatasetError, match="rejected 6 grasps"):  # fewer than two: nothing to pair
+        generate_shard(tiny(max_rejects=6, skip_unusable=True), spec, cell=_sparse_cell(7))
+    # written and recorded as a short shard that says it gave up, and read back as such
+    cfg = tiny(objects=("rod_r4",), samples_per_object=10, shard_size=10, max_rejects=6, skip_unusable=True)
+    monkeypatch.setattr(shard, "_cell_for", lambda cfg: _sparse_cell(3))
+    entry = shard.produce_shard(cfg, spec, str(tmp_path))
+    assert entry["n_samples"] == 2 and entry["gave_up"] == "2 of 10 grasps before 6 rejections"
+    assert len(read_shard(tmp_path / entry["file"])) == 2
+
+
 def test_other_config_in_the_same_directory_is_refused(tmp_path, reference):
     with pytest.raises(DatasetError, match=r"different config .*seed"):
         generate_dataset(tiny(seed=99), reference, progress=False)

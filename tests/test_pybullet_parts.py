@@ -61,3 +61,10 @@ def test_skip_unusable_leaves_out_and_names_what_the_hand_cannot_take():
 def test_a_pool_with_nothing_usable_is_refused():
     with pytest.raises(ConfigError, match="data.objects"):
         DataConfig(objects=(f"random_{TOO_THICK}",), samples_per_object=2, hand="parallel_jaw", skip_unusable=True)
+
+
+def test_a_shape_with_nothing_between_the_fingers_is_refused_not_crashed():
+    """random_urdfs/769: nothing of it lies in the fingers' path at the inferred grasp height (once
+    a bare ValueError from an empty array, which a skip_unusable pool could not leave out)."""
+    with pytest.raises(ConfigError, match="random_769.*between the fingers"):
+        get_object("random_769")

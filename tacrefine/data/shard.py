@@ -22,6 +22,10 @@ from tacrefine.data.plan import DataConfig, ShardSpec
 from tacrefine.data.samples import GraspSamples
 from tacrefine.data.storage import DatasetError
 
+#: grasps a pool part (``data.skip_unusable``) must give before it may stop at ``max_rejects``
+#: with fewer than planned: two make a training pair
+MIN_KEPT = 2
+
 #: Failures after which the object is no longer where the cell placed it: place it anew.
 _DISPLACED = ("dropped", "pushed_away")
 
@@ -74,6 +78,8 @@ def generate_shard(
             if failure is not None:
                 rejected[failure] += 1
                 if sum(rejected.values()) >= cfg.max_rejects:
+                    if cfg.skip_unusable and len(tactile) >= MIN_KEPT:
+                        break  # a found shape that is hard to grasp: keep what it gave (recorded)
                     raise DatasetError(
                         f"{storage.shard_label(spec.index)}: object {spec.object_name!r} rejected "
                         f"{sum(rejected.values())} grasps ({dict(rejected)}) for {len(tactile)} accepted; "
@@ -92,10 +98,11 @@ def generate_shard(
         if own:
             cell.close()
     mask = np.isin(np.array(geometry.DOF_NAMES), dofs)
+    n = len(tactile)  # spec.n_samples, or fewer for a pool part that gave up (skip_unusable)
     samples = GraspSamples(
         tactile=np.stack(tactile), joints=np.stack(joints), grasp=np.stack(grasps), offset=np.stack(offsets),
-        object_id=np.zeros(spec.n_samples, np.int32), object_names=[spec.object_name],
-        dof_mask=np.tile(mask, (spec.n_samples, 1)), object_classes=[cell.spec.category],
+        object_id=np.zeros(n, np.int32), object_names=[spec.object_name],
+        dof_mask=np.tile(mask, (n, 1)), object_classes=[cell.spec.category],
     )
     return samples, rejected
 
@@ -129,6 +136,8 @@ def produce_shard(cfg: DataConfig, spec: ShardSpec, root: str, report: Callable[
     samples, rejected = generate_shard(cfg, spec, cell=_cell_for(cfg), progress=report)
     seconds = round(time.perf_counter() - start, 3)
     extra = {"rejected_by_reason": dict(sorted(rejected.items())), "seconds": seconds}
+    if len(samples) < spec.n_samples:  # skip_unusable: the part gave up at max_rejects
+        extra["gave_up"] = f"{len(samples)} of {spec.n_samples} grasps before {cfg.max_rejects} rejections"
     entry = storage.write_shard(root, spec.index, samples, seed=cfg.seed, n_rejected=sum(rejected.values()),
                                 extra=extra)
     records.write_record(root, entry)

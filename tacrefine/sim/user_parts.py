@@ -252,6 +252,10 @@ def measure(spec: ObjectSpec, grasp_height_mm: float | None = None) -> PartGeome
     swept = pts[pts[:, 2] >= grasp_z - (PAD_HALF_MM + 5.0) / 1000][:, :2]
     swept = (swept - centre) @ rot
     swept = swept[np.abs(swept[:, 1]) <= FINGER_REACH_MM / 1000]
+    if not len(swept):  # a part whose outline leaves the fingers' path empty (random_urdfs/769)
+        raise ConfigError(f"objects.{spec.name}: {_source(spec)!r}: nothing of it lies between the fingers at the "
+                          f"grasp height {grasp_height_mm:.1f} mm; give frame_in_file and grasp_height_mm for a "
+                          f"grasp")
     thickness_mm = float(2 * np.abs(swept[:, 0]).max() * 1000)
     # the object frame in the world: on the table under the section's centre, x = closing axis
     object_world = np.eye(4)
