@@ -217,3 +217,19 @@ def test_skipping_parts_no_ray_can_read_changes_no_reading(kind, size, monkeypat
         assert _bits(fast[0]) == _bits(full[0]) and _bits(fast[1]) == _bits(full[1]), trial
         felt += bool((full[1] > 0).any())
     assert skipped >= 10 and felt >= 20, (skipped, felt)  # both cases were exercised
+
+
+def test_a_needle_along_the_rays_is_met_at_its_tip_not_crashed():
+    """A hull with no face turned to the rays (its tips sharper than the outline test; found in
+    PyBullet's random_urdfs/362, once a crash on an empty reduction): the depth comes from every face."""
+    length, width = 0.05, 0.001
+    vertices = np.array([[length, 0, 0], [-length, 0, 0], [0, width, 0], [0, -width, 0], [0, 0, width],
+                         [0, 0, -width]])
+    needle = ConvexPart("hull", np.eye(4), vertices=vertices)
+    dirs = np.tile([[1.0, 0, 0]], (2, 1))
+    assert not (np.abs(needle.normals @ dirs[0]) >= raycast._SIDE_COS).any()  # no front face at all
+    origins = np.array([[-0.1, 0.0, 0.0], [-0.1, 0.01, 0.0]])  # along the axis, and beside the needle
+    t, lateral = needle.footprint(origins, dirs * 0.2)
+    exact0, _ = needle.interval(origins[:1], dirs[:1] * 0.2)
+    assert t[0] == pytest.approx(exact0[0]) and t[0] == pytest.approx((0.1 - length) / 0.2)
+    assert t[1] == np.inf and lateral[1] < 0  # the ray beside it misses, outside the outline
