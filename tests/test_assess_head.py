@@ -73,9 +73,11 @@ def test_checkpoints_without_the_head_load_and_act_as_before(hand, tmp_path):
                                                                  if d in ("x", "y", "z")])), rel=1e-5)
 
 
-def test_the_shipped_jaw_checkpoint_carries_a_calibrated_error_head():
-    path = pretrained_checkpoints()["parallel_jaw"]
+@pytest.mark.parametrize("hand", sorted(pretrained_checkpoints()))
+def test_the_shipped_checkpoints_carry_a_calibrated_error_head(hand):
+    path = pretrained_checkpoints()[hand]
     ckpt = load_checkpoint(path)
+    assert ckpt["calibration"]["episodes"] >= 500  # tacrefine calibrate, on closed-loop episodes
     policy = LearnedPolicy(path, action_scale={d: 5.0 if d in ("x", "y", "z") else 10.0 for d in ckpt["refined_dofs"]})
     assert policy.has_error_head and policy.model.error_head is not None
     assert policy.assess_config.unfamiliar_sigma == ckpt["self_assessment"]["unfamiliar_sigma"] != 3.0
