@@ -195,21 +195,23 @@ def test_real_env_return_restores_the_start_wrist_exactly():
 
 @pytest.mark.slow
 def test_flag_fires_on_a_part_no_generator_makes_and_not_on_a_training_part():
-    """PyBullet's random_urdfs/000 (no training run saw it) against rod_r4 (a training shape),
-    through the evaluation's own loop under its default (no-oracle) stop rule."""
+    """PyBullet's random_urdfs/043 (test-only: no training run saw it; the shipped jaw policy's
+    worst part in the benchmark) against rod_r4 (a training shape), through the evaluation's own
+    loop under its default (no-oracle) stop rule, at reset seeds of the benchmark's episodes."""
     from tacrefine.evaluation.episodes import runner
     from tacrefine.evaluation.episodes.protocol import EvalConfig
     from tacrefine.sim.unseen_testonly import random_urdf_entries
 
+    seeds = {"random_043": (398652974, 5857865, 1360491583), "rod_r4": (460522934, 942913681, 1223497396)}
     flags = {}
-    for part in (random_urdf_entries([0])[0], "rod_r4"):
+    for part in (random_urdf_entries([43])[0], "rod_r4"):
         cfg = EvalConfig(objects=(part,), target_modes=("fixed",), render=False, plots=False)
         name = cfg.objects[0]
         env = runner.make_env(cfg, "fixed")
         policy = runner.build_policy("pretrained", env, 0, stop=cfg.stop, max_steps=cfg.max_steps)
         recs = [runner.run_episode(env, policy, spec="pretrained", object_name=name, target_mode="fixed", seed=seed,
                                    episode=i, max_steps=cfg.max_steps, stop=cfg.stop)[0]
-                for i, seed in enumerate((460522934, 942913681, 1223497396))]
+                for i, seed in enumerate(seeds[name])]
         env.close()
         flags[name] = [r["unfamiliar"] for r in recs]
         if name == "rod_r4":
@@ -217,6 +219,6 @@ def test_flag_fires_on_a_part_no_generator_makes_and_not_on_a_training_part():
             assert policy.message() == ""
         else:
             assert sum(not r["success"]["5mm_5deg"] for r in recs) >= 2  # the policy fails there ...
-            assert "scripts/adapt.py --object random_000" in policy.message("random_000")
-    assert sum(flags["random_000"]) >= 2  # ... and says so
+            assert "scripts/adapt.py --object random_043" in policy.message("random_043")
+    assert sum(flags["random_043"]) >= 2  # ... and says so
     assert not any(flags["rod_r4"])
