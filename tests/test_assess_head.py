@@ -177,6 +177,9 @@ def test_training_sets_the_flag_threshold_from_held_out_grasps(tmp_path):
         2048, np.random.default_rng(5))
     scores = sigma_scores(policy.model, policy.normalizer, pairs, policy.refined_dofs)
     assert scores is not None and np.all(scores > 0)
+    in_pass: list[float] = []  # what training records: the scores of its own validation pass
+    loop.evaluate(policy.model, policy.normalizer, pairs, policy.refined_dofs, sigma_out=in_pass)
+    np.testing.assert_allclose(in_pass, scores, rtol=1e-6)
     own = validation_calibration(policy.model, policy.normalizer, pairs, policy.refined_dofs)
     assert own["self_assessment"]["unfamiliar_sigma"] == pytest.approx(float(np.quantile(scores, SIGMA_QUANTILE)))
     assert float(np.mean(scores > own["self_assessment"]["unfamiliar_sigma"])) == pytest.approx(0.02, abs=0.002)

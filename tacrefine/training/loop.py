@@ -290,9 +290,11 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
                 bar.set_postfix(loss=f"{mse.item():.4f}", lr=f"{lr:.2e}")
         bar.close()
         elapsed = time.perf_counter() - t0
+        val_sigma: list[float] = []  # the error head's scores, from the same validation pass
         row: dict[str, float] = {"epoch": epoch + 1, "step": (epoch + 1) * spe, "lr": lr,
                                  "train_loss": mean_across(loss_sum / spe, place),
-                                 **evaluate(model, normalizer, val_pairs, dofs, cfg.train.val_batch_size),
+                                 **evaluate(model, normalizer, val_pairs, dofs, cfg.train.val_batch_size,
+                                            sigma_out=val_sigma),
                                  "samples_per_s": spe * cfg.train.batch_size * place.world_size / elapsed,
                                  "epoch_time_s": elapsed}
         row["wall_s"] = time.perf_counter() - t_start
@@ -306,7 +308,8 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
         if not place.is_main:
             continue  # rank 0 alone writes the run directory
         # the unfamiliar flag's threshold from held-out grasps (tacrefine calibrate refines it)
-        ckpt.update(validation_calibration(model, normalizer, val_pairs, dofs, cfg.train.val_batch_size) or {})
+        ckpt.update(validation_calibration(model, normalizer, val_pairs, dofs, cfg.train.val_batch_size,
+                                           scores=val_sigma) or {})
         save_checkpoint(run_dir / "last.pt", ckpt)
         if best_epoch == epoch + 1:
             save_checkpoint(run_dir / "best.pt", ckpt)

@@ -43,21 +43,30 @@ def error_stats(pred_phys: np.ndarray, label_phys: np.ndarray, dofs: tuple[str, 
 
 @torch.no_grad()
 def evaluate(model: TacRefineNet, normalizer: Normalizer, pairs: dict[str, np.ndarray],
-             dofs: tuple[str, ...], batch_size: int = 1024) -> dict[str, float]:
-    """Validation loss (normalised MSE) and error statistics on a fixed pair set."""
+             dofs: tuple[str, ...], batch_size: int = 1024, sigma_out: list | None = None) -> dict[str, float]:
+    """Validation loss (normalised MSE) and error statistics on a fixed pair set; with
+    ``sigma_out`` (a list) and an error head, the head's score per pair is appended to it in
+    the same pass (:func:`sigma_scores`)."""
     was_training = model.training
     device = next(model.parameters()).device
     model.eval()
+    with_error = sigma_out is not None and getattr(model, "error_head", None) is not None
     n = len(pairs["label"])
-    preds, sq_sum, active = [], 0.0, 0.0
+    preds, sigmas, sq_sum, active = [], [], 0.0, 0.0
     for start in range(0, n, batch_size):
         part = {k: v[start:start + batch_size] for k, v in pairs.items()}
         b = to_tensors(part, normalizer, device)
-        pred = model(b.cur, b.tgt, b.proprio, b.mask)
+        if with_error:
+            pred, log_var = model(b.cur, b.tgt, b.proprio, b.mask, with_error=True)
+            sigmas.append((torch.exp(0.5 * log_var) * b.mask).cpu().numpy().astype(np.float64))
+        else:
+            pred = model(b.cur, b.tgt, b.proprio, b.mask)
         sq_sum += float(((pred - b.label).square() * b.mask).sum())
         active += float(b.mask.sum())
         preds.append(pred.cpu().numpy())
     model.train(was_training)
+    if sigmas and sigma_out is not None:
+        sigma_out.extend(_score(np.concatenate(sigmas), normalizer, dofs))
     pred_phys = normalizer.denormalize_label(np.concatenate(preds))
     mask = pairs.get("dof_mask")
     stats = error_stats(pred_phys, pairs["label"], dofs, mask)
@@ -88,24 +97,32 @@ def sigma_scores(model: TacRefineNet, normalizer: Normalizer, pairs: dict[str, n
         _, log_var = model(b.cur, b.tgt, b.proprio, b.mask, with_error=True)
         chunks.append((torch.exp(0.5 * log_var) * b.mask).cpu().numpy().astype(np.float64))
     model.train(was_training)
-    sigma = np.concatenate(chunks) * np.asarray(normalizer.label_std, np.float64)
+    return _score(np.concatenate(chunks), normalizer, dofs)
+
+
+def _score(sigma_normalised: np.ndarray, normalizer: Normalizer, dofs: tuple[str, ...]) -> np.ndarray:
+    sigma = sigma_normalised * np.asarray(normalizer.label_std, np.float64)
     trans = [i for i, d in enumerate(dofs) if d in TRANSLATION_DOFS]
     rot = [i for i, d in enumerate(dofs) if d in ROTATION_DOFS]
     return np.linalg.norm(sigma[:, trans], axis=1) + np.linalg.norm(sigma[:, rot], axis=1)
 
 
 def validation_calibration(model: TacRefineNet, normalizer: Normalizer, pairs: dict[str, np.ndarray],
-                           dofs: tuple[str, ...], batch_size: int = 1024) -> dict[str, Any] | None:
+                           dofs: tuple[str, ...], batch_size: int = 1024,
+                           scores: np.ndarray | list | None = None) -> dict[str, Any] | None:
     """``{"self_assessment": ..., "calibration": ...}`` for a checkpoint with an error head: the
     unfamiliar flag's threshold at :data:`SIGMA_QUANTILE` of the head's scores on held-out grasps
-    of the training parts, so that no checkpoint carries the placeholder; ``None`` without a head."""
+    of the training parts, so that no checkpoint carries the placeholder; ``None`` without a head.
+    ``scores``: the head's scores on ``pairs`` when :func:`evaluate` already computed them."""
     from dataclasses import asdict
 
     from tacrefine.policy.assessment import AssessConfig
 
-    scores = sigma_scores(model, normalizer, pairs, dofs, batch_size)
+    if scores is None or not len(scores):
+        scores = sigma_scores(model, normalizer, pairs, dofs, batch_size)
     if scores is None or not len(scores):
         return None
+    scores = np.asarray(scores, np.float64)
     threshold = float(np.quantile(scores, SIGMA_QUANTILE))
     return {"self_assessment": {**asdict(AssessConfig()), "unfamiliar_sigma": threshold},
             "calibration": {"method": "validation pairs", "quantile": SIGMA_QUANTILE, "pairs": int(len(scores)),
