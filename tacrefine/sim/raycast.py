@@ -168,7 +168,9 @@ class ConvexPart:
             side = np.abs(self.normals @ unit[0]) < _SIDE_COS
             # a needle-like piece along the rays may have no face turned to them (its tip is
             # sharper than the outline test): then its depth comes from every face
-            front = ~side if (~side).any() else np.ones_like(side)
+            front = ~side
+            if not front.any():
+                front = np.ones_like(side)
             t0, t1 = _planes(o, d, self.normals[front], self.offsets[front])
             at = o + np.clip(t0, 0, 1)[:, None] * d
             lateral = row_min(self.offsets[side] - at @ self.normals[side].T, initial=np.inf)

@@ -259,17 +259,10 @@ def fitting_entries(entries: Sequence[dict[str, Any]], hand: str = "parallel_jaw
     """The mappings whose part the env accepts for ``hand`` (loads, rests, fits the open hand),
     in their order: a deterministic filter (the same files give the same list)."""
     from tacrefine.sim.hands import hand_config
-    from tacrefine.sim.object_lists import user_spec
-    from tacrefine.sim.user_parts import check_fits
+    from tacrefine.sim.object_lists import usable_items
 
     cfg = hand_config(hand)
-    kept = []
-    for entry in entries:
-        try:
-            check_fits(user_spec(entry), cfg.max_opening_mm, cfg.release_clearance_mm)
-        except ConfigError:
-            continue
-        kept.append(dict(entry))
+    kept, _ = usable_items([dict(e) for e in entries], (), cfg.max_opening_mm, cfg.release_clearance_mm)
     return kept
 
 

@@ -80,24 +80,14 @@ def evaluate(model: TacRefineNet, normalizer: Normalizer, pairs: dict[str, np.nd
 SIGMA_QUANTILE = 0.98
 
 
-@torch.no_grad()
 def sigma_scores(model: TacRefineNet, normalizer: Normalizer, pairs: dict[str, np.ndarray],
                  dofs: tuple[str, ...], batch_size: int = 1024) -> np.ndarray | None:
     """The error head's 1-sigma score per pair (mm over the translation DoF plus deg over the
     rotation DoF each pair's object refines: the unit of :class:`~tacrefine.policy.assessment.AssessConfig`);
-    ``None`` for a model without an error head."""
-    if getattr(model, "error_head", None) is None:
-        return None
-    was_training = model.training
-    device = next(model.parameters()).device
-    model.eval()
-    chunks = []
-    for start in range(0, len(pairs["label"]), batch_size):
-        b = to_tensors({k: v[start:start + batch_size] for k, v in pairs.items()}, normalizer, device)
-        _, log_var = model(b.cur, b.tgt, b.proprio, b.mask, with_error=True)
-        chunks.append((torch.exp(0.5 * log_var) * b.mask).cpu().numpy().astype(np.float64))
-    model.train(was_training)
-    return _score(np.concatenate(chunks), normalizer, dofs)
+    ``None`` for a model without an error head. The scores of :func:`evaluate`'s own pass."""
+    scores: list[float] = []
+    evaluate(model, normalizer, pairs, dofs, batch_size, sigma_out=scores)
+    return np.asarray(scores, np.float64) if scores else None
 
 
 def _score(sigma_normalised: np.ndarray, normalizer: Normalizer, dofs: tuple[str, ...]) -> np.ndarray:
