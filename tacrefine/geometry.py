@@ -206,6 +206,19 @@ def embed(values: Sequence[float], dofs: Sequence[str]) -> np.ndarray:
     return full
 
 
+#: factors from increment units (mm, deg) to library units (m, rad), per component of a 6-vector
+_TO_SI = np.array([1e-3] * 3 + [np.pi / 180.0] * 3)
+
+
+def inverse_increment(values: Sequence[float], dofs: Sequence[str]) -> np.ndarray:
+    """The wrist increment that undoes ``values``: both in mm / deg over ``dofs`` (the other
+    DoF are 0). Exact (the inverse rigid motion), not the negation: with a turn in the move,
+    its translation is turned too."""
+    idx = dof_indices(dofs)
+    full = embed(values, dofs) * _TO_SI
+    return (pose_to_vector(invert(vector_to_pose(full))) / _TO_SI)[idx]
+
+
 def grasp_of(wrist: np.ndarray, obj: np.ndarray) -> np.ndarray:
     """The grasp: the object pose in the wrist frame."""
     return invert(wrist) @ obj

@@ -60,7 +60,8 @@ def test_checkpoints_without_the_head_load_and_act_as_before(hand, tmp_path):
     assert "error_head" not in torch.load(path, map_location="cpu", weights_only=True)["model_config"]
     ckpt = load_checkpoint(path)
     dofs = ckpt["refined_dofs"]
-    policy = LearnedPolicy(path, action_scale={d: 5.0 if d in ("x", "y", "z") else 10.0 for d in dofs})
+    policy = LearnedPolicy(path, action_scale={d: 5.0 if d in ("x", "y", "z") else 10.0 for d in dofs},
+                           two_way=False)  # the single reading is what older code computed
     assert not policy.has_error_head and policy.model.error_head is None
     for seed in range(3):
         obs = _random_obs(policy.tactile_shape, seed)
@@ -166,7 +167,8 @@ def test_training_sets_the_flag_threshold_from_held_out_grasps(tmp_path):
     result = loop.train(helpers.smoke_cfg(tmp_path / "run", "train.epochs=1", "train.steps_per_epoch=20"),
                         data=data)
     ckpt = load_checkpoint(result.run_dir / "best.pt")
-    policy = LearnedPolicy(result.run_dir / "best.pt", action_scale=[5, 5, 10])
+    # validation scores single readings: compare with the policy's single reading
+    policy = LearnedPolicy(result.run_dir / "best.pt", action_scale=[5, 5, 10], two_way=False)
     threshold = ckpt["self_assessment"]["unfamiliar_sigma"]
     assert policy.assess_config.unfamiliar_sigma == threshold != AssessConfig().unfamiliar_sigma
     assert {k: v for k, v in ckpt["self_assessment"].items() if k != "unfamiliar_sigma"} == \

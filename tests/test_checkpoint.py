@@ -123,6 +123,8 @@ def test_learned_policy_refuses_mismatches(tmp_path: Path) -> None:
         policy.bind_env(_fake_env(shape=(3, 1, 9, 11)))
     with pytest.raises(ValueError, match="action_scale lacks"):
         LearnedPolicy(tmp_path / "m.pt", action_scale={"y": 5.0})
+    with pytest.raises(ValueError, match="two_way: got 'yes'; allowed: true or false"):
+        LearnedPolicy(tmp_path / "m.pt", two_way="yes")  # type: ignore[arg-type]
     policy.bind_env(_fake_env())
     with pytest.raises(ValueError, match="obs\\['tactile'\\]"):
         policy.act(_obs(shape=(2, 1, 16, 12)))

@@ -81,20 +81,40 @@ def test_onnx_actions_match_native_on_recorded_observations(exported, recorded) 
 
 
 def test_graph_output_is_the_physical_increment(exported, recorded) -> None:
-    """The graph's own `increment` output (what a robot applies without Python) is the policy's."""
+    """The graph's own `increment` output (what a robot applies without Python) is the policy's
+    single reading; the default two-way policy is the mean of the graph's reading and the exact
+    inverse of its reading with current and target swapped."""
     import onnxruntime as ort
+
+    from tacrefine.geometry import inverse_increment
+    from tacrefine.policy.learned import LearnedPolicy
 
     ckpt, onnx_file = exported
     env = gym.make("tacrefine/GripRefine-v0")
-    native = tacrefine.load_policy(str(ckpt), env=env)
+    one_way = LearnedPolicy(ckpt, two_way=False).bind_env(env)
+    two_way = tacrefine.load_policy(str(ckpt), env=env)
+    assert two_way.two_way and not one_way.two_way
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+
+    def graph(current: np.ndarray, target: np.ndarray, proprio: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        (increment,) = session.run(["increment"], {"tactile": current[None], "target_tactile": target[None],
+                                                   "proprio": proprio[None].astype(np.float32),
+                                                   "dof_mask": mask[None]})
+        return increment[0]
+
+    differ = 0.0
     for obs in recorded[:20]:
-        (increment,) = session.run(["increment"], {
-            "tactile": obs["tactile"][None], "target_tactile": obs["target_tactile"][None],
-            "proprio": obs["proprio"][None].astype(np.float32), "dof_mask": native.dof_mask(obs)[None]})
-        np.testing.assert_allclose(increment[0], native.predict_increment(obs), rtol=0, atol=1e-4)
+        mask = one_way.dof_mask(obs)
+        forward = graph(obs["tactile"], obs["target_tactile"], obs["proprio"], mask)
+        np.testing.assert_allclose(forward, one_way.predict_increment(obs), rtol=0, atol=1e-4)
+        nf = len(obs["proprio"]) // 2
+        back = graph(obs["target_tactile"], obs["tactile"], np.roll(obs["proprio"], nf), mask)
+        expected = 0.5 * (forward + inverse_increment(back, one_way.refined_dofs) * mask)
+        np.testing.assert_allclose(two_way.predict_increment(obs), expected, rtol=0, atol=1e-4)
+        differ = max(differ, float(np.abs(expected - forward).max()))
+    assert differ > 1e-3, "the reverse reading changes the increment (else the test checks nothing)"
     env.close()
 
 

@@ -53,6 +53,20 @@ def test_label_applied_as_wrist_increment_reaches_the_target():
         np.testing.assert_allclose(reached[:3, :3], g_tgt[:3, :3], atol=1e-7)
 
 
+def test_the_reverse_pair_label_is_the_exact_inverse_increment():
+    """What the two-way reading relies on: the label of (target, current) undone by
+    geometry.inverse_increment is the label of (current, target); with a turn in the move this
+    is not the negation (the translation turns with it)."""
+    rng = np.random.default_rng(3)
+    samples = samples_with_offsets([40], rng)
+    grasps = samples.grasp
+    forward = correction_labels(grasps[:20], grasps[20:], DOFS)
+    backward = correction_labels(grasps[20:], grasps[:20], DOFS)
+    undone = np.stack([geometry.inverse_increment(b, DOFS) for b in backward])
+    np.testing.assert_allclose(undone, forward, atol=1e-3)  # float32 labels, mm / deg
+    assert np.abs(-backward - forward).max() > 0.05  # the negation is off by more than rounding
+
+
 def test_label_units_and_sign_for_single_dof_offsets():
     g0 = nominal(0)
     current = []

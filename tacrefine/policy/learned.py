@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from tacrefine.geometry import inverse_increment
 from tacrefine.policy.assessment import AssessConfig, Assessment, make_assessment
 from tacrefine.policy.baselines import Policy
 from tacrefine.policy.fit import check_fit
@@ -51,6 +52,9 @@ class LearnedPolicy(Policy):
         sensor_mismatch: what :meth:`bind_env` does when the env's sensor differs from the one
             the checkpoint was trained with: ``"refuse"`` (raise, listing the differences) or
             ``"warn"``.
+        two_way: read every pair both ways (:meth:`estimate`): one more network pass per
+            decision, a markedly better policy on parts it was not trained on
+            (``docs/self_assessment.md``). ``False`` gives the network's single reading.
 
     Raises:
         tacrefine.policy.checkpoint.CheckpointError: unreadable or invalid checkpoint.
@@ -61,7 +65,7 @@ class LearnedPolicy(Policy):
 
     def __init__(self, checkpoint_path: str | Path,
                  action_scale: Mapping[str, float] | Sequence[float] | None = None,
-                 num_threads: int | None = None, sensor_mismatch: str = "refuse") -> None:
+                 num_threads: int | None = None, sensor_mismatch: str = "refuse", two_way: bool = True) -> None:
         import torch
 
         from tacrefine.policy.checkpoint import load_model
@@ -70,12 +74,15 @@ class LearnedPolicy(Policy):
             torch.set_num_threads(num_threads)
         self.checkpoint_path = Path(checkpoint_path)
         self.model, self.normalizer, self.checkpoint = load_model(self.checkpoint_path)
-        self._setup(action_scale, sensor_mismatch, uses_mask=bool(self.model.cfg.use_dof_mask))
+        self._setup(action_scale, sensor_mismatch, uses_mask=bool(self.model.cfg.use_dof_mask), two_way=two_way)
 
     def _setup(self, action_scale: Mapping[str, float] | Sequence[float] | None, sensor_mismatch: str,
-               uses_mask: bool) -> None:
+               uses_mask: bool, two_way: bool = True) -> None:
         """Everything but the network, from ``self.checkpoint`` (metadata; an exported policy
         reads it from its file) and whether the network reads the DoF mask."""
+        if not isinstance(two_way, bool):
+            raise ValueError(f"two_way: got {two_way!r}; allowed: true or false")
+        self.two_way = two_way
         self.refined_dofs: tuple[str, ...] = tuple(self.checkpoint["refined_dofs"])
         self.tactile_shape: tuple[int, ...] = tuple(int(s) for s in self.checkpoint["tactile_shape"])
         self.num_fingers = self.tactile_shape[0]
@@ -168,18 +175,42 @@ class LearnedPolicy(Policy):
 
     def estimate(self, obs: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """Increment over ``refined_dofs`` in mm / deg (0 where the mask is off) and the
-        standard deviation the error head expects of it, mm / deg (``None`` without a head)."""
+        standard deviation the error head expects of it, mm / deg (``None`` without a head).
+
+        Two-way reading (``two_way``, the default): the network also reads the pair the other
+        way round (the target as the current grasp, joints swapped alike), which predicts the
+        motion back; its exact inverse (:func:`tacrefine.geometry.inverse_increment`) is a
+        second estimate of the same increment. Training pairs run both ways, so on a familiar
+        part the two agree and the mean changes nothing; on an unfamiliar one their errors
+        are partly independent and the mean is markedly closer (measured in
+        ``docs/self_assessment.md``). The error head's sigma is the mean of the two readings'.
+        """
         self._check_obs(obs)
         mask = self.dof_mask(obs)
-        outputs = self._forward(np.asarray(obs["tactile"])[None], np.asarray(obs["target_tactile"])[None],
-                                np.asarray(obs["proprio"], dtype=np.float32)[None], mask[None])
-        pred = outputs["out"]
-        increment = (self.normalizer.denormalize_label(pred[0]) * mask).astype(np.float32)
+        current, target = np.asarray(obs["tactile"]), np.asarray(obs["target_tactile"])
+        joints = np.asarray(obs["proprio"], dtype=np.float32)
+        if not self.two_way:
+            increment, sigma = self._read(current[None], target[None], joints[None], mask)
+            return increment[0].astype(np.float32), None if sigma is None else sigma[0].astype(np.float32)
+        nf = self.num_fingers
+        swapped = np.concatenate([joints[nf:], joints[:nf]])
+        both, sigmas = self._read(np.stack([current, target]), np.stack([target, current]),
+                                  np.stack([joints, swapped]), mask)
+        increment = 0.5 * (both[0] + inverse_increment(both[1], self.refined_dofs) * mask)
+        sigma = None if sigmas is None else 0.5 * (sigmas[0] + sigmas[1])
+        return increment.astype(np.float32), None if sigma is None else sigma.astype(np.float32)
+
+    def _read(self, current: np.ndarray, target: np.ndarray, joints: np.ndarray,
+              mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Network readings of a batch of pairs under one DoF mask: increments and error-head
+        sigmas ``(B, n_dofs)``, mm / deg, masked (sigmas ``None`` without a head)."""
+        masks = np.broadcast_to(mask, (len(current), mask.size))
+        outputs = self._forward(current, target, joints, np.ascontiguousarray(masks))
+        increment = np.asarray(self.normalizer.denormalize_label(outputs["out"]), np.float64) * mask
         log_var = outputs.get("log_var")
         if log_var is None:
             return increment, None
-        sigma = np.exp(0.5 * np.asarray(log_var[0], np.float64)) * self.normalizer.label_std * mask
-        return increment, sigma.astype(np.float32)
+        return increment, np.exp(0.5 * np.asarray(log_var, np.float64)) * self.normalizer.label_std * mask
 
     def predict_increment(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Wrist increment over ``refined_dofs`` in mm / deg (float32), from one observation;

@@ -35,7 +35,7 @@ class OnnxPolicy(LearnedPolicy):
     name = "tacrefinenet-onnx"
 
     def __init__(self, path: str | Path, action_scale: Mapping[str, float] | Sequence[float] | None = None,
-                 num_threads: int | None = None, sensor_mismatch: str = "refuse") -> None:
+                 num_threads: int | None = None, sensor_mismatch: str = "refuse", two_way: bool = True) -> None:
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -60,7 +60,7 @@ class OnnxPolicy(LearnedPolicy):
         self.checkpoint: dict[str, Any] = {**self.export_meta["checkpoint"], "path": str(self.checkpoint_path)}
         self.normalizer = Normalizer.from_dict(self.checkpoint["normalizer"])
         self._net_outputs = [n for n in self.export_meta["outputs"] if n.startswith("net.")]
-        self._setup(action_scale, sensor_mismatch, uses_mask=bool(self.export_meta["uses_mask"]))
+        self._setup(action_scale, sensor_mismatch, uses_mask=bool(self.export_meta["uses_mask"]), two_way=two_way)
 
     def _read_metadata(self, props: Mapping[str, str]) -> dict[str, Any]:
         where = repr(str(self.checkpoint_path))
@@ -87,7 +87,12 @@ class OnnxPolicy(LearnedPolicy):
 
     def _forward(self, tactile: np.ndarray, target_tactile: np.ndarray, proprio: np.ndarray,
                  dof_mask: np.ndarray) -> dict[str, np.ndarray]:
-        """The network call through onnxruntime: the graph's ``net.*`` outputs, by the model's names."""
+        """The network call through onnxruntime: the graph's ``net.*`` outputs, by the model's names.
+        The graph takes a batch of one: a larger batch (the two-way reading) runs row by row."""
+        if len(tactile) > 1:
+            rows = [self._forward(*(a[i:i + 1] for a in (tactile, target_tactile, proprio, dof_mask)))
+                    for i in range(len(tactile))]
+            return {name: np.concatenate([r[name] for r in rows]) for name in rows[0]}
         feeds = {"tactile": np.ascontiguousarray(tactile, dtype=np.uint8),
                  "target_tactile": np.ascontiguousarray(target_tactile, dtype=np.uint8),
                  "proprio": np.ascontiguousarray(proprio, dtype=np.float32),
