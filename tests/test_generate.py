@@ -228,6 +228,53 @@ def test_a_pool_part_that_reaches_max_rejects_keeps_the_grasps_it_gave(tmp_path,
     assert len(read_shard(tmp_path / entry["file"])) == 2
 
 
+def test_a_pool_part_that_gives_no_pair_is_left_out_recorded_and_not_retried(tmp_path, monkeypatch):
+    """A found shape the hand cannot hold (fewer than two grasps) no longer fails a pool run: its
+    shard is recorded as left out (no file, no samples, the reason), the run completes, the data
+    loads without it, validation does not call it missing, and a resume does not retry it."""
+    import dataclasses
+
+    from tacrefine.data import shard
+    from tacrefine.data.storage import read_manifest
+
+    class StandInCell:
+        """Holds every part but the box, which it drops on every grasp."""
+
+        spec = SimpleNamespace(category="custom")
+
+        def reset(self) -> None:
+            pass
+
+        def load_object(self, spec) -> None:
+            self.name = spec.name
+
+        def place_object(self, rng) -> None:
+            pass
+
+        def grasp_offset(self, offset, rng=None):
+            ok = self.name != "box_8x8"
+            return SimpleNamespace(ok=ok, failure=None if ok else "dropped",
+                                   tactile=np.full((2, 1, 14, 12), 9 if ok else 0, np.uint8),
+                                   joints=np.zeros(2, np.float32), grasp=np.eye(4))
+
+    monkeypatch.setattr(shard, "_cell_for", lambda cfg: StandInCell())
+    cfg = tiny(objects=("rod_r4", "box_8x8", "plate_w6"), samples_per_object=3, shard_size=3, max_rejects=5)
+    with pytest.raises(Exception, match=r"'box_8x8' rejected 5 grasps.*narrow the offset"):
+        generate_dataset(cfg, tmp_path / "strict", progress=False)  # without skip_unusable: fails
+    pool = dataclasses.replace(cfg, skip_unusable=True)
+    summary = generate_dataset(pool, tmp_path / "pool", progress=False)
+    assert summary.complete and summary.left_out == ("box_8x8",) and summary.samples_total == 6
+    manifest = read_manifest(tmp_path / "pool")
+    assert [e["object"] for e in manifest["left_out"]] == ["box_8x8"]
+    assert manifest["left_out"][0]["rejected_by_reason"] == {"dropped": 5}
+    assert "fewer than 2 grasps" in manifest["left_out"][0]["left_out"]
+    assert "file" not in manifest["left_out"][0] and len(list((tmp_path / "pool").glob("shard-*.h5"))) == 2
+    assert validate_dataset(tmp_path / "pool") == []
+    assert set(load_dataset(tmp_path / "pool")[0].object_names) == {"rod_r4", "plate_w6"}
+    again = generate_dataset(pool, tmp_path / "pool", progress=False)  # resume: nothing to redo
+    assert again.shards_generated == 0 and again.complete and again.left_out == ("box_8x8",)
+
+
 def test_other_config_in_the_same_directory_is_refused(tmp_path, reference):
     with pytest.raises(DatasetError, match=r"different config .*seed"):
         generate_dataset(tiny(seed=99), reference, progress=False)

@@ -78,6 +78,9 @@ def _generate(args: argparse.Namespace) -> int:
           f"{summary.seconds:.1f} s, {summary.samples_per_s:.1f} samples/s")
     state = "complete" if summary.complete else "incomplete (rerun the same command to continue)"
     print(f"dataset: {summary.samples_total} samples, {summary.shards_planned} shards planned, {state}")
+    if summary.left_out:
+        print(f"left out (data.skip_unusable: fewer than 2 grasps before max_rejects; listed in the manifest's "
+              f"left_out): {', '.join(summary.left_out)}")
     return 0
 
 

@@ -43,6 +43,8 @@ class GenerationSummary:
     complete: bool
     backend: str = "local"
     workers: int = 1
+    #: pool parts left out because they gave fewer than two grasps (``data.skip_unusable``)
+    left_out: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,8 +115,9 @@ def generate_dataset(
         seconds=round(seconds, 3),
         samples_per_s=round(n_new / seconds, 2) if seconds > 0 else 0.0, shards_generated=len(entries),
         shards_skipped=len(done), shards_planned=len(plan), samples_total=manifest["n_samples"],
-        complete=len(manifest["shards"]) == len(plan), backend=backend if own else type(executor).__name__,
-        workers=executor.workers,
+        complete=len(manifest["shards"]) + len(manifest.get("left_out", [])) == len(plan),
+        backend=backend if own else type(executor).__name__, workers=executor.workers,
+        left_out=tuple(e["object"] for e in manifest.get("left_out", [])),
     )
 
 

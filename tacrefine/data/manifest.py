@@ -88,11 +88,17 @@ def record_shard(root: str | Path, entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_shards(root: str | Path, entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """Add (or replace, by index) several shard entries in one atomic rewrite of the manifest."""
+    """Add (or replace, by index) several shard entries in one atomic rewrite of the manifest.
+    Entries of left-out pool parts (a ``left_out`` reason, no file) go to ``left_out``."""
     root = Path(root)
     manifest = read_manifest(root)
     new = {e["index"] for e in entries}
-    manifest["shards"] = [e for e in manifest["shards"] if e["index"] not in new] + [dict(e) for e in entries]
+    kept = [dict(e) for e in entries if "left_out" not in e]
+    dropped = [dict(e) for e in entries if "left_out" in e]
+    manifest["shards"] = [e for e in manifest["shards"] if e["index"] not in new] + kept
+    if dropped or "left_out" in manifest:
+        manifest["left_out"] = sorted([e for e in manifest.get("left_out", []) if e["index"] not in new] + dropped,
+                                      key=lambda e: e["index"])
     write_manifest(root, manifest)
     return manifest
 

@@ -31,6 +31,15 @@ def write_record(root: str | Path, entry: dict[str, Any]) -> None:
     atomic_write_bytes(record_path(root, entry["index"]), (json.dumps(entry, indent=1) + "\n").encode("utf-8"))
 
 
+def left_out_entry(spec: ShardSpec, seed: int, reason: str, rejected: dict[str, int]) -> dict[str, Any]:
+    """The record of a planned shard whose pool part was left out (``data.skip_unusable``):
+    it is done (a resume does not retry it) but has no file and no samples; the manifest
+    lists it under ``left_out``."""
+    return {"index": spec.index, "object": spec.object_name, "seed": seed, "n_samples": 0,
+            "n_rejected": int(sum(rejected.values())), "left_out": reason,
+            "rejected_by_reason": dict(sorted(rejected.items()))}
+
+
 def read_records(root: str | Path) -> dict[int, dict[str, Any]]:
     """Every readable record in ``root`` by shard index (unreadable ones count as absent)."""
     found: dict[int, dict[str, Any]] = {}
@@ -40,7 +49,8 @@ def read_records(root: str | Path) -> dict[int, dict[str, Any]]:
             index = int(entry["index"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if path.name == record_path(root, index).name and entry.get("file") == storage.shard_name(index):
+        if path.name == record_path(root, index).name and (entry.get("file") == storage.shard_name(index)
+                                                           or "left_out" in entry):
             found[index] = entry
     return found
 
@@ -50,9 +60,14 @@ def _json_normal(value: Any) -> Any:
 
 
 def _is_valid(root: Path, entry: dict[str, Any], spec: ShardSpec | None) -> bool:
+    if spec is None:
+        return False
+    if "left_out" in entry:  # the same part, left out before: done
+        return entry.get("object") == spec.object_name and entry.get("n_samples") == 0
     path = root / entry["file"]
-    return (spec is not None and entry.get("n_samples") == spec.n_samples and path.is_file()
-            and storage.sha256_file(path) == entry.get("sha256"))
+    n = entry.get("n_samples")
+    planned = n == spec.n_samples or ("gave_up" in entry and isinstance(n, int) and 0 < n < spec.n_samples)
+    return planned and path.is_file() and storage.sha256_file(path) == entry.get("sha256")
 
 
 def prepare_output(cfg: DataConfig, out: Path, plan: list[ShardSpec]) -> set[int]:
@@ -87,10 +102,12 @@ def prepare_output(cfg: DataConfig, out: Path, plan: list[ShardSpec]) -> set[int
     if not (out / "config.yaml").is_file():
         save_config(cfg, out / "config.yaml")
     by_index = {s.index: s for s in plan}
-    candidates = {e["index"]: e for e in manifest["shards"]}
+    candidates = {e["index"]: e for e in manifest["shards"] + manifest.get("left_out", [])}
     candidates.update(read_records(out))  # shards finished after the manifest's last update
     done = {i: e for i, e in candidates.items() if _is_valid(out, e, by_index.get(i))}
-    manifest["shards"] = [done[i] for i in sorted(done)]
+    manifest["shards"] = [done[i] for i in sorted(done) if "left_out" not in done[i]]
+    if any("left_out" in e for e in done.values()) or "left_out" in manifest:
+        manifest["left_out"] = [done[i] for i in sorted(done) if "left_out" in done[i]]
     storage.write_manifest(out, manifest)
     storage.remove_partial_files(out)  # unlisted or bad shard files, temp files
     for path in out.glob("shard-*.json"):

@@ -26,6 +26,15 @@ from tacrefine.data.storage import DatasetError
 #: with fewer than planned: two make a training pair
 MIN_KEPT = 2
 
+class UnusablePart(DatasetError):
+    """A pool part (``data.skip_unusable``) gave fewer than :data:`MIN_KEPT` grasps before
+    ``max_rejects``: it is left out of the dataset (its shard is recorded as left out), not fatal."""
+
+    def __init__(self, message: str, rejected: Counter) -> None:
+        super().__init__(message)
+        self.rejected = rejected
+
+
 #: Failures after which the object is no longer where the cell placed it: place it anew.
 _DISPLACED = ("dropped", "pushed_away")
 
@@ -47,7 +56,8 @@ def generate_shard(
     tests); by default one is built and closed here. A reused cell is reset to a brand-new
     physics world first, so the shard never depends on what the cell simulated before
     (``tests/test_reproducibility.py`` checks 1 vs 2 workers and any shard order).
-    Raises :class:`DatasetError` after ``cfg.max_rejects`` rejections.
+    Raises :class:`DatasetError` after ``cfg.max_rejects`` rejections (:class:`UnusablePart`
+    for a pool part that gave fewer than :data:`MIN_KEPT` grasps).
     """
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, spec.index]))
     own = cell is None
@@ -80,10 +90,11 @@ def generate_shard(
                 if sum(rejected.values()) >= cfg.max_rejects:
                     if cfg.skip_unusable and len(tactile) >= MIN_KEPT:
                         break  # a found shape that is hard to grasp: keep what it gave (recorded)
-                    raise DatasetError(
-                        f"{storage.shard_label(spec.index)}: object {spec.object_name!r} rejected "
-                        f"{sum(rejected.values())} grasps ({dict(rejected)}) for {len(tactile)} accepted; "
-                        f"narrow the offset ranges or raise max_rejects")
+                    message = (f"{storage.shard_label(spec.index)}: object {spec.object_name!r} rejected "
+                               f"{sum(rejected.values())} grasps ({dict(rejected)}) for {len(tactile)} accepted")
+                    if cfg.skip_unusable:
+                        raise UnusablePart(message, rejected)
+                    raise DatasetError(f"{message}; narrow the offset ranges or raise max_rejects")
                 if failure in _DISPLACED:
                     cell.place_object(rng)
                     since_placed = 0
@@ -133,7 +144,13 @@ def produce_shard(cfg: DataConfig, spec: ShardSpec, root: str, report: Callable[
     """The job: generate shard ``spec``, write its file and its record next to it; returns the
     record (the manifest entry). Runs on any worker that can write ``root``."""
     start = time.perf_counter()
-    samples, rejected = generate_shard(cfg, spec, cell=_cell_for(cfg), progress=report)
+    try:
+        samples, rejected = generate_shard(cfg, spec, cell=_cell_for(cfg), progress=report)
+    except UnusablePart as exc:  # a pool part the hand cannot hold: recorded, no shard file
+        entry = records.left_out_entry(spec, cfg.seed, f"fewer than {MIN_KEPT} grasps in {cfg.max_rejects}",
+                                       exc.rejected)
+        records.write_record(root, entry)
+        return entry
     seconds = round(time.perf_counter() - start, 3)
     extra = {"rejected_by_reason": dict(sorted(rejected.items())), "seconds": seconds}
     if len(samples) < spec.n_samples:  # skip_unusable: the part gave up at max_rejects

@@ -134,7 +134,8 @@ def check_shards(root: Path, keep: bool, images: bool = True) -> tuple[Validatio
                 f"(fingers, channels, rows, cols), the dataset's is {reference}")
     planned = manifest.get("n_shards_planned")
     if planned is not None:
-        missing = sorted(set(range(planned)) - {e["index"] for e in manifest["shards"]})
+        accounted = {e["index"] for e in manifest["shards"] + manifest.get("left_out", [])}
+        missing = sorted(set(range(planned)) - accounted)
         for index in missing:
             problem = f"{shard_label(index)}: planned but not generated"
             report.shard_problems.setdefault(index, []).append(problem)
