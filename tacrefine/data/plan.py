@@ -72,7 +72,8 @@ class DataConfig:
         skip_unusable: leave out (and name, in ``skipped_objects`` and the log) the parts the
             hand cannot take (refused on load, or wider than the open hand) instead of refusing
             the config, and let a part that reaches ``max_rejects`` keep the grasps it gave (at
-            least 2; its shard records ``gave_up``) instead of failing the run: for pools of
+            least 2; its shard records ``gave_up``), or leave it out of the data when it gave
+            fewer (the manifest's ``left_out``), instead of failing the run: for pools of
             found shapes such as ``pybullet:random_urdfs:100-899``.
         skipped_objects: ``{name: reason}`` of the parts ``skip_unusable`` left out (filled in).
     """
