@@ -26,7 +26,8 @@ from tacrefine.data.storage import DatasetError
 #: with fewer than planned: two make a training pair
 MIN_KEPT = 2
 
-class UnusablePart(DatasetError):
+
+class UnusablePartError(DatasetError):
     """A pool part (``data.skip_unusable``) gave fewer than :data:`MIN_KEPT` grasps before
     ``max_rejects``: it is left out of the dataset (its shard is recorded as left out), not fatal."""
 
@@ -56,7 +57,7 @@ def generate_shard(
     tests); by default one is built and closed here. A reused cell is reset to a brand-new
     physics world first, so the shard never depends on what the cell simulated before
     (``tests/test_reproducibility.py`` checks 1 vs 2 workers and any shard order).
-    Raises :class:`DatasetError` after ``cfg.max_rejects`` rejections (:class:`UnusablePart`
+    Raises :class:`DatasetError` after ``cfg.max_rejects`` rejections (:class:`UnusablePartError`
     for a pool part that gave fewer than :data:`MIN_KEPT` grasps).
     """
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, spec.index]))
@@ -93,7 +94,7 @@ def generate_shard(
                     message = (f"{storage.shard_label(spec.index)}: object {spec.object_name!r} rejected "
                                f"{sum(rejected.values())} grasps ({dict(rejected)}) for {len(tactile)} accepted")
                     if cfg.skip_unusable:
-                        raise UnusablePart(message, rejected)
+                        raise UnusablePartError(message, rejected)
                     raise DatasetError(f"{message}; narrow the offset ranges or raise max_rejects")
                 if failure in _DISPLACED:
                     cell.place_object(rng)
@@ -146,7 +147,7 @@ def produce_shard(cfg: DataConfig, spec: ShardSpec, root: str, report: Callable[
     start = time.perf_counter()
     try:
         samples, rejected = generate_shard(cfg, spec, cell=_cell_for(cfg), progress=report)
-    except UnusablePart as exc:  # a pool part the hand cannot hold: recorded, no shard file
+    except UnusablePartError as exc:  # a pool part the hand cannot hold: recorded, no shard file
         entry = records.left_out_entry(spec, cfg.seed, f"fewer than {MIN_KEPT} grasps in {cfg.max_rejects}",
                                        exc.rejected)
         records.write_record(root, entry)
