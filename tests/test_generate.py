@@ -228,7 +228,7 @@ def test_a_pool_part_that_reaches_max_rejects_keeps_the_grasps_it_gave(tmp_path,
     assert len(read_shard(tmp_path / entry["file"])) == 2
 
 
-def test_a_pool_part_that_gives_no_pair_is_left_out_recorded_and_not_retried(tmp_path, monkeypatch):
+def test_a_pool_part_that_gives_no_pair_is_left_out_recorded_and_not_retried(tmp_path, monkeypatch, capsys):
     """A found shape the hand cannot hold (fewer than two grasps) no longer fails a pool run: its
     shard is recorded as left out (no file, no samples, the reason), the run completes, the data
     loads without it, validation does not call it missing, and a resume does not retry it."""
@@ -273,6 +273,8 @@ def test_a_pool_part_that_gives_no_pair_is_left_out_recorded_and_not_retried(tmp
     assert set(load_dataset(tmp_path / "pool")[0].object_names) == {"rod_r4", "plate_w6"}
     again = generate_dataset(pool, tmp_path / "pool", progress=False)  # resume: nothing to redo
     assert again.shards_generated == 0 and again.complete and again.left_out == ("box_8x8",)
+    assert cli_main(["validate", str(tmp_path / "pool")]) == 0
+    assert "left out (pool parts with fewer than 2 grasps): box_8x8" in capsys.readouterr().out
 
 
 def test_other_config_in_the_same_directory_is_refused(tmp_path, reference):

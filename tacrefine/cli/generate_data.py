@@ -108,7 +108,10 @@ def _validate(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         return 1
+    left_out = manifest.get("left_out", [])
     print(f"\n{root}: valid, {manifest.get('n_samples', 0)} samples in {len(entries)} shards")
+    if left_out:
+        print(f"left out (pool parts with fewer than 2 grasps): {', '.join(e['object'] for e in left_out)}")
     return 0
 
 
