@@ -87,18 +87,25 @@ def record_shard(root: str | Path, entry: dict[str, Any]) -> dict[str, Any]:
     return record_shards(root, [entry])
 
 
+def set_entries(manifest: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+    """Make ``entries`` the manifest's listing: shards under ``shards``, entries of left-out pool
+    parts (a ``left_out`` reason, no file) under ``left_out``, each by index. A manifest that
+    never had a left-out part gets no ``left_out`` key (its bytes, hence its hash, unchanged)."""
+    ordered = sorted(entries, key=lambda e: e["index"])
+    manifest["shards"] = [e for e in ordered if "left_out" not in e]
+    left_out = [e for e in ordered if "left_out" in e]
+    if left_out or "left_out" in manifest:
+        manifest["left_out"] = left_out
+
+
 def record_shards(root: str | Path, entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """Add (or replace, by index) several shard entries in one atomic rewrite of the manifest.
-    Entries of left-out pool parts (a ``left_out`` reason, no file) go to ``left_out``."""
+    """Add (or replace, by index) several shard entries in one atomic rewrite of the manifest
+    (left-out pool parts under ``left_out``: :func:`set_entries`)."""
     root = Path(root)
     manifest = read_manifest(root)
     new = {e["index"] for e in entries}
-    kept = [dict(e) for e in entries if "left_out" not in e]
-    dropped = [dict(e) for e in entries if "left_out" in e]
-    manifest["shards"] = [e for e in manifest["shards"] if e["index"] not in new] + kept
-    if dropped or "left_out" in manifest:
-        manifest["left_out"] = sorted([e for e in manifest.get("left_out", []) if e["index"] not in new] + dropped,
-                                      key=lambda e: e["index"])
+    old = [e for e in manifest["shards"] + manifest.get("left_out", []) if e["index"] not in new]
+    set_entries(manifest, old + [dict(e) for e in entries])
     write_manifest(root, manifest)
     return manifest
 

@@ -105,9 +105,7 @@ def prepare_output(cfg: DataConfig, out: Path, plan: list[ShardSpec]) -> set[int
     candidates = {e["index"]: e for e in manifest["shards"] + manifest.get("left_out", [])}
     candidates.update(read_records(out))  # shards finished after the manifest's last update
     done = {i: e for i, e in candidates.items() if _is_valid(out, e, by_index.get(i))}
-    manifest["shards"] = [done[i] for i in sorted(done) if "left_out" not in done[i]]
-    if any("left_out" in e for e in done.values()) or "left_out" in manifest:
-        manifest["left_out"] = [done[i] for i in sorted(done) if "left_out" in done[i]]
+    storage.set_entries(manifest, list(done.values()))
     storage.write_manifest(out, manifest)
     storage.remove_partial_files(out)  # unlisted or bad shard files, temp files
     for path in out.glob("shard-*.json"):

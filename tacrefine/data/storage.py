@@ -29,6 +29,7 @@ from tacrefine.data.manifest import (  # noqa: F401  (the dataset's public names
     record_shard,
     record_shards,
     remove_partial_files,
+    set_entries,
     write_manifest,
 )
 from tacrefine.data.samples import GraspSamples
