@@ -151,6 +151,36 @@ def test_reset_clears_the_episode_state():
     assert run(env2, ctrl)[-1] < 1e-6 and np.allclose(ctrl._pose, env2.wrist, atol=1e-9)
 
 
+class UnsureOfRoll(Scripted):
+    """Exact on y and z and sure of it; on roll it reads a correction that is not there and its
+    error head says so (a large sigma), as on a part it misreads."""
+
+    def assess(self, obs):
+        true = self.env.error()
+        read = true + np.array([0.0, 0.0, 3.0])
+        return make_assessment(read, np.array([0.05, 0.05, 6.0]), DOFS)
+
+
+def test_shrink_moves_a_dof_the_error_head_is_unsure_of_less_and_a_sure_one_fully():
+    for shrink, roll_after in ((0.0, 3.0), (0.5, 3.0 * 9.0 / (9.0 + 0.5 * 36.0)), (4.0, 3.0 * 9.0 / (9.0 + 4 * 36.0))):
+        env = FakeEnv((2.0, -1.0, 0.0))
+        ctrl = SelfCheckingPolicy(UnsureOfRoll(env, gain=1.0), env=env, config=AssessConfig(shrink=shrink))
+        ctrl.reset()
+        env.step(ctrl.act(env.obs()))
+        err = env.error()
+        sure = 1.0 - np.array([4.0, 1.0]) / (np.array([4.0, 1.0]) + shrink * 0.05**2)  # y, z left undone
+        assert np.abs(err[:2]) == pytest.approx(np.array([2.0, 1.0]) * sure, abs=1e-4)  # ~ the full step
+        assert -err[2] == pytest.approx(roll_after, rel=1e-3)  # roll: moved by the shrunk amount only
+    with pytest.raises(ValueError, match="shrink"):
+        AssessConfig(shrink=-1.0)
+
+
+def test_shrink_leaves_a_policy_without_an_error_head_as_it_is():
+    env = FakeEnv((3.0, -2.0, 6.0))
+    ctrl = SelfCheckingPolicy(Scripted(env, gain=1.0), env=env, config=AssessConfig(shrink=4.0))
+    assert run(env, ctrl)[-1] < 1e-6 and env.steps == 1  # no sigma: the exact step, as without shrink
+
+
 def test_refuses_a_policy_without_an_estimate():
     with pytest.raises(TypeError, match="assess"):
         SelfCheckingPolicy(object())

@@ -65,6 +65,10 @@ class AssessConfig:
         retreat_to_start: once a step was undone or inconsistent, distrust every estimate of
             this episode: go back to the start grasp and stop (fewer harmed episodes, fewer
             recovered ones).
+        shrink: error head only: each DoF of a forward step is scaled by
+            ``c**2 / (c**2 + shrink * sigma**2)`` (``c`` the proposed correction, ``sigma`` the
+            head's 1-sigma of it): a correction the policy is unsure of moves less, one it is
+            sure of moves fully. 0 turns it off.
     """
 
     stop_score: float = 0.6
@@ -76,6 +80,7 @@ class AssessConfig:
     max_rejections: int = 2
     damping: float = 0.5
     retreat_to_start: bool = False
+    shrink: float = 0.5
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -102,7 +107,8 @@ class Assessment:
     translation / rotation DoF); ``sigma_mm`` / ``sigma_deg`` how unsure it is of that
     (1-sigma, ``None`` when the policy has no error head); ``unfamiliar`` whether this
     observation alone says the part is outside what the policy knows; ``source`` the
-    mechanism (``"error_head"`` or ``"correction"``).
+    mechanism (``"error_head"`` or ``"correction"``); ``sigma`` the error head's 1-sigma per
+    DoF of ``increment`` (``None`` without a head).
     """
 
     increment: np.ndarray
@@ -113,6 +119,7 @@ class Assessment:
     sigma_deg: float | None
     unfamiliar: bool
     source: str
+    sigma: np.ndarray | None = None
 
     @property
     def score(self) -> float:
@@ -148,7 +155,8 @@ def make_assessment(increment: np.ndarray, sigma: np.ndarray | None, dofs: Seque
                           "correction")
     sigma_mm, sigma_deg = _norms(sigma, dofs)
     return Assessment(np.asarray(increment, np.float32), dofs, error_mm, error_deg, sigma_mm, sigma_deg,
-                      bool(sigma_mm + sigma_deg > config.unfamiliar_sigma), "error_head")
+                      bool(sigma_mm + sigma_deg > config.unfamiliar_sigma), "error_head",
+                      np.asarray(sigma, np.float32))
 
 
 def unfamiliar_message(part: str | None = None, reason: str = "") -> str:
@@ -157,6 +165,16 @@ def unfamiliar_message(part: str | None = None, reason: str = "") -> str:
     why = f" ({reason})" if reason else ""
     return (f"The policy does not know part {name!r} well enough to trust its refinement{why}. "
             f"Adapt it to this part in about a minute: {ADAPT_COMMAND.format(part=name)}")
+
+
+def _shrunk(a: Assessment, shrink: float) -> np.ndarray:
+    """The proposed correction with each DoF scaled by ``c**2 / (c**2 + shrink * sigma**2)``:
+    the step the policy can vouch for (unchanged without an error head or with ``shrink`` 0)."""
+    c = np.asarray(a.increment, np.float64)
+    if a.sigma is None or shrink <= 0:
+        return c
+    var = shrink * np.square(np.asarray(a.sigma, np.float64))
+    return c * np.divide(c * c, c * c + var, out=np.ones_like(c), where=c * c + var > 0)
 
 
 @dataclass
@@ -176,9 +194,10 @@ class SelfCheckingPolicy:
     2. if the estimate is worse than the best grasp seen so far, commands the wrist back to
        that grasp (composed exactly from the increments it commanded), halves the gain of
        the next step, and gives up (stays there) after ``max_rejections`` undone steps;
-    3. else moves by the policy's correction; on the last step of the budget only when the
-       previous step was consistent (it cut the estimate as predicted), because a last
-       step can no longer be undone.
+    3. else moves by the policy's correction, each DoF shrunk by how unsure the error head is
+       of it (``AssessConfig.shrink``); on the last step of the budget only when the previous
+       step was consistent (it cut the estimate as predicted), because a last step can no
+       longer be undone.
 
     ``should_stop`` says when a loop may end early; ``unfamiliar`` (with ``message()``) when
     the part looks outside what the policy knows: a step had to be undone, a step was
@@ -346,7 +365,7 @@ class SelfCheckingPolicy:
             return self._stop("unverifiable")
         self._forward_from = a.score
         self._last_move_forward = True
-        given = dict(zip(a.dofs, np.asarray(a.increment, np.float64)))
+        given = dict(zip(a.dofs, _shrunk(a, cfg.shrink)))
         increment = np.array([given.get(d, 0.0) for d in self.dofs])
         return self._command(self._gain * increment * mask, mask)
 

@@ -204,8 +204,8 @@ class LearnedPolicy(Policy):
               mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Network readings of a batch of pairs under one DoF mask: increments and error-head
         sigmas ``(B, n_dofs)``, mm / deg, masked (sigmas ``None`` without a head)."""
-        masks = np.broadcast_to(mask, (len(current), mask.size))
-        outputs = self._forward(current, target, joints, np.ascontiguousarray(masks))
+        masks = np.repeat(mask.reshape(1, -1), len(current), axis=0)  # a writable copy for torch
+        outputs = self._forward(current, target, joints, masks)
         increment = np.asarray(self.normalizer.denormalize_label(outputs["out"]), np.float64) * mask
         log_var = outputs.get("log_var")
         if log_var is None:
