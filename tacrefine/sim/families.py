@@ -281,3 +281,4 @@ PART_SOURCES.register("family", PartSource(
 
 # the broader families register themselves here (they build on the helpers above)
 from tacrefine.sim import broad_families as _broad_families  # noqa: E402,F401
+from tacrefine.sim import spectral_families as _spectral_families  # noqa: E402,F401
