@@ -175,6 +175,24 @@ def test_shrink_moves_a_dof_the_error_head_is_unsure_of_less_and_a_sure_one_full
         AssessConfig(shrink=-1.0)
 
 
+class SureReaderUnsureHead(Scripted):
+    """Reads the true correction exactly, yet its error head doubts roll."""
+
+    def assess(self, obs):
+        return make_assessment(self.env.error(), np.array([0.05, 0.05, 6.0]), DOFS)
+
+
+def test_a_shrunk_step_is_judged_by_what_it_was_meant_to_remove():
+    env = FakeEnv((0.0, 0.0, 3.0))
+    ctrl = SelfCheckingPolicy(SureReaderUnsureHead(env, gain=1.0), env=env, max_steps=2,
+                              config=AssessConfig(shrink=4.0))
+    scores = run(env, ctrl)
+    # the first step took roll 3 * 9 / (9 + 4 * 36) deg: the estimate fell by that, not by 20 % of 3 deg;
+    # judged against the step it made, the step is consistent, so the last step of the budget is taken
+    assert scores[1] == pytest.approx(3.0 - 3.0 * 9 / 153, rel=1e-3)
+    assert ctrl.status()["inconsistent_steps"] == 0 and env.steps == 2
+
+
 def test_shrink_leaves_a_policy_without_an_error_head_as_it_is():
     env = FakeEnv((3.0, -2.0, 6.0))
     ctrl = SelfCheckingPolicy(Scripted(env, gain=1.0), env=env, config=AssessConfig(shrink=4.0))

@@ -53,7 +53,9 @@ class AssessConfig:
         worse_floor: absolute part of that test (score units), so that noise near zero is
             not read as harm.
         consistency_ratio: a full step from a grasp scoring ``s`` is consistent when the
-            next estimate is at most ``max(consistency_ratio * s, consistency_floor)``.
+            next estimate is at most ``max(consistency_ratio * s, consistency_floor)``; a step
+            meant to leave ``l`` (shrunk or damped) when it is at most
+            ``max(s - (1 - consistency_ratio) * (s - l), consistency_floor)``.
         consistency_floor: see ``consistency_ratio``.
         unfamiliar_sigma: error head only: one observation says "unfamiliar" when the head's
             1-sigma score exceeds this. 3.0 is a placeholder for checkpoints that carry none:
@@ -242,6 +244,7 @@ class SelfCheckingPolicy:
         self._rejections = 0
         self._inconsistent = 0
         self._forward_from: float | None = None  # score before the last forward step
+        self._forward_left = 0.0  # the score that step was to leave (a shrunk or damped step leaves some)
         self._last_consistent = False
         self._last_move_forward = False
         self.stop_reason: str | None = None
@@ -336,8 +339,10 @@ class SelfCheckingPolicy:
         best_before = self._best()
         self._visits.append(_Visit(self._pose.copy(), a))
         cfg = self.config
-        if self._forward_from is not None:  # judge the step just made
-            consistent = a.score <= max(cfg.consistency_ratio * self._forward_from, cfg.consistency_floor)
+        if self._forward_from is not None:  # judge the step just made by what it was to remove
+            before, left = self._forward_from, self._forward_left
+            allowed = before - (1.0 - cfg.consistency_ratio) * max(before - left, 0.0)
+            consistent = a.score <= max(allowed, cfg.consistency_floor)
             self._inconsistent += not consistent
             self._last_consistent = consistent
             self._forward_from = None
@@ -363,11 +368,13 @@ class SelfCheckingPolicy:
             return self._stop("gave_up")
         if last and not (self._last_consistent and not self._rejections):
             return self._stop("unverifiable")
+        step = self._gain * _shrunk(a, cfg.shrink)
         self._forward_from = a.score
+        self._forward_left = sum(_norms(np.asarray(a.increment, np.float64) - step, a.dofs))
         self._last_move_forward = True
-        given = dict(zip(a.dofs, _shrunk(a, cfg.shrink)))
+        given = dict(zip(a.dofs, step))
         increment = np.array([given.get(d, 0.0) for d in self.dofs])
-        return self._command(self._gain * increment * mask, mask)
+        return self._command(increment * mask, mask)
 
     def __repr__(self) -> str:
         return f"SelfCheckingPolicy({self.policy!r}, max_steps={self.max_steps})"
