@@ -215,7 +215,6 @@ def _sections(rng: np.random.Generator) -> ObjectSpec:
 @family("section_rods", "hand")
 def _section_rods(rng: np.random.Generator) -> ObjectSpec:
     """A paper rod whose section is not round (turned about its axis at any phase)."""
-    from tacrefine.sim import paper_objects as paper
 
     kind = _SECTIONS[int(rng.integers(len(_SECTIONS)))]
     length = round(_u(rng, 80.0, 130.0), 1)
@@ -224,13 +223,21 @@ def _section_rods(rng: np.random.Generator) -> ObjectSpec:
     c, s = math.cos(turn), math.sin(turn)
     xz = section @ np.array([[c, s], [-s, c]])
     xz *= min(1.0, 8.0 / float(np.abs(xz).max()))  # at most 16 mm across, like the paper's thickest rod
+    return section_rod([[(float(x), float(z)) for x, z in xz]], length)
+
+
+def section_rod(pieces: list[Outline], length: float) -> ObjectSpec:
+    """A paper rod along y whose section is the union of the convex ``pieces`` (x, z about the
+    axis, mm): turning about the axis is felt, so it refines ``z, roll, pitch``."""
+    from tacrefine.sim import paper_objects as paper
+
     spec = paper.rod(10.0, length)
     axis_z = spec.grasp_height_mm
-    verts = tuple((float(x), sy * length / 2, axis_z + float(z)) for sy in (-1, 1) for x, z in xz)
-    bar = ShapePart("hull", vertices=verts)
-    parts = (*spec.parts[:-1], bar)
-    return ObjectSpec("family", "rod", parts, mass=paper.MASS_KG, grasp_height_mm=axis_z,
-                      thickness_mm=float(np.ptp(xz[:, 0])), refined_dofs=("z", "roll", "pitch"))
+    bars = tuple(ShapePart("hull", vertices=tuple((x, sy * length / 2, axis_z + z) for sy in (-1, 1) for x, z in p))
+                 for p in pieces)
+    xs = [x for p in pieces for x, _ in p]
+    return ObjectSpec("family", "rod", (*spec.parts[:-1], *bars), mass=paper.MASS_KG, grasp_height_mm=axis_z,
+                      thickness_mm=float(max(xs) - min(xs)), refined_dofs=("z", "roll", "pitch"))
 
 
 @family("feature_plates", "hand")

@@ -20,15 +20,12 @@ stays convex), because a simulated body is a set of convex pieces.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 
-from tacrefine.sim.broad_families import _place_on_post, _u
+from tacrefine.sim.broad_families import Outline, _disc_spec, _place_on_post, _u, _with_parts, section_rod
 from tacrefine.sim.family_registry import _box_yz, _jaw_spec, family
-from tacrefine.sim.objects import ObjectSpec, ShapePart, _extrusion
-
-Outline = list[tuple[float, float]]
+from tacrefine.sim.objects import ObjectSpec, _extrusion
 
 
 def spectrum(rng: np.random.Generator, angles: np.ndarray, max_frequency: int, depth: float) -> np.ndarray:
@@ -96,18 +93,11 @@ def _spectral(rng: np.random.Generator) -> ObjectSpec:
 @family("spectral_rods", "hand")
 def _spectral_rods(rng: np.random.Generator) -> ObjectSpec:
     """A paper rod whose section's radius has a random spectrum (its turn about the axis is felt)."""
-    from tacrefine.sim import paper_objects as paper
-
     length = _u(rng, 80.0, 130.0)
     radius = _u(rng, 3.0, 6.0)
     section = radial_outline(rng, radius, _u(rng, 1.0, 0.8 * radius), int(rng.integers(2, 9)), 64)
     section *= min(1.0, 8.0 / float(np.abs(section).max()))  # at most 16 mm across
-    spec = paper.rod(10.0, length)
-    axis = spec.grasp_height_mm
-    bars = tuple(ShapePart("hull", vertices=tuple((x, sy * length / 2, axis + z) for sy in (-1, 1) for x, z in piece))
-                 for piece in convex_fans(section))
-    return ObjectSpec("family", "rod", (*spec.parts[:-1], *bars), mass=paper.MASS_KG, grasp_height_mm=axis,
-                      thickness_mm=float(np.ptp(section[:, 0])), refined_dofs=("z", "roll", "pitch"))
+    return section_rod(convex_fans(section), length)
 
 
 @family("spectral_plates", "hand")
@@ -131,7 +121,7 @@ def _spectral_plates(rng: np.random.Generator) -> ObjectSpec:
     for k in range(len(ys) - 1):
         parts.append(_extrusion([(float(ys[k]), floor - 0.5), (float(ys[k + 1]), floor - 0.5),
                                  (float(ys[k + 1]), float(heights[k + 1])), (float(ys[k]), float(heights[k]))], t))
-    return replace(spec, parts=(spec.parts[0], *parts), grasp_height_mm=top - 2.0)
+    return _with_parts(spec, (spec.parts[0], *parts), top - 2.0)
 
 
 @family("spectral_discs", "hand")
@@ -146,9 +136,8 @@ def _spectral_discs(rng: np.random.Generator) -> ObjectSpec:
     rim = radial_outline(rng, r - 1.0, _u(rng, 0.8, 3.0), int(rng.integers(3, 13)), 96)
     rim[:, 1] += centre
     pieces = tuple(_extrusion(piece, t) for piece in convex_fans(rim, (0.0, centre)))
-    top = float(rim[:, 1].max())
-    return replace(spec, parts=(spec.parts[0], spec.parts[1], *pieces), grasp_height_mm=top - 4.0,
-                   refined_dofs=("y", "z", "roll", "pitch"))
+    return _disc_spec(spec, (spec.parts[0], spec.parts[1], *pieces), float(rim[:, 1].max()),
+                      ("y", "z", "roll", "pitch"))
 
 
 __all__ = ["convex_fans", "radial_outline", "spectrum"]
