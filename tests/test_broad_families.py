@@ -60,3 +60,16 @@ def test_every_family_has_its_own_seed_stream():
     assert len(FAMILIES) == len(set(FAMILIES)) >= 19
     first = [to_dict(make_part(n, 3)) for n in ("jaw_rods", "plates", "edges")]
     assert first == [to_dict(make_part(n, 3)) for n in ("jaw_rods", "plates", "edges")]
+
+
+def test_the_family_lists_do_not_depend_on_which_module_is_imported_first():
+    """What "all families" means to a dataset config must not change with import order."""
+    import subprocess
+    import sys
+
+    show = "from tacrefine.sim.families import JAW_FAMILIES, HAND_FAMILIES; print(JAW_FAMILIES, HAND_FAMILIES)"
+    lists = {subprocess.run([sys.executable, "-c", f"{first}; {show}"], capture_output=True, text=True,
+                            check=True, timeout=120).stdout
+             for first in ("import tacrefine.sim.spectral_families", "import tacrefine.sim.broad_families",
+                           "import tacrefine.sim.families")}
+    assert len(lists) == 1 and "jaw_rods" in lists.pop()

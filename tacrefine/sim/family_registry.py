@@ -19,12 +19,26 @@ JAW_FAMILIES: list[str] = []
 HAND_FAMILIES: list[str] = []
 
 
+#: the modules that register families, in the order their families are listed: the lists
+#: (hence what "all families" means to a dataset config) must not depend on which module was
+#: imported first
+FAMILY_MODULES = ("tacrefine.sim.families", "tacrefine.sim.broad_families", "tacrefine.sim.spectral_families")
+_ORDER: dict[str, tuple[int, int]] = {}
+
+
 def family(name: str, hand: str) -> Callable[[Generator], Generator]:
-    """Register a generator under ``name`` for ``hand`` (``"jaw"`` or ``"hand"``)."""
+    """Register a generator under ``name`` for ``hand`` (``"jaw"`` or ``"hand"``); the hand's
+    list stays ordered by :data:`FAMILY_MODULES`, then by registration within a module."""
 
     def wrap(fn: Generator) -> Generator:
+        module = fn.__module__
+        rank = FAMILY_MODULES.index(module) if module in FAMILY_MODULES else len(FAMILY_MODULES)
+        _ORDER[name] = (rank, len(_ORDER))
         FAMILIES[name] = fn
-        (JAW_FAMILIES if hand == "jaw" else HAND_FAMILIES).append(name)
+        listed = JAW_FAMILIES if hand == "jaw" else HAND_FAMILIES
+        if name not in listed:
+            listed.append(name)
+        listed.sort(key=lambda n: _ORDER[n])  # in place: importers hold these very lists
         return fn
 
     return wrap
