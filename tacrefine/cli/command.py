@@ -24,6 +24,7 @@ VERBS: dict[str, tuple[str, str | None, str]] = {
     "export": ("export", None, "export a checkpoint to ONNX or TorchScript for deployment"),
     "check": ("check", None, "no-oracle check of policies on seen parts, the hexagon or the test-only unseen split"),
     "calibrate": ("calibrate", None, "set a checkpoint's unfamiliar-part threshold on its own training parts"),
+    "ensemble": ("ensemble", None, "combine checkpoints into one ensemble (mean increment, spread as doubt)"),
 }
 
 PROG = "tacrefine"

@@ -9,6 +9,8 @@ strings, numbers), never pickled objects, so loading a file cannot run code. It 
   training split) - what a policy needs to turn an observation into an increment;
 * ``sensor`` / ``gripper`` metadata copied from the dataset manifest and
   ``dataset_hash`` (which data the weights came from);
+* for an ensemble (:func:`combine_checkpoints`): ``ensemble``, the further networks
+  (weights, config, normaliser each), and ``ensemble_sources``;
 * for resuming: ``optimizer_state``, ``torch_rng_state``, ``epoch`` (epochs completed),
   ``best_val_loss``, ``history`` (per-epoch metrics) and ``train_config``.
 
@@ -102,6 +104,70 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> tuple[TacRefineNet, Normalize
         raise CheckpointError(f"checkpoint {where!r} does not describe a valid model: {exc}") from exc
     model.eval()
     return model, normalizer
+
+
+def ensemble_members(ckpt: dict[str, Any]) -> list[tuple[TacRefineNet, Normalizer]]:
+    """The further networks of an ensemble checkpoint (``ckpt["ensemble"]``: a list of dicts
+    with ``model_state``, ``model_config``, ``normalizer``, ``refined_dofs``, ``tactile_shape``);
+    ``[]`` for a single network. Members must read and predict what the primary does."""
+    where = ckpt.get("path", "<checkpoint>")
+    entries = ckpt.get("ensemble") or []
+    if not isinstance(entries, list):
+        raise CheckpointError(f"checkpoint {where!r}: 'ensemble' must be a list of networks")
+    members = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise CheckpointError(f"checkpoint {where!r}: ensemble member {i} is not a dict")
+        for key in ("refined_dofs", "tactile_shape"):
+            if list(entry.get(key, [])) != list(ckpt[key]):
+                raise CheckpointError(f"checkpoint {where!r}: ensemble member {i} has {key} "
+                                      f"{entry.get(key)!r}; the primary network {ckpt[key]!r}")
+        config = entry.get("model_config")
+        if isinstance(config, dict) and "error_head" not in config:
+            entry = {**entry, "model_config": {**config, "error_head": False}}
+        members.append(model_from_checkpoint({**entry, "path": f"{where} (ensemble member {i})"}))
+    return members
+
+
+#: what an ensemble member keeps of its checkpoint: its network and what it needs to read one
+MEMBER_KEYS = ("model_state", "model_config", "normalizer", "refined_dofs", "tactile_shape", "dataset_hash", "epoch")
+#: what every member must share with the primary (the same observation, the same action)
+SHARED_KEYS = ("refined_dofs", "tactile_shape", "sensor", "gripper", "hand")
+
+
+def combine_checkpoints(paths: list[str | Path], out: str | Path) -> dict[str, Any]:
+    """Write one ensemble checkpoint from several trained ones; returns what was written.
+
+    The first checkpoint is the primary (its metadata and thresholds are kept); the others'
+    networks go under ``ensemble``. Members must share DoF, tactile shape, sensor and hand
+    (:data:`SHARED_KEYS`). The flag's threshold belongs to one network's doubt, not to the
+    ensemble's, so ``self_assessment.unfamiliar_sigma`` and ``calibration`` are dropped:
+    run ``tacrefine calibrate OUT`` on the result. An ensemble is for acting, not for
+    resuming training (no optimiser state is kept).
+    """
+    if len(paths) < 2:
+        raise ValueError(f"an ensemble needs at least two checkpoints; got {len(paths)}")
+    loaded = [load_checkpoint(p) for p in paths]
+    primary = loaded[0]
+    for path, ckpt in zip(paths[1:], loaded[1:]):
+        if ckpt.get("ensemble"):
+            raise CheckpointError(f"checkpoint {str(path)!r} is an ensemble already; combine its sources instead")
+        differing = [k for k in SHARED_KEYS if plain(ckpt.get(k)) != plain(primary.get(k))]
+        if differing:
+            raise CheckpointError(f"checkpoint {str(path)!r} differs from {str(paths[0])!r} in {differing}: "
+                                  "ensemble members must read the same touch and act on the same DoF")
+        model_from_checkpoint(ckpt)  # refuse a broken member now, not at the first action
+    if primary.get("ensemble"):
+        raise CheckpointError(f"checkpoint {str(paths[0])!r} is an ensemble already; combine its sources instead")
+    kept = {k: v for k, v in primary.items()
+            if k not in ("format", "version", "path", "optimizer_state", "torch_rng_state", "calibration")}
+    thresholds = dict(kept.get("self_assessment") or {})
+    thresholds.pop("unfamiliar_sigma", None)
+    kept["self_assessment"] = thresholds
+    kept["ensemble"] = [{k: c[k] for k in MEMBER_KEYS if k in c} for c in loaded[1:]]
+    kept["ensemble_sources"] = [str(p) for p in paths]
+    save_checkpoint(out, kept)
+    return kept
 
 
 def load_model(path: str | Path) -> tuple[TacRefineNet, Normalizer, dict[str, Any]]:

@@ -6,7 +6,8 @@ The exported graph is :class:`PolicyGraph`: inputs ``tactile``, ``target_tactile
 ``(B, F, C, H, W)``), ``proprio`` (float32 ``(B, 2F)``, current then target joints in
 metres) and ``dof_mask`` (float32 ``(B, n_dofs)`` over the checkpoint's DoF); outputs
 ``increment`` (the wrist increment in mm / deg, masked: what a deployment applies) and
-every output of the network as ``net.<name>`` (:func:`model_outputs`: ``out``, ``log_var``), which
+every output of the network as ``net.<name>`` (:func:`model_outputs`: ``out``, ``log_var``; an
+ensemble checkpoint's further networks as ``net1.<name>``, ...), which
 :class:`tacrefine.policy.onnx_policy.OnnxPolicy` hands to the same code as the native policy.
 The checkpoint's metadata (DoF, tactile shape, sensor, hand, normaliser) travels inside the
 file (ONNX metadata ``tacrefine``, TorchScript extra file ``tacrefine.json``), so an
@@ -27,7 +28,7 @@ import torch
 from torch import nn
 
 from tacrefine.config import atomic_write_bytes
-from tacrefine.policy.checkpoint import load_model, plain
+from tacrefine.policy.checkpoint import ensemble_members, load_model, plain
 from tacrefine.policy.normalizer import Normalizer
 
 #: Version of the metadata written beside the graph (bumped when its keys change).
@@ -64,23 +65,41 @@ def model_outputs(model: nn.Module, cur: torch.Tensor, tgt: torch.Tensor, joints
 
 
 class PolicyGraph(nn.Module):
-    """Network + normalisation + DoF mask: raw observation in, physical increment (and every
-    model output) out. What is exported; see the module docstring for inputs and outputs."""
+    """Network(s) + normalisation + DoF mask: raw observation in, physical increment (and every
+    model output) out. What is exported; see the module docstring for inputs and outputs.
 
-    def __init__(self, model: nn.Module, normalizer: Normalizer, uses_mask: bool) -> None:
+    ``model`` / ``normalizer`` may be lists (an ensemble checkpoint's networks, the primary
+    first): ``increment`` is then the members' mean and the outputs are every member's, the
+    primary's as ``net.*`` and member ``k``'s as ``net{k}.*``."""
+
+    def __init__(self, model: nn.Module | list[nn.Module], normalizer: Normalizer | list[Normalizer],
+                 uses_mask: bool) -> None:
         super().__init__()
-        self.model = model.eval()
+        models = model if isinstance(model, list) else [model]
+        normalizers = normalizer if isinstance(normalizer, list) else [normalizer]
+        if len(models) != len(normalizers):
+            raise ValueError(f"PolicyGraph: {len(models)} networks but {len(normalizers)} normalisers")
+        self.members = nn.ModuleList(m.eval() for m in models)
         self.uses_mask = bool(uses_mask)
         for name in ("joint_mean", "joint_std", "label_mean", "label_std"):
-            self.register_buffer(name, torch.from_numpy(np.asarray(getattr(normalizer, name), np.float32)))
+            stacked = np.stack([np.asarray(getattr(n, name), np.float32) for n in normalizers])
+            self.register_buffer(name, torch.from_numpy(stacked))
 
     def forward(self, tactile: torch.Tensor, target_tactile: torch.Tensor, proprio: torch.Tensor,
                 dof_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        cur, tgt, joints, mask = preprocess(self.joint_mean, self.joint_std, tactile, target_tactile, proprio,
-                                            dof_mask)
-        outputs = list(model_outputs(self.model, cur, tgt, joints, mask if self.uses_mask else None).values())
-        increment = (outputs[0] * self.label_std + self.label_mean) * mask
-        return (increment, *outputs)
+        increments, outputs = [], []
+        for k, model in enumerate(self.members):
+            cur, tgt, joints, mask = preprocess(self.joint_mean[k], self.joint_std[k], tactile, target_tactile,
+                                                proprio, dof_mask)
+            member = list(model_outputs(model, cur, tgt, joints, mask if self.uses_mask else None).values())
+            increments.append((member[0] * self.label_std[k] + self.label_mean[k]) * mask)
+            outputs += member
+        return (torch.stack(increments).mean(dim=0), *outputs)
+
+
+def member_prefix(k: int) -> str:
+    """Output-name prefix of ensemble member ``k`` in an exported graph (``net.`` for the primary)."""
+    return "net." if k == 0 else f"net{k}."
 
 
 def _example_inputs(ckpt: dict[str, Any], batch: int = 1) -> tuple[torch.Tensor, ...]:
@@ -111,14 +130,18 @@ def export_policy(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", op
     if fmt not in FORMATS:
         raise ValueError(f"export format {fmt!r}: allowed {list(FORMATS)}")
     model, normalizer, ckpt = load_model(checkpoint)
+    members = [(model, normalizer), *ensemble_members(ckpt)]
     uses_mask = bool(model.cfg.use_dof_mask)
-    graph = PolicyGraph(model, normalizer, uses_mask).eval()
+    graph = PolicyGraph([m for m, _ in members], [n for _, n in members], uses_mask).eval()
     example = _example_inputs(ckpt)
+    names = ["increment"]
     with torch.inference_mode():
-        cur, tgt, joints, mask = preprocess(normalizer.joint_mean, normalizer.joint_std, *example)
-        names = ["increment"] + [f"net.{n}" for n in model_outputs(model, cur, tgt, joints,
-                                                                   mask if uses_mask else None)]
+        for k, (net, norm) in enumerate(members):
+            cur, tgt, joints, mask = preprocess(norm.joint_mean, norm.joint_std, *example)
+            names += [member_prefix(k) + n for n in model_outputs(net, cur, tgt, joints, mask if uses_mask else None)]
     meta = export_metadata(ckpt, names, uses_mask, fmt)
+    if len(members) > 1:  # what each member's outputs need to become increments
+        meta["checkpoint"]["ensemble"] = [{"normalizer": plain(n.to_dict())} for _, n in members[1:]]
     if fmt == "onnx":
         data = _onnx_bytes(graph, example, names, meta, opset)
     else:

@@ -9,6 +9,9 @@ env that the checkpoint does not fit (fingers, pad size, channels, taxel pitch, 
 :mod:`tacrefine.policy.fit`), or - without an env - from the ``action_scale`` constructor
 argument.
 
+Ensembles: a checkpoint written by ``tacrefine ensemble`` holds several networks; the policy
+acts on their mean and reads their spread as doubt (:meth:`LearnedPolicy._read`).
+
 Per-class DoF: the network predicts the union of the DoF its training objects refine. When
 the observation carries a ``dof_mask`` (1 where the episode's object class refines the
 DoF, over the env's action DoF), the policy passes it to the network and leaves the other
@@ -68,12 +71,14 @@ class LearnedPolicy(Policy):
                  num_threads: int | None = None, sensor_mismatch: str = "refuse", two_way: bool = True) -> None:
         import torch
 
-        from tacrefine.policy.checkpoint import load_model
+        from tacrefine.policy.checkpoint import ensemble_members, load_model
 
         if num_threads is not None:
             torch.set_num_threads(num_threads)
         self.checkpoint_path = Path(checkpoint_path)
         self.model, self.normalizer, self.checkpoint = load_model(self.checkpoint_path)
+        #: every network the checkpoint holds, the primary first (:func:`ensemble_members`)
+        self.members = [(self.model, self.normalizer), *ensemble_members(self.checkpoint)]
         self._setup(action_scale, sensor_mismatch, uses_mask=bool(self.model.cfg.use_dof_mask), two_way=two_way)
 
     def _setup(self, action_scale: Mapping[str, float] | Sequence[float] | None, sensor_mismatch: str,
@@ -202,15 +207,26 @@ class LearnedPolicy(Policy):
 
     def _read(self, current: np.ndarray, target: np.ndarray, joints: np.ndarray,
               mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Network readings of a batch of pairs under one DoF mask: increments and error-head
-        sigmas ``(B, n_dofs)``, mm / deg, masked (sigmas ``None`` without a head)."""
+        """Network readings of a batch of pairs under one DoF mask: increments and sigmas
+        ``(B, n_dofs)``, mm / deg, masked (sigmas ``None`` for one network without a head).
+
+        An ensemble checkpoint's members each read the batch; the increment is their mean and
+        the sigma that of their mixture: the heads' mean variance plus the members' spread
+        (a part the members disagree on is one the policy does not know)."""
         masks = np.repeat(mask.reshape(1, -1), len(current), axis=0)  # a writable copy for torch
-        outputs = self._forward(current, target, joints, masks)
-        increment = np.asarray(self.normalizer.denormalize_label(outputs["out"]), np.float64) * mask
-        log_var = outputs.get("log_var")
-        if log_var is None:
+        increments, variances = [], []
+        for outputs, (_, normalizer) in zip(self._forward(current, target, joints, masks), self.members):
+            increments.append(np.asarray(normalizer.denormalize_label(outputs["out"]), np.float64))
+            log_var = outputs.get("log_var")
+            variances.append(None if log_var is None
+                             else np.exp(np.asarray(log_var, np.float64)) * normalizer.label_std ** 2)
+        stacked = np.stack(increments)
+        increment = stacked.mean(axis=0) * mask
+        heads = [v for v in variances if v is not None]
+        if len(stacked) == 1 and not heads:
             return increment, None
-        return increment, np.exp(0.5 * np.asarray(log_var, np.float64)) * self.normalizer.label_std * mask
+        variance = stacked.var(axis=0) + (np.mean(heads, axis=0) if heads else 0.0)
+        return increment, np.sqrt(variance) * mask
 
     def predict_increment(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Wrist increment over ``refined_dofs`` in mm / deg (float32), from one observation;
@@ -227,24 +243,27 @@ class LearnedPolicy(Policy):
                                self.assess_config)
 
     def _forward(self, tactile: np.ndarray, target_tactile: np.ndarray, proprio: np.ndarray,
-                 dof_mask: np.ndarray) -> dict[str, np.ndarray]:
-        """The one network call: a batch of raw observation arrays in (uint8 images
-        ``(B, F, C, H, W)``, joints ``(B, 2F)`` in metres, mask ``(B, n_dofs)``), every output
-        of the model out, by name (:func:`tacrefine.policy.export.model_outputs`: ``out`` the
-        normalised increment, ``log_var`` the error head's, if any). An exported policy
-        overrides only this method."""
+                 dof_mask: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """The network call: a batch of raw observation arrays in (uint8 images
+        ``(B, F, C, H, W)``, joints ``(B, 2F)`` in metres, mask ``(B, n_dofs)``); out, for every
+        network of :attr:`members`, its outputs by name (:func:`tacrefine.policy.export.model_outputs`:
+        ``out`` the normalised increment, ``log_var`` the error head's, if any). An exported
+        policy overrides only this method."""
         import torch
 
         from tacrefine.policy.export import model_outputs, preprocess
 
+        results = []
         with torch.inference_mode():
-            cur, tgt, joints, mask = preprocess(self.normalizer.joint_mean, self.normalizer.joint_std,
-                                                torch.from_numpy(np.asarray(tactile)),
-                                                torch.from_numpy(np.asarray(target_tactile)),
-                                                torch.from_numpy(np.asarray(proprio, dtype=np.float32)),
-                                                torch.from_numpy(np.asarray(dof_mask, dtype=np.float32)))
-            out = model_outputs(self.model, cur, tgt, joints, mask if self.uses_mask else None)
-            return {name: t.numpy() for name, t in out.items()}
+            for model, normalizer in self.members:
+                cur, tgt, joints, mask = preprocess(normalizer.joint_mean, normalizer.joint_std,
+                                                    torch.from_numpy(np.asarray(tactile)),
+                                                    torch.from_numpy(np.asarray(target_tactile)),
+                                                    torch.from_numpy(np.asarray(proprio, dtype=np.float32)),
+                                                    torch.from_numpy(np.asarray(dof_mask, dtype=np.float32)))
+                out = model_outputs(model, cur, tgt, joints, mask if self.uses_mask else None)
+                results.append({name: t.numpy() for name, t in out.items()})
+        return results
 
     def act(self, obs: Mapping[str, np.ndarray]) -> np.ndarray:
         """Env action in [-1, 1] over the action DoF: increment / action scale, clipped."""

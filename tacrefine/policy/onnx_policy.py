@@ -59,7 +59,10 @@ class OnnxPolicy(LearnedPolicy):
         self.export_meta = self._read_metadata(self.session.get_modelmeta().custom_metadata_map)
         self.checkpoint: dict[str, Any] = {**self.export_meta["checkpoint"], "path": str(self.checkpoint_path)}
         self.normalizer = Normalizer.from_dict(self.checkpoint["normalizer"])
-        self._net_outputs = [n for n in self.export_meta["outputs"] if n.startswith("net.")]
+        #: one graph; an ensemble's networks each have their normaliser (member k's outputs: ``net{k}.*``)
+        self.members = [(None, self.normalizer)] + [(None, Normalizer.from_dict(m["normalizer"]))
+                                                    for m in self.checkpoint.get("ensemble", [])]
+        self._net_outputs = [n for n in self.export_meta["outputs"] if n.startswith("net")]
         self._setup(action_scale, sensor_mismatch, uses_mask=bool(self.export_meta["uses_mask"]), two_way=two_way)
 
     def _read_metadata(self, props: Mapping[str, str]) -> dict[str, Any]:
@@ -86,19 +89,25 @@ class OnnxPolicy(LearnedPolicy):
         return "net.log_var" in self._net_outputs
 
     def _forward(self, tactile: np.ndarray, target_tactile: np.ndarray, proprio: np.ndarray,
-                 dof_mask: np.ndarray) -> dict[str, np.ndarray]:
-        """The network call through onnxruntime: the graph's ``net.*`` outputs, by the model's names.
-        The graph takes a batch of one: a larger batch (the two-way reading) runs row by row."""
+                 dof_mask: np.ndarray) -> list[dict[str, np.ndarray]]:
+        """The network call through onnxruntime: per member, the graph's ``net*.`` outputs by the
+        model's names. The graph takes a batch of one: a larger batch (the two-way reading)
+        runs row by row."""
         if len(tactile) > 1:
             rows = [self._forward(*(a[i:i + 1] for a in (tactile, target_tactile, proprio, dof_mask)))
                     for i in range(len(tactile))]
-            return {name: np.concatenate([r[name] for r in rows]) for name in rows[0]}
+            return [{name: np.concatenate([r[k][name] for r in rows]) for name in rows[0][k]}
+                    for k in range(len(rows[0]))]
         feeds = {"tactile": np.ascontiguousarray(tactile, dtype=np.uint8),
                  "target_tactile": np.ascontiguousarray(target_tactile, dtype=np.uint8),
                  "proprio": np.ascontiguousarray(proprio, dtype=np.float32),
                  "dof_mask": np.ascontiguousarray(dof_mask, dtype=np.float32)}
-        values = self.session.run(self._net_outputs, feeds)
-        return {name[len("net."):]: value for name, value in zip(self._net_outputs, values)}
+        values = dict(zip(self._net_outputs, self.session.run(self._net_outputs, feeds)))
+        results: list[dict[str, np.ndarray]] = []
+        for k in range(len(self.members)):
+            prefix = "net." if k == 0 else f"net{k}."
+            results.append({name[len(prefix):]: v for name, v in values.items() if name.startswith(prefix)})
+        return results
 
     def __repr__(self) -> str:
         return f"OnnxPolicy({str(self.checkpoint_path)!r}, dofs={list(self.refined_dofs)})"
