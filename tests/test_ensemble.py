@@ -133,3 +133,15 @@ def test_an_exported_ensemble_acts_like_the_native_one(tmp_path: Path, fmt: str)
             with torch.inference_mode():
                 graph_increment = loaded(*(torch.from_numpy(np.asarray(f)) for f in feeds))[0].numpy()
         np.testing.assert_allclose(graph_increment[0], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_fine_tuning_from_an_ensemble_is_refused_naming_its_sources(tmp_path: Path) -> None:
+    from tacrefine.training.finetune import init_from_checkpoint
+
+    paths = [_write(tmp_path / f"m{i}.pt", seed=i) for i in range(2)]
+    combine_checkpoints(paths, tmp_path / "ens.pt")
+    ckpt = load_checkpoint(paths[0])
+    model = TacRefineNet(ModelConfig(**{**ckpt["model_config"], "dofs": tuple(ckpt["model_config"]["dofs"])}))
+    init_from_checkpoint(model, ckpt["model_config"], paths[0])  # one network: accepted
+    with pytest.raises(CheckpointError, match=r"ensemble of 2 networks; fine-tune one of its sources .*m1\.pt"):
+        init_from_checkpoint(model, ckpt["model_config"], tmp_path / "ens.pt")

@@ -100,6 +100,11 @@ def init_from_checkpoint(model: torch.nn.Module, model_config: dict[str, Any], p
     from tacrefine.policy.model import Normalizer
 
     ckpt = load_checkpoint(path)
+    if ckpt.get("ensemble"):  # fine-tuning one network would silently drop the others
+        sources = ", ".join(ckpt.get("ensemble_sources") or []) or "the checkpoints it was combined from"
+        raise CheckpointError(f"cannot start from checkpoint {str(path)!r}: it is an ensemble of "
+                              f"{len(ckpt['ensemble']) + 1} networks; fine-tune one of its sources ({sources}) "
+                              "and combine again with `tacrefine ensemble`")
     diffs = _config_differences(dict(ckpt["model_config"]), model_config)
     own = model.state_dict()
     theirs = ckpt["model_state"]
