@@ -33,6 +33,11 @@ class AugmentConfig:
         noise_std: std of additive gaussian noise per taxel, in image counts (0-255).
         dead_taxel_prob: probability that a taxel reads no signal (0, or 128 on shear).
         joint_noise_std: std of additive gaussian noise on finger joints, metres.
+        mirror_y: probability that a pair is mirrored in the wrist's y = 0 plane: both images
+            flipped along their y axis and the label changed as a mirrored pose changes (y,
+            roll and yaw negated). A mirrored part is another valid part, so this adds shapes,
+            not sensor variation. Only for a hand the mirror maps onto itself pad by pad
+            (:func:`mirror_plan`: the parallel jaw); 0 turns it off.
     """
 
     enabled: bool = True
@@ -40,6 +45,7 @@ class AugmentConfig:
     noise_std: float = 2.0
     dead_taxel_prob: float = 0.002
     joint_noise_std: float = 0.0002
+    mirror_y: float = 0.0
 
     def __post_init__(self) -> None:
         lo_hi = self.amplitude_scale
@@ -50,6 +56,57 @@ class AugmentConfig:
         require(isinstance(self.dead_taxel_prob, (int, float)) and 0.0 <= self.dead_taxel_prob < 1.0,
                 "augment.dead_taxel_prob", "a probability in [0, 1)", self.dead_taxel_prob)
         require_positive("augment.joint_noise_std", self.joint_noise_std, allow_zero=True)
+        require(isinstance(self.mirror_y, (int, float)) and 0.0 <= self.mirror_y <= 1.0,
+                "augment.mirror_y", "a probability in [0, 1]", self.mirror_y)
+
+
+#: sign of each DoF of a pose increment under the mirror y -> -y (translations are polar
+#: vectors, rotations axial: a mirror negates the rotation components lying in its plane)
+MIRROR_Y_SIGNS = {"x": 1.0, "y": -1.0, "z": 1.0, "roll": -1.0, "pitch": 1.0, "yaw": -1.0}
+
+
+def mirror_plan(gripper: dict | None) -> int:
+    """The image axis (-1 columns, -2 rows) along the wrist's y of every pad, for a hand that
+    the mirror y -> -y maps onto itself pad by pad; raises ``ConfigError`` for any other.
+
+    From the dataset's gripper metadata: two pads facing each other along x, each with one
+    image axis along y (the parallel jaw). A hand with fingers side by side in y (the
+    three-finger hand) swaps them under the mirror, which this augmentation does not model.
+    """
+    pads = (gripper or {}).get("pads") or []
+    axes = set()
+    ok = len(pads) == 2
+    for pad in pads if ok else []:
+        normal, row, col = (np.asarray(pad.get(k, (0, 0, 0)), float) for k in ("normal", "row_axis", "col_axis"))
+        ok &= bool(abs(abs(normal[0]) - 1.0) < 1e-6)
+        if abs(abs(col[1]) - 1.0) < 1e-6:
+            axes.add(-1)
+        elif abs(abs(row[1]) - 1.0) < 1e-6:
+            axes.add(-2)
+        else:
+            ok = False
+    require(ok and len(axes) == 1, "augment.mirror_y",
+            "0 unless the hand is a parallel jaw (two pads facing each other along x, one image axis along y)",
+            "a hand the mirror does not map onto itself")
+    return axes.pop()
+
+
+def mirror_pairs(batch: dict[str, np.ndarray], chosen: np.ndarray, axis: int,
+                 dofs: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """``batch`` with the pairs ``chosen`` (boolean ``(B,)``) mirrored in y: images flipped
+    along ``axis``, labels signed by :data:`MIRROR_Y_SIGNS`."""
+    out = dict(batch)
+    for key in TACTILE_KEYS:
+        if key in batch:
+            images = np.array(batch[key], copy=True)
+            images[chosen] = np.flip(images[chosen], axis=axis)
+            out[key] = images
+    if "label" in batch:
+        signs = np.array([MIRROR_Y_SIGNS[d] for d in dofs], np.float32)
+        label = np.array(batch["label"], np.float32, copy=True)
+        label[chosen] *= signs
+        out["label"] = label
+    return out
 
 
 def augment_tactile(images: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
@@ -80,19 +137,27 @@ def augment_joints(joints: np.ndarray, cfg: AugmentConfig, rng: np.random.Genera
 
 
 def augment(
-    batch: dict[str, np.ndarray], cfg: AugmentConfig, rng: np.random.Generator
+    batch: dict[str, np.ndarray], cfg: AugmentConfig, rng: np.random.Generator,
+    mirror: tuple[int, tuple[str, ...]] | None = None,
 ) -> dict[str, np.ndarray]:
     """A new batch with current and target tactile images and joints augmented.
 
-    Other entries (labels, ids) are passed through untouched: the augmentation models the
-    sensor, not the pose, so the labels stay correct. The input batch is not modified.
+    Other entries (labels, ids) are passed through untouched: the sensor augmentations model
+    the sensor, not the pose, so the labels stay correct. With ``cfg.mirror_y`` and
+    ``mirror`` = (image axis along y from :func:`mirror_plan`, label DoF), a share of the
+    pairs is mirrored, labels included. The input batch is not modified.
     """
     out = dict(batch)
     if not cfg.enabled:
         return out
+    if cfg.mirror_y > 0:
+        if mirror is None:
+            raise ValueError("augment.mirror_y needs the image axis and label DoF (mirror=(axis, dofs))")
+        n = len(next(iter(batch.values())))
+        out = mirror_pairs(out, rng.random(n) < cfg.mirror_y, *mirror)
     for key in TACTILE_KEYS:
         if key in batch:
-            out[key] = augment_tactile(batch[key], cfg, rng)
+            out[key] = augment_tactile(out[key], cfg, rng)
     for key in JOINT_KEYS:
         if key in batch:
             out[key] = augment_joints(batch[key], cfg, rng)

@@ -33,7 +33,7 @@ import torch
 from tqdm import tqdm
 
 from tacrefine.config import ConfigError, require, save_config, to_dict
-from tacrefine.data.augment import augment
+from tacrefine.data.augment import augment, mirror_plan
 from tacrefine.data.pairs import PairSampler, split_by_sample
 from tacrefine.data.samples import GraspSamples
 from tacrefine.geometry import validate_dofs
@@ -187,6 +187,8 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
     require(len(train_idx) >= 2 and len(val_idx) >= 2, "data.val_fraction",
             f"a fraction leaving >= 2 samples on each side ({len(samples)} samples)", cfg.data.val_fraction)
     train_sampler = mixed_sampler(cfg, PairSampler(samples, train_idx, dofs), dofs, tactile_shape)
+    mirror = ((mirror_plan(manifest_meta(manifest, "gripper")), dofs)
+              if cfg.augment.enabled and cfg.augment.mirror_y > 0 else None)
     val_rng = np.random.default_rng([cfg.data.split_seed, 2])
     val_pairs = PairSampler(samples, val_idx, dofs).fixed_pairs(cfg.data.val_pairs, val_rng)
 
@@ -270,7 +272,7 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
         lr = cfg.optim.lr
 
         def make_batch(rng: np.random.Generator = rng) -> Batch:
-            batch = augment(train_sampler.sample(cfg.train.batch_size, rng), cfg.augment, rng)
+            batch = augment(train_sampler.sample(cfg.train.batch_size, rng), cfg.augment, rng, mirror)
             return to_tensors(batch, normalizer, place.device)
 
         for step, b in enumerate(training_batches(make_batch, spe, cfg.train.prefetch)):
