@@ -70,7 +70,9 @@ def mirror_plan(gripper: dict | None) -> int:
     the mirror y -> -y maps onto itself pad by pad; raises ``ConfigError`` for any other.
 
     From the dataset's gripper metadata: two pads facing each other along x, each with one
-    image axis along y (the parallel jaw). A hand with fingers side by side in y (the
+    image axis along y (the parallel jaw). The metadata does not carry the pads' positions: their
+    centres are taken to lie on y = 0, as the jaw's do (``tests/test_mirror_augment.py`` checks the
+    flipped images against mirrored grasps). A hand with fingers side by side in y (the
     three-finger hand) swaps them under the mirror, which this augmentation does not model.
     """
     pads = (gripper or {}).get("pads") or []
