@@ -88,6 +88,11 @@ def test_members_that_read_or_act_differently_are_refused(tmp_path: Path, capsys
     other_shape = _write(tmp_path / "c.pt", seed=1, shape=(3, 1, 14, 12))
     assert ensemble_cli.main([str(base), str(other_shape), "--out", str(tmp_path / "ens.pt")]) != 0
     assert "tactile_shape" in capsys.readouterr().err
+    no_mask = torch.load(_write(tmp_path / "d.pt", seed=2), map_location="cpu", weights_only=True)
+    no_mask["model_config"] = {**no_mask["model_config"], "use_dof_mask": False}
+    save_checkpoint(tmp_path / "d.pt", {k: v for k, v in no_mask.items() if k not in ("format", "version")})
+    with pytest.raises(CheckpointError, match="model_config.use_dof_mask"):
+        combine_checkpoints([base, tmp_path / "d.pt"], tmp_path / "ens.pt")
     with pytest.raises(ValueError, match="at least two"):
         combine_checkpoints([base], tmp_path / "ens.pt")
     assert not (tmp_path / "ens.pt").exists()

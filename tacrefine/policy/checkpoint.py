@@ -153,6 +153,8 @@ def combine_checkpoints(paths: list[str | Path], out: str | Path) -> dict[str, A
         if ckpt.get("ensemble"):
             raise CheckpointError(f"checkpoint {str(path)!r} is an ensemble already; combine its sources instead")
         differing = [k for k in SHARED_KEYS if plain(ckpt.get(k)) != plain(primary.get(k))]
+        if bool(ckpt["model_config"].get("use_dof_mask")) != bool(primary["model_config"].get("use_dof_mask")):
+            differing.append("model_config.use_dof_mask")  # one DoF mask input serves every member
         if differing:
             raise CheckpointError(f"checkpoint {str(path)!r} differs from {str(paths[0])!r} in {differing}: "
                                   "ensemble members must read the same touch and act on the same DoF")
