@@ -60,8 +60,11 @@ def test_the_ensemble_acts_on_the_members_mean_and_doubts_their_spread(tmp_path:
 
 
 def test_an_ensemble_of_one_network_twice_acts_like_that_network(tmp_path: Path) -> None:
+    import shutil
+
     path = _write(tmp_path / "m.pt", seed=0)
-    combine_checkpoints([path, path], tmp_path / "twice.pt")
+    shutil.copy(path, tmp_path / "copy.pt")
+    combine_checkpoints([path, tmp_path / "copy.pt"], tmp_path / "twice.pt")
     single, twice = (LearnedPolicy(p, action_scale=SCALE) for p in (path, tmp_path / "twice.pt"))
     for seed in range(3):
         obs = _obs(seed)
@@ -95,6 +98,16 @@ def test_members_that_read_or_act_differently_are_refused(tmp_path: Path, capsys
         combine_checkpoints([base, tmp_path / "d.pt"], tmp_path / "ens.pt")
     with pytest.raises(ValueError, match="at least two"):
         combine_checkpoints([base], tmp_path / "ens.pt")
+    with pytest.raises(ValueError, match="must differ"):
+        combine_checkpoints([base, base], tmp_path / "ens.pt")
+    with pytest.raises(ValueError, match="one of the checkpoints being combined"):
+        combine_checkpoints([base, _write(tmp_path / "e.pt", seed=3)], base)
+    headless = torch.load(_write(tmp_path / "f.pt", seed=4), map_location="cpu", weights_only=True)
+    headless["model_config"] = {**headless["model_config"], "error_head": False}
+    headless["model_state"] = {k: v for k, v in headless["model_state"].items() if not k.startswith("error_head.")}
+    save_checkpoint(tmp_path / "f.pt", {k: v for k, v in headless.items() if k not in ("format", "version")})
+    with pytest.raises(CheckpointError, match="model_config.error_head"):
+        combine_checkpoints([base, tmp_path / "f.pt"], tmp_path / "ens.pt")
     assert not (tmp_path / "ens.pt").exists()
 
 
@@ -117,6 +130,7 @@ def test_an_exported_ensemble_acts_like_the_native_one(tmp_path: Path, fmt: str)
     combine_checkpoints(paths, tmp_path / "ens.pt")
     meta = export_policy(tmp_path / "ens.pt", tmp_path / f"ens.{fmt}", fmt=fmt)
     assert meta["outputs"] == ["increment", "net.out", "net.log_var", "net1.out", "net1.log_var"]
+    assert meta["export_version"] == 2  # a reader that knows only one network refuses it, not runs half of it
     native = LearnedPolicy(tmp_path / "ens.pt", action_scale=SCALE, two_way=False)
     singles = [LearnedPolicy(p, action_scale=SCALE, two_way=False) for p in paths]
     for seed in range(3):

@@ -76,6 +76,14 @@ def test_a_share_of_the_pairs_is_mirrored_and_only_for_a_jaw():
         mirror_plan({"pads": [asdict(p) for p in hand_config("three_finger").pads]})
     with pytest.raises(ConfigError, match="augment.mirror_y"):
         AugmentConfig(mirror_y=1.5)
+    with pytest.raises(ConfigError, match="augment.mirror_y"):
+        AugmentConfig(mirror_y=True)
+    with pytest.raises(ConfigError, match="shear"):  # a y shear channel would have to change sign
+        mirror_plan(_jaw_gripper(), channels=3)
+    same_way = _jaw_gripper()
+    same_way["pads"][1] = {**same_way["pads"][1], "normal": same_way["pads"][0]["normal"]}
+    with pytest.raises(ConfigError, match="augment.mirror_y"):
+        mirror_plan(same_way)
     with pytest.raises(ValueError, match="mirror"):
         augment(batch, cfg, np.random.default_rng(2))
 

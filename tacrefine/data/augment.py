@@ -56,7 +56,8 @@ class AugmentConfig:
         require(isinstance(self.dead_taxel_prob, (int, float)) and 0.0 <= self.dead_taxel_prob < 1.0,
                 "augment.dead_taxel_prob", "a probability in [0, 1)", self.dead_taxel_prob)
         require_positive("augment.joint_noise_std", self.joint_noise_std, allow_zero=True)
-        require(isinstance(self.mirror_y, (int, float)) and 0.0 <= self.mirror_y <= 1.0,
+        require(isinstance(self.mirror_y, (int, float)) and not isinstance(self.mirror_y, bool)
+                and 0.0 <= self.mirror_y <= 1.0,
                 "augment.mirror_y", "a probability in [0, 1]", self.mirror_y)
 
 
@@ -65,7 +66,7 @@ class AugmentConfig:
 MIRROR_Y_SIGNS = {"x": 1.0, "y": -1.0, "z": 1.0, "roll": -1.0, "pitch": 1.0, "yaw": -1.0}
 
 
-def mirror_plan(gripper: dict | None) -> int:
+def mirror_plan(gripper: dict | None, channels: int = 1) -> int:
     """The image axis (-1 columns, -2 rows) along the wrist's y of every pad, for a hand that
     the mirror y -> -y maps onto itself pad by pad; raises ``ConfigError`` for any other.
 
@@ -73,20 +74,26 @@ def mirror_plan(gripper: dict | None) -> int:
     image axis along y (the parallel jaw). The metadata does not carry the pads' positions: their
     centres are taken to lie on y = 0, as the jaw's do (``tests/test_mirror_augment.py`` checks the
     flipped images against mirrored grasps). A hand with fingers side by side in y (the
-    three-finger hand) swaps them under the mirror, which this augmentation does not model.
+    three-finger hand) swaps them under the mirror, which this augmentation does not model;
+    nor does it negate shear channels, so only normal-pressure images (``channels`` 1) are taken.
     """
+    require(channels == 1, "augment.mirror_y", "0 for a sensor with shear channels (their y shear would have "
+            "to change sign)", f"{channels} channels")
     pads = (gripper or {}).get("pads") or []
     axes = set()
     ok = len(pads) == 2
+    normals_x = []
     for pad in pads if ok else []:
         normal, row, col = (np.asarray(pad.get(k, (0, 0, 0)), float) for k in ("normal", "row_axis", "col_axis"))
         ok &= bool(abs(abs(normal[0]) - 1.0) < 1e-6)
+        normals_x.append(normal[0])
         if abs(abs(col[1]) - 1.0) < 1e-6:
             axes.add(-1)
         elif abs(abs(row[1]) - 1.0) < 1e-6:
             axes.add(-2)
         else:
             ok = False
+    ok &= len(normals_x) == 2 and normals_x[0] * normals_x[1] < 0  # the pads face each other
     require(ok and len(axes) == 1, "augment.mirror_y",
             "0 unless the hand is a parallel jaw (two pads facing each other along x, one image axis along y)",
             "a hand the mirror does not map onto itself")

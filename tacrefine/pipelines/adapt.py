@@ -113,7 +113,11 @@ def _starting_checkpoint(cfg: AdaptConfig, entry: Any) -> Path:
             raise ConfigError(f"--policy: checkpoint {cfg.policy!r} does not exist; allowed: pretrained or a path")
         from tacrefine.policy.checkpoint import load_model
 
-        load_model(path)  # a bad file is refused here, by name, not inside a worker's job
+        _, _, ckpt = load_model(path)  # a bad file is refused here, by name, not inside a worker's job
+        if ckpt.get("ensemble"):
+            raise ConfigError(f"--policy: {cfg.policy!r} is an ensemble checkpoint; adapt one of its sources "
+                              f"({', '.join(ckpt.get('ensemble_sources') or []) or 'the checkpoints it combines'}) "
+                              "and combine again with `tacrefine ensemble`")
         return path
     import gymnasium as gym
 

@@ -125,6 +125,11 @@ def ensemble_members(ckpt: dict[str, Any]) -> list[tuple[TacRefineNet, Normalize
         config = entry.get("model_config")
         if isinstance(config, dict) and "error_head" not in config:
             entry = {**entry, "model_config": {**config, "error_head": False}}
+        for key in ("use_dof_mask", "error_head"):
+            mine = bool((entry.get("model_config") or {}).get(key))
+            if mine != bool(ckpt["model_config"].get(key)):
+                raise CheckpointError(f"checkpoint {where!r}: ensemble member {i} has model_config.{key} {mine}; "
+                                      f"the primary network {not mine}")
         members.append(model_from_checkpoint({**entry, "path": f"{where} (ensemble member {i})"}))
     return members
 
@@ -147,14 +152,20 @@ def combine_checkpoints(paths: list[str | Path], out: str | Path) -> dict[str, A
     """
     if len(paths) < 2:
         raise ValueError(f"an ensemble needs at least two checkpoints; got {len(paths)}")
+    resolved = [Path(p).resolve() for p in paths]
+    if len(set(resolved)) != len(resolved):
+        raise ValueError("an ensemble's checkpoints must differ: the same file twice adds no second opinion")
+    if Path(out).resolve() in resolved:
+        raise ValueError(f"--out {str(out)!r} is one of the checkpoints being combined; write elsewhere")
     loaded = [load_checkpoint(p) for p in paths]
     primary = loaded[0]
     for path, ckpt in zip(paths[1:], loaded[1:]):
         if ckpt.get("ensemble"):
             raise CheckpointError(f"checkpoint {str(path)!r} is an ensemble already; combine its sources instead")
         differing = [k for k in SHARED_KEYS if plain(ckpt.get(k)) != plain(primary.get(k))]
-        if bool(ckpt["model_config"].get("use_dof_mask")) != bool(primary["model_config"].get("use_dof_mask")):
-            differing.append("model_config.use_dof_mask")  # one DoF mask input serves every member
+        for key in ("use_dof_mask", "error_head"):  # one mask input serves all; doubt needs every head
+            if bool(ckpt["model_config"].get(key)) != bool(primary["model_config"].get(key)):
+                differing.append(f"model_config.{key}")
         if differing:
             raise CheckpointError(f"checkpoint {str(path)!r} differs from {str(paths[0])!r} in {differing}: "
                                   "ensemble members must read the same touch and act on the same DoF")

@@ -31,8 +31,11 @@ from tacrefine.config import atomic_write_bytes
 from tacrefine.policy.checkpoint import ensemble_members, load_model, plain
 from tacrefine.policy.normalizer import Normalizer
 
-#: Version of the metadata written beside the graph (bumped when its keys change).
+#: Version of the metadata written beside the graph (bumped when its keys change): 2 for an
+#: ensemble's graph (its ``ensemble`` key and ``net{k}.*`` outputs), which readers of version 1
+#: would silently run as the primary network alone; 1 for one network, readable by every version.
 EXPORT_VERSION = 1
+ENSEMBLE_EXPORT_VERSION = 2
 METADATA_KEY = "tacrefine"
 FORMATS = ("onnx", "torchscript")
 INPUT_NAMES = ("tactile", "target_tactile", "proprio", "dof_mask")
@@ -142,6 +145,7 @@ def export_policy(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", op
     meta = export_metadata(ckpt, names, uses_mask, fmt)
     if len(members) > 1:  # what each member's outputs need to become increments
         meta["checkpoint"]["ensemble"] = [{"normalizer": plain(n.to_dict())} for _, n in members[1:]]
+        meta["export_version"] = ENSEMBLE_EXPORT_VERSION
     if fmt == "onnx":
         data = _onnx_bytes(graph, example, names, meta, opset)
     else:

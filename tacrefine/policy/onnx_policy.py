@@ -21,7 +21,7 @@ from tacrefine.policy.learned import LearnedPolicy
 from tacrefine.policy.normalizer import Normalizer
 
 METADATA_KEY = "tacrefine"  # the same key as tacrefine.policy.export.METADATA_KEY (which needs torch)
-READABLE_EXPORT_VERSIONS = (1,)
+READABLE_EXPORT_VERSIONS = (1, 2)  # 2: an ensemble's graph (tacrefine.policy.export.ENSEMBLE_EXPORT_VERSION)
 
 
 class ExportError(ValueError):
@@ -82,6 +82,11 @@ class OnnxPolicy(LearnedPolicy):
                               f"{list(READABLE_EXPORT_VERSIONS)}")
         if missing:
             raise ExportError(f"exported policy {where}: metadata lacks {missing}")
+        outputs = meta.get("outputs") or []
+        absent = [f"{'net.' if k == 0 else f'net{k}.'}out" for k in range(1 + len(ckpt.get("ensemble") or []))
+                  if f"{'net.' if k == 0 else f'net{k}.'}out" not in outputs]
+        if absent:
+            raise ExportError(f"exported policy {where}: the graph lacks the outputs {absent} its metadata announces")
         return meta
 
     @property

@@ -187,7 +187,7 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
     require(len(train_idx) >= 2 and len(val_idx) >= 2, "data.val_fraction",
             f"a fraction leaving >= 2 samples on each side ({len(samples)} samples)", cfg.data.val_fraction)
     train_sampler = mixed_sampler(cfg, PairSampler(samples, train_idx, dofs), dofs, tactile_shape)
-    mirror = ((mirror_plan(manifest_meta(manifest, "gripper")), dofs)
+    mirror = ((mirror_plan(manifest_meta(manifest, "gripper"), channels=tactile_shape[1]), dofs)
               if cfg.augment.enabled and cfg.augment.mirror_y > 0 else None)
     val_rng = np.random.default_rng([cfg.data.split_seed, 2])
     val_pairs = PairSampler(samples, val_idx, dofs).fixed_pairs(cfg.data.val_pairs, val_rng)

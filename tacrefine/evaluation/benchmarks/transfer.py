@@ -123,6 +123,8 @@ def pair_residuals(checkpoint: Path, test: Path, n_pairs: int = 2000, seed: int 
     from tacrefine.training.loop import to_tensors
 
     model, normalizer, ckpt = load_model(checkpoint)
+    if ckpt.get("ensemble"):
+        raise ValueError(f"pair_residuals scores one network; {str(checkpoint)!r} is an ensemble")
     samples, _ = load_dataset(test)
     dofs = tuple(ckpt["refined_dofs"])
     pairs = PairSampler(samples, np.arange(len(samples)), dofs).fixed_pairs(n_pairs, seed)
