@@ -85,9 +85,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {str(path)!r} lacks {missing}")
     if ckpt["version"] == 1 and isinstance(ckpt["model_config"], dict):
         ckpt["model_config"] = {**ckpt["model_config"], "use_dof_mask": False}
-    if isinstance(ckpt["model_config"], dict) and "error_head" not in ckpt["model_config"]:
-        # written before the additive error head existed: the same network without it
-        ckpt["model_config"] = {**ckpt["model_config"], "error_head": False}
+    ckpt["model_config"] = _without_head_if_unsaid(ckpt["model_config"])
     ckpt["path"] = str(path)
     return ckpt
 
@@ -106,6 +104,14 @@ def model_from_checkpoint(ckpt: dict[str, Any]) -> tuple[TacRefineNet, Normalize
     return model, normalizer
 
 
+def _without_head_if_unsaid(config: Any) -> Any:
+    """A model config written before the additive error head existed describes the same
+    network without it."""
+    if isinstance(config, dict) and "error_head" not in config:
+        return {**config, "error_head": False}
+    return config
+
+
 def ensemble_members(ckpt: dict[str, Any]) -> list[tuple[TacRefineNet, Normalizer]]:
     """The further networks of an ensemble checkpoint (``ckpt["ensemble"]``: a list of dicts
     with ``model_state``, ``model_config``, ``normalizer``, ``refined_dofs``, ``tactile_shape``);
@@ -122,9 +128,7 @@ def ensemble_members(ckpt: dict[str, Any]) -> list[tuple[TacRefineNet, Normalize
             if list(entry.get(key, [])) != list(ckpt[key]):
                 raise CheckpointError(f"checkpoint {where!r}: ensemble member {i} has {key} "
                                       f"{entry.get(key)!r}; the primary network {ckpt[key]!r}")
-        config = entry.get("model_config")
-        if isinstance(config, dict) and "error_head" not in config:
-            entry = {**entry, "model_config": {**config, "error_head": False}}
+        entry = {**entry, "model_config": _without_head_if_unsaid(entry.get("model_config"))}
         for key in ("use_dof_mask", "error_head"):
             mine = bool((entry.get("model_config") or {}).get(key))
             if mine != bool(ckpt["model_config"].get(key)):

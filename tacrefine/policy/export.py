@@ -101,7 +101,8 @@ class PolicyGraph(nn.Module):
 
 
 def member_prefix(k: int) -> str:
-    """Output-name prefix of ensemble member ``k`` in an exported graph (``net.`` for the primary)."""
+    """Output-name prefix of ensemble member ``k`` in an exported graph (``net.`` for the primary;
+    :func:`tacrefine.policy.onnx_policy.member_prefix` reads the same names without torch)."""
     return "net." if k == 0 else f"net{k}."
 
 

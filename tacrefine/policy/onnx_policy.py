@@ -24,6 +24,13 @@ METADATA_KEY = "tacrefine"  # the same key as tacrefine.policy.export.METADATA_K
 READABLE_EXPORT_VERSIONS = (1, 2)  # 2: an ensemble's graph (tacrefine.policy.export.ENSEMBLE_EXPORT_VERSION)
 
 
+def member_prefix(k: int) -> str:
+    """Output-name prefix of ensemble member ``k`` in an exported graph (``net.`` for the primary);
+    the same names as :func:`tacrefine.policy.export.member_prefix` writes, kept here so that
+    reading a graph needs no torch (as :data:`METADATA_KEY`)."""
+    return "net." if k == 0 else f"net{k}."
+
+
 class ExportError(ValueError):
     """An exported policy file is missing, corrupt or not written by ``tacrefine export``."""
 
@@ -83,8 +90,8 @@ class OnnxPolicy(LearnedPolicy):
         if missing:
             raise ExportError(f"exported policy {where}: metadata lacks {missing}")
         outputs = meta.get("outputs") or []
-        absent = [f"{'net.' if k == 0 else f'net{k}.'}out" for k in range(1 + len(ckpt.get("ensemble") or []))
-                  if f"{'net.' if k == 0 else f'net{k}.'}out" not in outputs]
+        absent = [member_prefix(k) + "out" for k in range(1 + len(ckpt.get("ensemble") or []))
+                  if member_prefix(k) + "out" not in outputs]
         if absent:
             raise ExportError(f"exported policy {where}: the graph lacks the outputs {absent} its metadata announces")
         return meta
@@ -110,7 +117,7 @@ class OnnxPolicy(LearnedPolicy):
         values = dict(zip(self._net_outputs, self.session.run(self._net_outputs, feeds)))
         results: list[dict[str, np.ndarray]] = []
         for k in range(len(self.members)):
-            prefix = "net." if k == 0 else f"net{k}."
+            prefix = member_prefix(k)
             results.append({name[len(prefix):]: v for name, v in values.items() if name.startswith(prefix)})
         return results
 
