@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tacrefine.config import require, require_positive
+from tacrefine.config import from_dict, require, require_positive
+from tacrefine.sim.hands import HandConfig
+from tacrefine.sim.hands.mirror import MirrorMap, hand_mirror
 
 #: Value of a shear channel at zero shear (tacrefine.sim.tactile stores shear offset by 128).
 SHEAR_ZERO = 128.0
@@ -35,9 +37,10 @@ class AugmentConfig:
         joint_noise_std: std of additive gaussian noise on finger joints, metres.
         mirror_y: probability that a pair is mirrored in the wrist's y = 0 plane: both images
             flipped along their y axis and the label changed as a mirrored pose changes (y,
-            roll and yaw negated). A mirrored part is another valid part, so this adds shapes,
-            not sensor variation. Only for a hand the mirror maps onto itself pad by pad
-            (:func:`mirror_plan`: the parallel jaw); 0 turns it off.
+            roll and yaw negated), the images moved to the mirrored pads and the finger joints
+            with them. A mirrored part is another valid part, so this adds shapes, not sensor
+            variation. Only for a hand the mirror maps onto itself (:func:`mirror_plan`: the
+            parallel jaw, the three-finger hand); 0 turns it off.
     """
 
     enabled: bool = True
@@ -66,50 +69,37 @@ class AugmentConfig:
 MIRROR_Y_SIGNS = {"x": 1.0, "y": -1.0, "z": 1.0, "roll": -1.0, "pitch": 1.0, "yaw": -1.0}
 
 
-def mirror_plan(gripper: dict | None, channels: int = 1) -> int:
-    """The image axis (-1 columns, -2 rows) along the wrist's y of every pad, for a hand that
-    the mirror y -> -y maps onto itself pad by pad; raises ``ConfigError`` for any other.
+def mirror_plan(gripper: dict | None, channels: int = 1) -> MirrorMap:
+    """How the readings of the hand in a dataset's ``gripper`` metadata change under the mirror
+    y -> -y (:func:`tacrefine.sim.hands.mirror.hand_mirror`: measured from the hand's URDF);
+    raises ``ConfigError`` naming ``augment.mirror_y`` for a hand the mirror does not map onto
+    itself, and for shear channels (their y shear would have to change sign, not modelled).
 
-    From the dataset's gripper metadata: two pads facing each other along x, each with one
-    image axis along y (the parallel jaw). The metadata does not carry the pads' positions: their
-    centres are taken to lie on y = 0, as the jaw's do (``tests/test_mirror_augment.py`` checks the
-    flipped images against mirrored grasps). A hand with fingers side by side in y (the
-    three-finger hand) swaps them under the mirror, which this augmentation does not model;
-    nor does it negate shear channels, so only normal-pressure images (``channels`` 1) are taken.
+    The parallel jaw maps each pad onto itself; the three-finger hand swaps its two fingers,
+    which sit side by side in y, with their joint readings.
     """
     require(channels == 1, "augment.mirror_y", "0 for a sensor with shear channels (their y shear would have "
             "to change sign)", f"{channels} channels")
-    pads = (gripper or {}).get("pads") or []
-    axes = set()
-    ok = len(pads) == 2
-    normals_x = []
-    for pad in pads if ok else []:
-        normal, row, col = (np.asarray(pad.get(k, (0, 0, 0)), float) for k in ("normal", "row_axis", "col_axis"))
-        ok &= bool(abs(abs(normal[0]) - 1.0) < 1e-6)
-        normals_x.append(normal[0])
-        if abs(abs(col[1]) - 1.0) < 1e-6:
-            axes.add(-1)
-        elif abs(abs(row[1]) - 1.0) < 1e-6:
-            axes.add(-2)
-        else:
-            ok = False
-    ok &= len(normals_x) == 2 and normals_x[0] * normals_x[1] < 0  # the pads face each other
-    require(ok and len(axes) == 1, "augment.mirror_y",
-            "0 unless the hand is a parallel jaw (two pads facing each other along x, one image axis along y)",
-            "a hand the mirror does not map onto itself")
-    return axes.pop()
+    require(isinstance(gripper, dict) and gripper.get("pads"), "augment.mirror_y",
+            "0 for a dataset without its hand in the metadata (the mirror is measured on the hand)", gripper)
+    return hand_mirror(from_dict(HandConfig, gripper, prefix="gripper."))
 
 
-def mirror_pairs(batch: dict[str, np.ndarray], chosen: np.ndarray, axis: int,
+def mirror_pairs(batch: dict[str, np.ndarray], chosen: np.ndarray, plan: MirrorMap,
                  dofs: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """``batch`` with the pairs ``chosen`` (boolean ``(B,)``) mirrored in y: images flipped
-    along ``axis``, labels signed by :data:`MIRROR_Y_SIGNS`."""
+    """``batch`` with the pairs ``chosen`` (boolean ``(B,)``) mirrored in y: images moved to the
+    mirrored pads and flipped, finger joints permuted, labels signed by :data:`MIRROR_Y_SIGNS`."""
     out = dict(batch)
     for key in TACTILE_KEYS:
         if key in batch:
             images = np.array(batch[key], copy=True)
-            images[chosen] = np.flip(images[chosen], axis=axis)
+            images[chosen] = plan.mirror_images(images[chosen])
             out[key] = images
+    for key in JOINT_KEYS:
+        if key in batch:
+            joints = np.array(batch[key], copy=True)
+            joints[chosen] = plan.mirror_joints(joints[chosen])
+            out[key] = joints
     if "label" in batch:
         signs = np.array([MIRROR_Y_SIGNS[d] for d in dofs], np.float32)
         label = np.array(batch["label"], np.float32, copy=True)
@@ -147,21 +137,21 @@ def augment_joints(joints: np.ndarray, cfg: AugmentConfig, rng: np.random.Genera
 
 def augment(
     batch: dict[str, np.ndarray], cfg: AugmentConfig, rng: np.random.Generator,
-    mirror: tuple[int, tuple[str, ...]] | None = None,
+    mirror: tuple[MirrorMap, tuple[str, ...]] | None = None,
 ) -> dict[str, np.ndarray]:
     """A new batch with current and target tactile images and joints augmented.
 
     Other entries (labels, ids) are passed through untouched: the sensor augmentations model
     the sensor, not the pose, so the labels stay correct. With ``cfg.mirror_y`` and
-    ``mirror`` = (image axis along y from :func:`mirror_plan`, label DoF), a share of the
-    pairs is mirrored, labels included. The input batch is not modified.
+    ``mirror`` = (the hand's :func:`mirror_plan`, label DoF), a share of the pairs is
+    mirrored, joints and labels included. The input batch is not modified.
     """
     out = dict(batch)
     if not cfg.enabled:
         return out
     if cfg.mirror_y > 0:
         if mirror is None:
-            raise ValueError("augment.mirror_y needs the image axis and label DoF (mirror=(axis, dofs))")
+            raise ValueError("augment.mirror_y needs the hand's mirror plan and the label DoF (mirror=(plan, dofs))")
         n = len(next(iter(batch.values())))
         out = mirror_pairs(out, rng.random(n) < cfg.mirror_y, *mirror)
     for key in TACTILE_KEYS:
@@ -169,5 +159,5 @@ def augment(
             out[key] = augment_tactile(out[key], cfg, rng)
     for key in JOINT_KEYS:
         if key in batch:
-            out[key] = augment_joints(batch[key], cfg, rng)
+            out[key] = augment_joints(out[key], cfg, rng)
     return out
