@@ -45,7 +45,7 @@ def _old_way_action(policy: LearnedPolicy, obs: dict[str, np.ndarray]) -> np.nda
 def _without_head(path, folder):
     """A shipped checkpoint as written before the error head existed (the jaw one has it now)."""
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("self_assessment", "calibration"):
+    for key in ("self_assessment", "calibration", "reading"):
         ckpt.pop(key, None)
     ckpt["model_config"] = {k: v for k, v in ckpt["model_config"].items() if k != "error_head"}
     ckpt["model_state"] = {k: v for k, v in ckpt["model_state"].items() if not k.startswith("error_head.")}

@@ -142,7 +142,7 @@ def test_a_share_of_the_pairs_is_mirrored_and_asymmetric_hands_are_refused():
 
 def test_geometry_of_the_mirror_signs():
     """The label signs are what conjugating a pose by the mirror does to its 6-vector."""
-    from tacrefine.data.augment import MIRROR_Y_SIGNS
+    from tacrefine.sim.hands.mirror import MIRROR_Y_SIGNS
 
     mirror = np.diag([1.0, -1.0, 1.0, 1.0])
     vec = np.array([0.001, 0.002, -0.003, 0.05, -0.04, 0.03])

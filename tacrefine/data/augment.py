@@ -16,7 +16,7 @@ import numpy as np
 
 from tacrefine.config import from_dict, require, require_positive
 from tacrefine.sim.hands import HandConfig
-from tacrefine.sim.hands.mirror import MirrorMap, hand_mirror
+from tacrefine.sim.hands.mirror import MirrorMap, hand_mirror, mirror_increment
 
 #: Value of a shear channel at zero shear (tacrefine.sim.tactile stores shear offset by 128).
 SHEAR_ZERO = 128.0
@@ -64,11 +64,6 @@ class AugmentConfig:
                 "augment.mirror_y", "a probability in [0, 1]", self.mirror_y)
 
 
-#: sign of each DoF of a pose increment under the mirror y -> -y (translations are polar
-#: vectors, rotations axial: a mirror negates the rotation components lying in its plane)
-MIRROR_Y_SIGNS = {"x": 1.0, "y": -1.0, "z": 1.0, "roll": -1.0, "pitch": 1.0, "yaw": -1.0}
-
-
 def mirror_plan(gripper: dict | None, channels: int = 1) -> MirrorMap:
     """How the readings of the hand in a dataset's ``gripper`` metadata change under the mirror
     y -> -y (:func:`tacrefine.sim.hands.mirror.hand_mirror`: measured from the hand's URDF);
@@ -88,7 +83,8 @@ def mirror_plan(gripper: dict | None, channels: int = 1) -> MirrorMap:
 def mirror_pairs(batch: dict[str, np.ndarray], chosen: np.ndarray, plan: MirrorMap,
                  dofs: tuple[str, ...]) -> dict[str, np.ndarray]:
     """``batch`` with the pairs ``chosen`` (boolean ``(B,)``) mirrored in y: images moved to the
-    mirrored pads and flipped, finger joints permuted, labels signed by :data:`MIRROR_Y_SIGNS`."""
+    mirrored pads and flipped, finger joints permuted, labels signed as the mirror changes a pose
+    (:func:`~tacrefine.sim.hands.mirror.mirror_increment`)."""
     out = dict(batch)
     for key in TACTILE_KEYS:
         if key in batch:
@@ -101,9 +97,8 @@ def mirror_pairs(batch: dict[str, np.ndarray], chosen: np.ndarray, plan: MirrorM
             joints[chosen] = plan.mirror_joints(joints[chosen])
             out[key] = joints
     if "label" in batch:
-        signs = np.array([MIRROR_Y_SIGNS[d] for d in dofs], np.float32)
         label = np.array(batch["label"], np.float32, copy=True)
-        label[chosen] *= signs
+        label[chosen] = mirror_increment(label[chosen], dofs)
         out["label"] = label
     return out
 

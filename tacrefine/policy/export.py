@@ -41,7 +41,7 @@ FORMATS = ("onnx", "torchscript")
 INPUT_NAMES = ("tactile", "target_tactile", "proprio", "dof_mask")
 #: Checkpoint entries carried into the exported file (everything but the weights and the optimiser).
 CHECKPOINT_KEYS = ("refined_dofs", "tactile_shape", "sensor", "gripper", "hand", "model_config", "normalizer",
-                   "epoch", "format", "version", "self_assessment")
+                   "epoch", "format", "version", "self_assessment", "reading")
 
 
 def preprocess(joint_mean: np.ndarray | torch.Tensor, joint_std: np.ndarray | torch.Tensor, tactile: torch.Tensor,

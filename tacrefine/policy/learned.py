@@ -37,6 +37,7 @@ from tacrefine.geometry import inverse_increment
 from tacrefine.policy.assessment import AssessConfig, Assessment, make_assessment
 from tacrefine.policy.baselines import Policy
 from tacrefine.policy.fit import check_fit
+from tacrefine.sim.hands.mirror import MirrorMap, hand_mirror, mirror_increment
 from tacrefine.sim.sensor_profiles import check_sensor_match
 
 # torch is imported where the network runs (``__init__``, ``_forward``), not here: an exported
@@ -58,6 +59,13 @@ class LearnedPolicy(Policy):
         two_way: read every pair both ways (:meth:`estimate`): a batch of two per decision,
             3-7 points more episodes within 1 mm / 1 deg on parts it was not trained on
             (``docs/self_assessment.md``). ``False`` gives the network's single reading.
+        mirror: also read the pair mirrored in the wrist's y = 0 plane (images moved to the
+            mirrored pads and flipped, joints permuted: :mod:`tacrefine.sim.hands.mirror`) and
+            mirror that reading back: twice the network calls, and the policy answers a
+            mirrored grasp with exactly the mirrored correction. Needs a hand the mirror maps
+            onto itself (both built-in hands); ``ValueError`` otherwise. ``None`` (default):
+            the checkpoint's ``reading.mirror``, which training sets when it mirrored its
+            pairs (``augment.mirror_y``); off for a checkpoint without it.
 
     Raises:
         tacrefine.policy.checkpoint.CheckpointError: unreadable or invalid checkpoint.
@@ -68,7 +76,8 @@ class LearnedPolicy(Policy):
 
     def __init__(self, checkpoint_path: str | Path,
                  action_scale: Mapping[str, float] | Sequence[float] | None = None,
-                 num_threads: int | None = None, sensor_mismatch: str = "refuse", two_way: bool = True) -> None:
+                 num_threads: int | None = None, sensor_mismatch: str = "refuse", two_way: bool = True,
+                 mirror: bool | None = None) -> None:
         import torch
 
         from tacrefine.policy.checkpoint import ensemble_members, load_model
@@ -79,15 +88,25 @@ class LearnedPolicy(Policy):
         self.model, self.normalizer, self.checkpoint = load_model(self.checkpoint_path)
         #: every network the checkpoint holds, the primary first (:func:`ensemble_members`)
         self.members = [(self.model, self.normalizer), *ensemble_members(self.checkpoint)]
-        self._setup(action_scale, sensor_mismatch, uses_mask=bool(self.model.cfg.use_dof_mask), two_way=two_way)
+        self._setup(action_scale, sensor_mismatch, uses_mask=bool(self.model.cfg.use_dof_mask), two_way=two_way,
+                    mirror=mirror)
 
     def _setup(self, action_scale: Mapping[str, float] | Sequence[float] | None, sensor_mismatch: str,
-               uses_mask: bool, two_way: bool = True) -> None:
+               uses_mask: bool, two_way: bool = True, mirror: bool | None = None) -> None:
         """Everything but the network, from ``self.checkpoint`` (metadata; an exported policy
         reads it from its file) and whether the network reads the DoF mask."""
-        if not isinstance(two_way, bool):
-            raise ValueError(f"two_way: got {two_way!r}; allowed: true or false")
+        if mirror is None:  # the checkpoint says how it is read best (training: trained on mirrored pairs)
+            reading = self.checkpoint.get("reading")
+            mirror = reading.get("mirror", False) if isinstance(reading, Mapping) else False
+            if not isinstance(mirror, bool):
+                raise ValueError(f"checkpoint {self._where}: reading.mirror is {mirror!r}; allowed: true or false")
+        for name, value in (("two_way", two_way), ("mirror", mirror)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name}: got {value!r}; allowed: true or false")
         self.two_way = two_way
+        #: how the hand's readings change under the mirror y -> -y, when the policy also reads
+        #: the mirrored pair (``mirror``)
+        self.mirror_map: MirrorMap | None = self._mirror_map() if mirror else None
         self.refined_dofs: tuple[str, ...] = tuple(self.checkpoint["refined_dofs"])
         self.tactile_shape: tuple[int, ...] = tuple(int(s) for s in self.checkpoint["tactile_shape"])
         self.num_fingers = self.tactile_shape[0]
@@ -103,6 +122,19 @@ class LearnedPolicy(Policy):
             self.action_scale = self._scale_from(action_scale)
 
     # -- configuration -------------------------------------------------------------------
+    def _mirror_map(self) -> MirrorMap:
+        """The mirror plan of the checkpoint's hand (``ValueError`` if it has none)."""
+        from tacrefine.config import ConfigError, from_dict
+        from tacrefine.sim.hands import HandConfig
+
+        gripper = self.checkpoint.get("gripper")
+        if not isinstance(gripper, Mapping) or not gripper.get("pads"):
+            raise ValueError(f"mirror: checkpoint {self._where} does not record its hand; allowed: mirror=False")
+        try:
+            return hand_mirror(from_dict(HandConfig, dict(gripper), prefix="gripper."), field="mirror")
+        except ConfigError as err:
+            raise ValueError(str(err)) from err
+
     @property
     def _where(self) -> str:
         return repr(str(self.checkpoint_path))
@@ -188,21 +220,32 @@ class LearnedPolicy(Policy):
         second estimate of the same increment. Training pairs run both ways, so on a familiar
         part the two nearly agree and the mean changes little; on an unfamiliar one their errors
         are partly independent and the mean is closer (measured in
-        ``docs/self_assessment.md``). The error head's sigma is the mean of the two readings'.
+        ``docs/self_assessment.md``). Mirrored reading (``mirror``): each of those pairs is also
+        read mirrored, and the answer mirrored back. The increment is the mean of all readings,
+        the error head's sigma the mean of theirs.
         """
         self._check_obs(obs)
         mask = self.dof_mask(obs)
         current, target = np.asarray(obs["tactile"]), np.asarray(obs["target_tactile"])
         joints = np.asarray(obs["proprio"], dtype=np.float32)
-        if not self.two_way:
-            increment, sigma = self._read(current[None], target[None], joints[None], mask)
-            return increment[0].astype(np.float32), None if sigma is None else sigma[0].astype(np.float32)
         nf = self.num_fingers
-        swapped = np.concatenate([joints[nf:], joints[:nf]])
-        both, sigmas = self._read(np.stack([current, target]), np.stack([target, current]),
-                                  np.stack([joints, swapped]), mask)
-        increment = 0.5 * (both[0] + inverse_increment(both[1], self.refined_dofs) * mask)
-        sigma = None if sigmas is None else 0.5 * (sigmas[0] + sigmas[1])
+        # (current images, target images, joints, read backward, read mirrored)
+        readings = [(current, target, joints, False, False)]
+        if self.two_way:
+            readings.append((target, current, np.concatenate([joints[nf:], joints[:nf]]), True, False))
+        plan = self.mirror_map
+        if plan is not None:
+            readings += [(plan.mirror_images(c), plan.mirror_images(t),
+                          np.concatenate([plan.mirror_joints(j[:nf]), plan.mirror_joints(j[nf:])]), back, True)
+                         for c, t, j, back, _ in readings]
+        values, sigmas = self._read(*(np.stack([r[k] for r in readings]) for k in range(3)), mask)
+        estimates = []
+        for value, (_, _, _, back, mirrored) in zip(values, readings):
+            if mirrored:
+                value = mirror_increment(value, self.refined_dofs)
+            estimates.append(inverse_increment(value, self.refined_dofs) * mask if back else value)
+        increment = np.mean(estimates, axis=0)
+        sigma = None if sigmas is None else sigmas.mean(axis=0)
         return increment.astype(np.float32), None if sigma is None else sigma.astype(np.float32)
 
     def _read(self, current: np.ndarray, target: np.ndarray, joints: np.ndarray,

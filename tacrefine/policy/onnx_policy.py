@@ -42,7 +42,8 @@ class OnnxPolicy(LearnedPolicy):
     name = "tacrefinenet-onnx"
 
     def __init__(self, path: str | Path, action_scale: Mapping[str, float] | Sequence[float] | None = None,
-                 num_threads: int | None = None, sensor_mismatch: str = "refuse", two_way: bool = True) -> None:
+                 num_threads: int | None = None, sensor_mismatch: str = "refuse", two_way: bool = True,
+                 mirror: bool | None = None) -> None:
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -70,7 +71,8 @@ class OnnxPolicy(LearnedPolicy):
         self.members = [(None, self.normalizer)] + [(None, Normalizer.from_dict(m["normalizer"]))
                                                     for m in self.checkpoint.get("ensemble", [])]
         self._net_outputs = [n for n in self.export_meta["outputs"] if n.startswith("net")]
-        self._setup(action_scale, sensor_mismatch, uses_mask=bool(self.export_meta["uses_mask"]), two_way=two_way)
+        self._setup(action_scale, sensor_mismatch, uses_mask=bool(self.export_meta["uses_mask"]), two_way=two_way,
+                    mirror=mirror)
 
     def _read_metadata(self, props: Mapping[str, str]) -> dict[str, Any]:
         where = repr(str(self.checkpoint_path))

@@ -256,6 +256,8 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
         "object_dofs": plain(manifest_meta(manifest, "object_dofs")),
         "dataset_hash": dataset_hash, "train_config": to_dict(cfg), "world_size": place.world_size,
         "initial_error": {k: float(v) for k, v in initial.items()}, "parameters": n_params,
+        # a network trained on mirrored pairs is read mirrored too (LearnedPolicy's ``mirror``)
+        "reading": {"mirror": mirror is not None},
     }
     for epoch in range(start_epoch, cfg.train.epochs):
         if stopped_early:

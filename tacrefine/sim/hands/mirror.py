@@ -23,6 +23,9 @@ from tacrefine.sim.world import World
 
 #: the mirror y -> -y, in the wrist frame
 MIRROR_Y = np.diag([1.0, -1.0, 1.0])
+#: sign of each DoF of a pose increment under the mirror y -> -y (translations are polar
+#: vectors, rotations axial: a mirror negates the rotation components lying in its plane)
+MIRROR_Y_SIGNS = {"x": 1.0, "y": -1.0, "z": 1.0, "roll": -1.0, "pitch": 1.0, "yaw": -1.0}
 #: how far (m) a mirrored pad centre or joint origin may lie from its image
 POSITION_TOL_M = 1e-5
 #: how far a mirrored unit axis may lie from its image
@@ -55,6 +58,12 @@ class MirrorMap:
     def mirror_joints(self, joints: np.ndarray) -> np.ndarray:
         """Mirrored finger joint readings ``(..., F)`` (a new array)."""
         return np.asarray(joints)[..., list(self.source)] * np.asarray(self.joint_signs, dtype=np.float32)
+
+
+def mirror_increment(values: np.ndarray, dofs: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Pose increments ``(..., len(dofs))`` over ``dofs`` as the mirror y -> -y changes them
+    (:data:`MIRROR_Y_SIGNS`; the mirror is its own inverse, so this also maps them back)."""
+    return np.asarray(values) * np.array([MIRROR_Y_SIGNS[d] for d in dofs], dtype=np.float32)
 
 
 def _frames(config: HandConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
