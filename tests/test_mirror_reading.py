@@ -85,3 +85,23 @@ def test_training_on_mirrored_pairs_makes_a_checkpoint_read_mirrored(tmp_path):
     assert LearnedPolicy(runs[0.5]).mirror_map is not None
     assert LearnedPolicy(runs[0.5], mirror=False).mirror_map is None
     assert LearnedPolicy(runs[0.0], mirror=True).mirror_map is not None
+
+
+@pytest.mark.slow  # one ONNX export of the hand (~10-30 s of CPU)
+def test_an_exported_policy_is_read_as_its_checkpoint_says(tmp_path):
+    """The export carries ``reading``: the ONNX policy of the shipped hand reads mirrored too,
+    and agrees with the native one."""
+    from tacrefine.cli.export import main as export_main
+    from tacrefine.policy.onnx_policy import OnnxPolicy
+
+    path = pretrained_checkpoints()["three_finger"]
+    out = tmp_path / "hand.onnx"
+    assert export_main(["--policy", str(path), "--format", "onnx", "--out", str(out)]) == 0
+    native, exported = LearnedPolicy(path), OnnxPolicy(out)
+    assert native.mirror_map is not None and exported.mirror_map == native.mirror_map
+    assert OnnxPolicy(out, mirror=False).mirror_map is None
+    for seed in range(3):
+        obs = _observation(native, seed)
+        (a, sigma_a), (b, sigma_b) = native.estimate(obs), exported.estimate(obs)
+        np.testing.assert_allclose(b, a, atol=2e-3)
+        np.testing.assert_allclose(sigma_b, sigma_a, rtol=1e-3, atol=1e-3)
