@@ -6,6 +6,7 @@ import json
 
 import gymnasium as gym
 import pytest
+import torch
 
 import tacrefine
 from tacrefine.cli import adapt as adapt_cli
@@ -35,8 +36,12 @@ def test_adapt_writes_a_loadable_policy_and_a_report_and_resumes(tmp_path):
     assert set(summary["success_before"]) == set(summary["success_after"]) >= {"5mm_5deg", "1mm_1deg"}
     assert "| 5mm / 5deg |" in (out / "report.md").read_text()
     assert (out / "before_after.png").stat().st_size > 1000
+    # trained on mirrored pairs as the shipped jaw was, hence read mirrored
+    adapted = torch.load(out / "policy.pt", weights_only=True)
+    assert adapted["train_config"]["augment"]["mirror_y"] == 0.5 and adapted["reading"]["mirror"] is True
     env = gym.make("tacrefine/GripRefine-v0", objects=[{"name": "tab", "urdf": str(part)}])
     policy = tacrefine.load_policy(str(out / "policy.pt"), env=env)
+    assert policy.mirror_map is not None
     obs, _ = env.reset(seed=0)
     assert env.action_space.contains(policy.act(obs))
     env.close()

@@ -56,7 +56,7 @@ def _pair(reads: dict, sign: float, dofs: tuple[str, ...]) -> dict[str, np.ndarr
 def _mirror_all(batch: dict, hand: str, dofs: tuple[str, ...]) -> dict:
     cfg = AugmentConfig(amplitude_scale=(1.0, 1.0), noise_std=0.0, dead_taxel_prob=0.0, joint_noise_std=0.0,
                         mirror_y=1.0)
-    return augment(batch, cfg, np.random.default_rng(0), (mirror_plan(_gripper(hand)), dofs))
+    return augment(batch, cfg, np.random.default_rng(0), ({"y": mirror_plan(_gripper(hand))}, dofs))
 
 
 def _assert_mirrors(original: dict, mirrored: dict, out: dict) -> None:
@@ -96,6 +96,44 @@ def test_the_three_finger_hand_mirrors_with_its_two_fingers_swapped():
     assert abs(original["label"][0, 0]) > 2.5 and abs(original["label"][0, 3]) > 3.0
 
 
+def _ridged_post(side: float) -> ObjectSpec:
+    """A square post with a ridge on its ``side`` (+1: +x) face, off centre in y: ``-side`` is
+    its mirror image in x = 0."""
+    base = ShapePart("box", (15.0, 15.0, 2.5), (0.0, 0.0, 2.5))
+    post = ShapePart("box", (3.0, 4.0, 15.0), (0.0, 0.0, 20.0))
+    ridge = ShapePart("box", (1.0, 1.5, 6.0), (side * 4.0, 1.5, 28.0))
+    return ObjectSpec(f"ridged_post_{side:+.0f}", "custom", (base, post, ridge), grasp_height_mm=30.0,
+                      thickness_mm=8.0)
+
+
+def test_the_jaw_mirrored_in_x_swaps_its_pads_and_keeps_the_label():
+    """In x = 0 the jaw's pads swap (no image flips); a y, z, roll grasp is its own mirror image,
+    so the label stays and the swapped images are those of the part mirrored in x."""
+    plan = mirror_plan(_gripper("parallel_jaw"), axis="x")
+    assert plan.source == (1, 0) and plan.flip_axes == ((), ()) and plan.axis == "x"
+    cur, tgt = [0, 0.002, 0.001, np.radians(6.0), 0, 0], [0, -0.001, 0, 0, 0, 0]
+    pairs = {}
+    for side in (1.0, -1.0):
+        cell = GraspCell()
+        cell.load_object(_ridged_post(side))
+        reads = {}
+        for name, offset in (("cur", cur), ("tgt", tgt)):
+            cell.place_object(None)
+            reads[1.0, name] = cell.grasp_offset(np.array(offset))
+            assert reads[1.0, name].ok, reads[1.0, name].failure
+        cell.close()
+        pairs[side] = _pair(reads, 1.0, DOFS)
+    original, mirrored = pairs[1.0], pairs[-1.0]
+    cfg = AugmentConfig(amplitude_scale=(1.0, 1.0), noise_std=0.0, dead_taxel_prob=0.0, joint_noise_std=0.0,
+                        mirror_x=1.0)
+    out = augment(original, cfg, np.random.default_rng(0), ({"x": plan}, DOFS))
+    _assert_mirrors(original, mirrored, out)
+    np.testing.assert_array_equal(out["label"], original["label"])  # y, z, roll keep their signs
+    np.testing.assert_allclose(mirrored["label"], original["label"], atol=0.2)  # settling differs a little
+    with pytest.raises(ConfigError, match="augment.mirror_x.*thumb_pad"):  # a thumb facing two fingers
+        mirror_plan(_gripper("three_finger"), axis="x")
+
+
 def test_a_share_of_the_pairs_is_mirrored_and_asymmetric_hands_are_refused():
     rng = np.random.default_rng(1)
     batch = {"cur_tactile": rng.integers(0, 255, (400, 3, 1, 14, 12), dtype=np.uint8),
@@ -105,7 +143,7 @@ def test_a_share_of_the_pairs_is_mirrored_and_asymmetric_hands_are_refused():
              "label": rng.normal(0, 3, (400, 3)).astype(np.float32)}
     cfg = AugmentConfig(amplitude_scale=(1.0, 1.0), noise_std=0.0, dead_taxel_prob=0.0, joint_noise_std=0.0,
                         mirror_y=0.5)
-    out = augment(batch, cfg, np.random.default_rng(2), (mirror_plan(_gripper("three_finger")), DOFS))
+    out = augment(batch, cfg, np.random.default_rng(2), ({"y": mirror_plan(_gripper("three_finger"))}, DOFS))
     swapped = batch["cur_tactile"][:, [0, 2, 1], :, :, ::-1]  # index <-> middle, every image flipped in y
     flipped = np.all(out["cur_tactile"] == swapped, axis=(1, 2, 3, 4))
     kept = np.all(out["cur_tactile"] == batch["cur_tactile"], axis=(1, 2, 3, 4))
@@ -138,14 +176,21 @@ def test_a_share_of_the_pairs_is_mirrored_and_asymmetric_hands_are_refused():
         mirror_plan(lopsided)
     with pytest.raises(ValueError, match="mirror"):
         augment(batch, cfg, np.random.default_rng(2))
+    with pytest.raises(ValueError, match="augment.mirror_x"):  # asked for x, given only the y plan
+        augment(batch, AugmentConfig(mirror_x=0.5), np.random.default_rng(2),
+                ({"y": mirror_plan(_gripper("three_finger"))}, DOFS))
+    with pytest.raises(ConfigError, match="augment.mirror_x"):
+        AugmentConfig(mirror_x=-0.1)
 
 
-def test_geometry_of_the_mirror_signs():
+@pytest.mark.parametrize("axis", ["x", "y", "z"])
+def test_geometry_of_the_mirror_signs(axis):
     """The label signs are what conjugating a pose by the mirror does to its 6-vector."""
-    from tacrefine.sim.hands.mirror import MIRROR_Y_SIGNS
+    from tacrefine.sim.hands.mirror import mirror_matrix, mirror_signs
 
-    mirror = np.diag([1.0, -1.0, 1.0, 1.0])
+    mirror = np.eye(4)
+    mirror[:3, :3] = mirror_matrix(axis)
     vec = np.array([0.001, 0.002, -0.003, 0.05, -0.04, 0.03])
     mirrored = geometry.pose_to_vector(mirror @ geometry.vector_to_pose(vec) @ mirror)
-    signs = np.array([MIRROR_Y_SIGNS[d] for d in geometry.DOF_NAMES])
+    signs = np.array([mirror_signs(axis)[d] for d in geometry.DOF_NAMES])
     np.testing.assert_allclose(mirrored, vec * signs, atol=1e-12)

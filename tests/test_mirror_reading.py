@@ -8,7 +8,8 @@ import pytest
 
 from tacrefine.policy.learned import LearnedPolicy
 from tacrefine.policy.registry import pretrained_checkpoints
-from tacrefine.sim.hands.mirror import mirror_increment
+from tacrefine.sim.hands import hand_config
+from tacrefine.sim.hands.mirror import hand_mirror, mirror_increment
 
 
 def _observation(policy: LearnedPolicy, seed: int) -> dict[str, np.ndarray]:
@@ -21,9 +22,9 @@ def _observation(policy: LearnedPolicy, seed: int) -> dict[str, np.ndarray]:
 
 def _mirrored(policy: LearnedPolicy, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     plan, nf = policy.mirror_map, policy.num_fingers
-    joints = obs["proprio"]
+    joints = obs["proprio"]  # current then target joints, each permuted as the pads are
     return {"tactile": plan.mirror_images(obs["tactile"]), "target_tactile": plan.mirror_images(obs["target_tactile"]),
-            "proprio": np.concatenate([plan.mirror_joints(joints[:nf]), plan.mirror_joints(joints[nf:])])}
+            "proprio": np.concatenate([joints[:nf][list(plan.source)], joints[nf:][list(plan.source)]])}
 
 
 @pytest.mark.parametrize("hand", ["parallel_jaw", "three_finger"])
@@ -31,6 +32,8 @@ def test_a_mirrored_grasp_gets_the_mirrored_correction(hand):
     path = pretrained_checkpoints()[hand]
     policy = LearnedPolicy(path, mirror=True)
     plain = LearnedPolicy(path, mirror=False)
+    assert policy.mirror_map == hand_mirror(hand_config(hand))  # the map the hand's URDF gives
+    assert policy.mirror_map.source == {"parallel_jaw": (0, 1), "three_finger": (0, 2, 1)}[hand]
     for seed in range(3):
         obs = _observation(policy, seed)
         flipped = _mirrored(policy, obs)
@@ -56,7 +59,7 @@ def test_the_mirrored_reading_needs_a_symmetric_hand_on_record(tmp_path):
     with pytest.raises(ValueError, match="mirror"):
         LearnedPolicy(pretrained_checkpoints()["parallel_jaw"], mirror="yes")
     torch.save({**ckpt, "reading": {"mirror": "yes"}}, tmp_path / "odd.pt")
-    with pytest.raises(ValueError, match="reading.mirror"):
+    with pytest.raises(ValueError, match="reading is"):
         LearnedPolicy(tmp_path / "odd.pt")
 
 
@@ -105,3 +108,29 @@ def test_an_exported_policy_is_read_as_its_checkpoint_says(tmp_path):
         (a, sigma_a), (b, sigma_b) = native.estimate(obs), exported.estimate(obs)
         np.testing.assert_allclose(b, a, atol=2e-3)
         np.testing.assert_allclose(sigma_b, sigma_a, rtol=1e-3, atol=1e-3)
+
+
+def test_a_stored_map_is_used_and_a_missing_hand_is_named(tmp_path):
+    """Training stores the measured map (``reading.map``), so a checkpoint is read mirrored
+    without its hand's URDF; without the map the hand is measured, and a hand that cannot be is
+    named with the way out. Ensembles refuse members read differently."""
+    import torch
+
+    from tacrefine.policy.checkpoint import CheckpointError, combine_checkpoints
+
+    hand = torch.load(pretrained_checkpoints()["three_finger"], weights_only=True)
+    assert hand["reading"]["map"] == hand_mirror(hand_config("three_finger")).to_dict()
+    elsewhere = {**hand, "gripper": {**hand["gripper"], "urdf": str(tmp_path / "gone.urdf")}}
+    torch.save(elsewhere, tmp_path / "stored.pt")
+    assert LearnedPolicy(tmp_path / "stored.pt").mirror_map.source == (0, 2, 1)  # no URDF needed
+    torch.save({**elsewhere, "reading": {"mirror": True}}, tmp_path / "measure.pt")
+    with pytest.raises(ValueError, match=r"reading.mirror.*gone.urdf.*mirror=False"):
+        LearnedPolicy(tmp_path / "measure.pt")
+    assert LearnedPolicy(tmp_path / "measure.pt", mirror=False).mirror_map is None
+    broken = {**hand, "reading": {"mirror": True, "map": {**hand["reading"]["map"], "source": [0, 1, 1]}}}
+    torch.save(broken, tmp_path / "broken.pt")
+    with pytest.raises(ValueError, match="reading.map"):
+        LearnedPolicy(tmp_path / "broken.pt")
+    torch.save({k: v for k, v in hand.items() if k != "reading"}, tmp_path / "plain.pt")
+    with pytest.raises(CheckpointError, match="reading.mirror"):
+        combine_checkpoints([tmp_path / "stored.pt", tmp_path / "plain.pt"], tmp_path / "ens.pt")

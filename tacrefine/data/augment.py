@@ -10,13 +10,13 @@ seeded generator, so a batch is reproducible.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from tacrefine.config import from_dict, require, require_positive
-from tacrefine.sim.hands import HandConfig
-from tacrefine.sim.hands.mirror import MirrorMap, hand_mirror, mirror_increment
+from tacrefine.config import require, require_positive
+from tacrefine.sim.hands.mirror import MirrorMap, gripper_mirror
 
 #: Value of a shear channel at zero shear (tacrefine.sim.tactile stores shear offset by 128).
 SHEAR_ZERO = 128.0
@@ -41,6 +41,11 @@ class AugmentConfig:
             with them. A mirrored part is another valid part, so this adds shapes, not sensor
             variation. Only for a hand the mirror maps onto itself (:func:`mirror_plan`: the
             parallel jaw, the three-finger hand); 0 turns it off.
+        mirror_x: the same in the wrist's x = 0 plane (the closing axis reversed): the pads'
+            readings swap, the label's x, pitch and yaw change sign. Drawn independently of
+            ``mirror_y``, so together they give all four images of a part. Only for a hand
+            the mirror maps onto itself (the parallel jaw; not the three-finger hand, whose
+            thumb faces two fingers).
     """
 
     enabled: bool = True
@@ -49,6 +54,7 @@ class AugmentConfig:
     dead_taxel_prob: float = 0.002
     joint_noise_std: float = 0.0002
     mirror_y: float = 0.0
+    mirror_x: float = 0.0
 
     def __post_init__(self) -> None:
         lo_hi = self.amplitude_scale
@@ -59,32 +65,34 @@ class AugmentConfig:
         require(isinstance(self.dead_taxel_prob, (int, float)) and 0.0 <= self.dead_taxel_prob < 1.0,
                 "augment.dead_taxel_prob", "a probability in [0, 1)", self.dead_taxel_prob)
         require_positive("augment.joint_noise_std", self.joint_noise_std, allow_zero=True)
-        require(isinstance(self.mirror_y, (int, float)) and not isinstance(self.mirror_y, bool)
-                and 0.0 <= self.mirror_y <= 1.0,
-                "augment.mirror_y", "a probability in [0, 1]", self.mirror_y)
+        for name in ("mirror_y", "mirror_x"):
+            value = getattr(self, name)
+            require(isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0,
+                    f"augment.{name}", "a probability in [0, 1]", value)
+
+    @property
+    def mirrors(self) -> dict[str, float]:
+        """The mirrors in use: wrist axis normal to the plane -> share of pairs mirrored."""
+        return {axis: p for axis, p in (("y", self.mirror_y), ("x", self.mirror_x)) if self.enabled and p > 0}
 
 
-def mirror_plan(gripper: dict | None, channels: int = 1) -> MirrorMap:
+def mirror_plan(gripper: dict | None, channels: int = 1, axis: str = "y") -> MirrorMap:
     """How the readings of the hand in a dataset's ``gripper`` metadata change under the mirror
-    y -> -y (:func:`tacrefine.sim.hands.mirror.hand_mirror`: measured from the hand's URDF);
-    raises ``ConfigError`` naming ``augment.mirror_y`` for a hand the mirror does not map onto
-    itself, and for shear channels (their y shear would have to change sign, not modelled).
+    ``axis -> -axis`` (:func:`tacrefine.sim.hands.mirror.hand_mirror`: measured from the hand's
+    URDF); raises ``ConfigError`` naming ``augment.mirror_<axis>`` for a hand the mirror does not
+    map onto itself, and for shear channels (their shear would have to change sign, not modelled).
 
-    The parallel jaw maps each pad onto itself; the three-finger hand swaps its two fingers,
-    which sit side by side in y, with their joint readings.
+    In y the parallel jaw maps each pad onto itself and the three-finger hand swaps its two
+    fingers, which sit side by side in y, with their joint readings; in x the jaw's pads swap.
     """
-    require(channels == 1, "augment.mirror_y", "0 for a sensor with shear channels (their y shear would have "
-            "to change sign)", f"{channels} channels")
-    require(isinstance(gripper, dict) and gripper.get("pads"), "augment.mirror_y",
-            "0 for a dataset without its hand in the metadata (the mirror is measured on the hand)", gripper)
-    return hand_mirror(from_dict(HandConfig, gripper, prefix="gripper."))
+    return gripper_mirror(gripper, channels, f"augment.mirror_{axis}", axis)
 
 
 def mirror_pairs(batch: dict[str, np.ndarray], chosen: np.ndarray, plan: MirrorMap,
                  dofs: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """``batch`` with the pairs ``chosen`` (boolean ``(B,)``) mirrored in y: images moved to the
-    mirrored pads and flipped, finger joints permuted, labels signed as the mirror changes a pose
-    (:func:`~tacrefine.sim.hands.mirror.mirror_increment`)."""
+    """``batch`` with the pairs ``chosen`` (boolean ``(B,)``) mirrored by ``plan``: images moved
+    to the mirrored pads and flipped, finger joints permuted, labels signed as the mirror changes
+    a pose (:func:`~tacrefine.sim.hands.mirror.mirror_increment`)."""
     out = dict(batch)
     for key in TACTILE_KEYS:
         if key in batch:
@@ -98,7 +106,7 @@ def mirror_pairs(batch: dict[str, np.ndarray], chosen: np.ndarray, plan: MirrorM
             out[key] = joints
     if "label" in batch:
         label = np.array(batch["label"], np.float32, copy=True)
-        label[chosen] = mirror_increment(label[chosen], dofs)
+        label[chosen] = plan.mirror_increment(label[chosen], dofs)
         out["label"] = label
     return out
 
@@ -132,23 +140,25 @@ def augment_joints(joints: np.ndarray, cfg: AugmentConfig, rng: np.random.Genera
 
 def augment(
     batch: dict[str, np.ndarray], cfg: AugmentConfig, rng: np.random.Generator,
-    mirror: tuple[MirrorMap, tuple[str, ...]] | None = None,
+    mirror: tuple[Mapping[str, MirrorMap], tuple[str, ...]] | None = None,
 ) -> dict[str, np.ndarray]:
     """A new batch with current and target tactile images and joints augmented.
 
     Other entries (labels, ids) are passed through untouched: the sensor augmentations model
-    the sensor, not the pose, so the labels stay correct. With ``cfg.mirror_y`` and
-    ``mirror`` = (the hand's :func:`mirror_plan`, label DoF), a share of the pairs is
-    mirrored, joints and labels included. The input batch is not modified.
+    the sensor, not the pose, so the labels stay correct. With ``cfg.mirror_y`` / ``mirror_x``
+    and ``mirror`` = (the hand's :func:`mirror_plan` by axis, label DoF), a share of the pairs is
+    mirrored in each plane, joints and labels included. The input batch is not modified.
     """
     out = dict(batch)
     if not cfg.enabled:
         return out
-    if cfg.mirror_y > 0:
-        if mirror is None:
-            raise ValueError("augment.mirror_y needs the hand's mirror plan and the label DoF (mirror=(plan, dofs))")
+    for axis, share in cfg.mirrors.items():
+        plans, dofs = mirror if mirror is not None else ({}, ())
+        if axis not in plans:
+            raise ValueError(f"augment.mirror_{axis} needs the hand's mirror plan in {axis} and the label DoF "
+                             "(mirror=({axis: plan}, dofs))")
         n = len(next(iter(batch.values())))
-        out = mirror_pairs(out, rng.random(n) < cfg.mirror_y, *mirror)
+        out = mirror_pairs(out, rng.random(n) < share, plans[axis], dofs)
     for key in TACTILE_KEYS:
         if key in batch:
             out[key] = augment_tactile(out[key], cfg, rng)

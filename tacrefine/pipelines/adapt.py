@@ -160,8 +160,12 @@ def _finetune(cfg: AdaptConfig, checkpoint: Path, data_dir: Path, out: Path) -> 
         model = dataclasses.replace(from_dict(ModelConfig, ckpt["model_config"]), error_head=True)
         epochs = max(1, round(cfg.steps / 100))
         run = RunConfig(model=model)
+        # mirrored as the starting policy was, so that it is read the same way before and after
+        trained = (ckpt.get("train_config") or {}).get("augment") or {}
+        mirrors = {k: float(trained.get(k, 0.0)) for k in ("mirror_y", "mirror_x")}
         run = dataclasses.replace(
             run,
+            augment=dataclasses.replace(run.augment, **mirrors),
             data=dataclasses.replace(run.data, path=str(data_dir), val_pairs=1024, norm_pairs=4096),
             optim=dataclasses.replace(run.optim, lr=cfg.lr, warmup_steps=min(50, cfg.steps // 5)),
             train=dataclasses.replace(run.train, epochs=epochs, steps_per_epoch=max(1, cfg.steps // epochs),

@@ -223,7 +223,7 @@ def calibrate(cfg: CalibrateConfig) -> dict[str, Any]:
     from tacrefine.evaluation.episodes.rollouts import evaluate_policies
     from tacrefine.evaluation.episodes.runner import JOURNAL_DIR
     from tacrefine.policy.assessment import AssessConfig
-    from tacrefine.policy.checkpoint import load_checkpoint, save_checkpoint
+    from tacrefine.policy.checkpoint import load_checkpoint, reads_mirrored, save_checkpoint
 
     ckpt = load_checkpoint(cfg.checkpoint)
     require_error_head(ckpt)
@@ -242,6 +242,8 @@ def calibrate(cfg: CalibrateConfig) -> dict[str, Any]:
     report = {"checkpoint": str(cfg.checkpoint), "out": str(cfg.out), "suite": suite, "parts": parts,
               "modes": list(cfg.modes), "episodes_per_part": cfg.episodes, "seed": cfg.seed,
               "workers": cfg.workers, "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+              # the threshold fits the readings it was measured with (each one's sigma is averaged)
+              "reading": {"two_way": True, "mirror": reads_mirrored(ckpt)},
               "self_assessment": thresholds, **summary}
     ckpt.pop("path", None)
     ckpt["self_assessment"] = thresholds

@@ -170,6 +170,8 @@ def combine_checkpoints(paths: list[str | Path], out: str | Path) -> dict[str, A
         for key in ("use_dof_mask", "error_head"):  # one mask input serves all; doubt needs every head
             if bool(ckpt["model_config"].get(key)) != bool(primary["model_config"].get(key)):
                 differing.append(f"model_config.{key}")
+        if reads_mirrored(ckpt) != reads_mirrored(primary):  # one way of reading serves all members
+            differing.append("reading.mirror")
         if differing:
             raise CheckpointError(f"checkpoint {str(path)!r} differs from {str(paths[0])!r} in {differing}: "
                                   "ensemble members must read the same touch and act on the same DoF")
@@ -185,6 +187,12 @@ def combine_checkpoints(paths: list[str | Path], out: str | Path) -> dict[str, A
     kept["ensemble_sources"] = [str(p) for p in paths]
     save_checkpoint(out, kept)
     return kept
+
+
+def reads_mirrored(ckpt: dict[str, Any]) -> bool:
+    """Whether a checkpoint is read mirrored by default (``reading.mirror``; off when unsaid)."""
+    reading = ckpt.get("reading")
+    return bool(reading.get("mirror", False)) if isinstance(reading, dict) else False
 
 
 def load_model(path: str | Path) -> tuple[TacRefineNet, Normalizer, dict[str, Any]]:

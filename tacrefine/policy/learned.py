@@ -33,11 +33,12 @@ from typing import Any
 
 import numpy as np
 
+from tacrefine.config import ConfigError
 from tacrefine.geometry import inverse_increment
 from tacrefine.policy.assessment import AssessConfig, Assessment, make_assessment
 from tacrefine.policy.baselines import Policy
 from tacrefine.policy.fit import check_fit
-from tacrefine.sim.hands.mirror import MirrorMap, hand_mirror, mirror_increment
+from tacrefine.sim.hands.mirror import MirrorMap, gripper_mirror
 from tacrefine.sim.sensor_profiles import check_sensor_match
 
 # torch is imported where the network runs (``__init__``, ``_forward``), not here: an exported
@@ -95,21 +96,16 @@ class LearnedPolicy(Policy):
                uses_mask: bool, two_way: bool = True, mirror: bool | None = None) -> None:
         """Everything but the network, from ``self.checkpoint`` (metadata; an exported policy
         reads it from its file) and whether the network reads the DoF mask."""
-        if mirror is None:  # the checkpoint says how it is read best (training: trained on mirrored pairs)
-            reading = self.checkpoint.get("reading")
-            mirror = reading.get("mirror", False) if isinstance(reading, Mapping) else False
-            if not isinstance(mirror, bool):
-                raise ValueError(f"checkpoint {self._where}: reading.mirror is {mirror!r}; allowed: true or false")
         for name, value in (("two_way", two_way), ("mirror", mirror)):
-            if not isinstance(value, bool):
+            if not isinstance(value, bool) and not (name == "mirror" and value is None):
                 raise ValueError(f"{name}: got {value!r}; allowed: true or false")
         self.two_way = two_way
-        #: how the hand's readings change under the mirror y -> -y, when the policy also reads
-        #: the mirrored pair (``mirror``)
-        self.mirror_map: MirrorMap | None = self._mirror_map() if mirror else None
         self.refined_dofs: tuple[str, ...] = tuple(self.checkpoint["refined_dofs"])
         self.tactile_shape: tuple[int, ...] = tuple(int(s) for s in self.checkpoint["tactile_shape"])
         self.num_fingers = self.tactile_shape[0]
+        #: how the hand's readings change under the mirror y -> -y, when the policy also reads
+        #: the mirrored pair (``mirror``; ``None`` reads as the checkpoint says)
+        self.mirror_map: MirrorMap | None = self._mirror_map(mirror)
         self.uses_mask = uses_mask
         #: thresholds of :meth:`assess`: the checkpoint's own (``self_assessment``) or the defaults
         self.assess_config = AssessConfig.from_checkpoint(self.checkpoint)
@@ -122,16 +118,33 @@ class LearnedPolicy(Policy):
             self.action_scale = self._scale_from(action_scale)
 
     # -- configuration -------------------------------------------------------------------
-    def _mirror_map(self) -> MirrorMap:
-        """The mirror plan of the checkpoint's hand (``ValueError`` if it has none)."""
-        from tacrefine.config import ConfigError, from_dict
-        from tacrefine.sim.hands import HandConfig
-
-        gripper = self.checkpoint.get("gripper")
-        if not isinstance(gripper, Mapping) or not gripper.get("pads"):
-            raise ValueError(f"mirror: checkpoint {self._where} does not record its hand; allowed: mirror=False")
+    def _mirror_map(self, mirror: bool | None) -> MirrorMap | None:
+        """The mirror plan the policy reads with: none unless ``mirror`` (``None``: the
+        checkpoint's ``reading.mirror``); the one the checkpoint stores (``reading.map``, written
+        by training), else measured on the hand it records."""
+        reading = self.checkpoint.get("reading")
+        well_formed = isinstance(reading, Mapping) and isinstance(reading.get("mirror", False), bool)
+        if reading is not None and not well_formed:
+            raise ValueError(f"checkpoint {self._where}: reading is {reading!r}; allowed: "
+                             "{mirror: true or false[, map: ...]}")
+        reading = reading or {}
+        said = mirror is None
+        if said:  # the checkpoint says how it is read best (training: trained on mirrored pairs)
+            mirror = reading.get("mirror", False)
+        if not mirror:
+            return None
+        field = "mirror (the checkpoint's reading.mirror)" if said else "mirror"
+        if self.tactile_shape[1] != 1:  # a shear channel's y shear would have to change sign
+            raise ValueError(f"{field}: checkpoint {self._where} reads {self.tactile_shape[1]} channels (shear); "
+                             "allowed: mirror=False")
         try:
-            return hand_mirror(from_dict(HandConfig, dict(gripper), prefix="gripper."), field="mirror")
+            if "map" in reading:
+                plan = MirrorMap.from_dict(reading["map"], self.num_fingers, f"checkpoint {self._where}: reading.map")
+                if plan.axis != "y":
+                    raise ConfigError(f"{field}: reading.map mirrors in {plan.axis}; allowed: a map in y")
+                return plan
+            return gripper_mirror(self.checkpoint.get("gripper"), self.tactile_shape[1], field,
+                                  allowed="mirror=False")
         except ConfigError as err:
             raise ValueError(str(err)) from err
 
@@ -235,14 +248,13 @@ class LearnedPolicy(Policy):
             readings.append((target, current, np.concatenate([joints[nf:], joints[:nf]]), True, False))
         plan = self.mirror_map
         if plan is not None:
-            readings += [(plan.mirror_images(c), plan.mirror_images(t),
-                          np.concatenate([plan.mirror_joints(j[:nf]), plan.mirror_joints(j[nf:])]), back, True)
+            readings += [(plan.mirror_images(c), plan.mirror_images(t), plan.mirror_proprio(j), back, True)
                          for c, t, j, back, _ in readings]
         values, sigmas = self._read(*(np.stack([r[k] for r in readings]) for k in range(3)), mask)
         estimates = []
         for value, (_, _, _, back, mirrored) in zip(values, readings):
             if mirrored:
-                value = mirror_increment(value, self.refined_dofs)
+                value = plan.mirror_increment(value, self.refined_dofs)
             estimates.append(inverse_increment(value, self.refined_dofs) * mask if back else value)
         increment = np.mean(estimates, axis=0)
         sigma = None if sigmas is None else sigmas.mean(axis=0)

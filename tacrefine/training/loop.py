@@ -187,8 +187,9 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
     require(len(train_idx) >= 2 and len(val_idx) >= 2, "data.val_fraction",
             f"a fraction leaving >= 2 samples on each side ({len(samples)} samples)", cfg.data.val_fraction)
     train_sampler = mixed_sampler(cfg, PairSampler(samples, train_idx, dofs), dofs, tactile_shape)
-    mirror = ((mirror_plan(manifest_meta(manifest, "gripper"), channels=tactile_shape[1]), dofs)
-              if cfg.augment.enabled and cfg.augment.mirror_y > 0 else None)
+    mirrors = {axis: mirror_plan(manifest_meta(manifest, "gripper"), tactile_shape[1], axis)
+               for axis in cfg.augment.mirrors}
+    mirror = (mirrors, dofs) if mirrors else None
     val_rng = np.random.default_rng([cfg.data.split_seed, 2])
     val_pairs = PairSampler(samples, val_idx, dofs).fixed_pairs(cfg.data.val_pairs, val_rng)
 
@@ -257,7 +258,7 @@ def _train(cfg: RunConfig, resume: bool, overwrite: bool,
         "dataset_hash": dataset_hash, "train_config": to_dict(cfg), "world_size": place.world_size,
         "initial_error": {k: float(v) for k, v in initial.items()}, "parameters": n_params,
         # a network trained on mirrored pairs is read mirrored too (LearnedPolicy's ``mirror``)
-        "reading": {"mirror": mirror is not None},
+        "reading": {"mirror": True, "map": mirrors["y"].to_dict()} if "y" in mirrors else {"mirror": False},
     }
     for epoch in range(start_epoch, cfg.train.epochs):
         if stopped_early:

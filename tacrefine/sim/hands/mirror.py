@@ -1,31 +1,52 @@
-"""A hand's mirror symmetry in the wrist's y = 0 plane, read from its kinematics.
+"""A hand's mirror symmetries in the wrist's coordinate planes, read from its kinematics.
 
-Why: a part mirrored in y is another valid part. When the mirror maps the hand onto itself
-(every pad onto a pad, every finger joint onto a joint), the mirrored grasp of the mirrored
-part is felt as the same images, moved to the mirrored pads and flipped along the pads'
-y axes, with the mirrored fingers' joint readings swapped. Training can then see twice the
-shapes from one dataset (``augment.mirror_y``). Where the pads sit is not in a dataset's
-metadata, so it is measured here: the hand's URDF is loaded in a private headless client,
-its fingers closed, and every pad and joint is compared with its mirror image.
+Why: a part mirrored in a plane is another valid part. When the mirror maps the hand onto
+itself (every pad onto a pad, every finger joint onto a joint), the mirrored grasp of the
+mirrored part is felt as the same images, moved to the mirrored pads and flipped along the
+pad axes the mirror reverses, with the mirrored fingers' joint readings swapped. Training can
+then see more shapes from one dataset (``augment.mirror_y``, ``augment.mirror_x``). Where the
+pads sit is not in a dataset's metadata, so it is measured here: the hand's URDF is loaded in a
+private headless client, its fingers closed, and every pad and joint is compared with its
+mirror image. In y = 0 both built-in hands are symmetric (the three-finger hand's index and
+middle fingers swap); in x = 0 only the parallel jaw (its two pads swap).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pybullet as pb
 
 from tacrefine import geometry
-from tacrefine.config import ConfigError
+from tacrefine.config import ConfigError, from_dict
 from tacrefine.sim.hands.base import HandConfig
 from tacrefine.sim.world import World
 
-#: the mirror y -> -y, in the wrist frame
-MIRROR_Y = np.diag([1.0, -1.0, 1.0])
-#: sign of each DoF of a pose increment under the mirror y -> -y (translations are polar
-#: vectors, rotations axial: a mirror negates the rotation components lying in its plane)
-MIRROR_Y_SIGNS = {"x": 1.0, "y": -1.0, "z": 1.0, "roll": -1.0, "pitch": 1.0, "yaw": -1.0}
+#: the wrist axes a mirror plane may be normal to (the mirror ``axis -> -axis``)
+MIRROR_AXES = ("x", "y", "z")
+
+
+def mirror_matrix(axis: str) -> np.ndarray:
+    """The mirror ``axis -> -axis`` as a 3x3 matrix in the wrist frame."""
+    if axis not in MIRROR_AXES:
+        raise ConfigError(f"mirror axis: got {axis!r}; allowed: {list(MIRROR_AXES)}")
+    return np.diag([-1.0 if a == axis else 1.0 for a in MIRROR_AXES])
+
+
+def mirror_signs(axis: str) -> dict[str, float]:
+    """Sign of each DoF of a pose increment under the mirror ``axis -> -axis``: translations are
+    polar vectors (the component along the axis changes sign), rotations axial (the two
+    components in the mirror plane change sign)."""
+    flip = np.diag(mirror_matrix(axis))
+    return {**{t: float(f) for t, f in zip(("x", "y", "z"), flip)},
+            **{r: float(-f) for r, f in zip(("roll", "pitch", "yaw"), flip)}}
+
+
+#: the DoF signs of the mirror y -> -y (the one both built-in hands have)
+MIRROR_Y_SIGNS = mirror_signs("y")
 #: how far (m) a mirrored pad centre or joint origin may lie from its image
 POSITION_TOL_M = 1e-5
 #: how far a mirrored unit axis may lie from its image
@@ -34,7 +55,7 @@ AXIS_TOL = 1e-4
 
 @dataclass(frozen=True)
 class MirrorMap:
-    """How a hand's readings change under the mirror y -> -y.
+    """How a hand's readings change under the mirror ``axis -> -axis``.
 
     Attributes:
         source: ``source[k]`` is the pad (and finger joint) whose reading pad ``k`` shows
@@ -42,11 +63,13 @@ class MirrorMap:
         flip_axes: per pad, the image axes to reverse (``-2`` rows, ``-1`` columns) when
             moving the source pad's image onto it.
         joint_signs: per finger joint, the factor on the source joint's value.
+        axis: the wrist axis normal to the mirror plane.
     """
 
     source: tuple[int, ...]
     flip_axes: tuple[tuple[int, ...], ...]
     joint_signs: tuple[float, ...]
+    axis: str = "y"
 
     def mirror_images(self, images: np.ndarray) -> np.ndarray:
         """Mirrored readings of images ``(..., F, C, H, W)`` (a new array)."""
@@ -59,11 +82,46 @@ class MirrorMap:
         """Mirrored finger joint readings ``(..., F)`` (a new array)."""
         return np.asarray(joints)[..., list(self.source)] * np.asarray(self.joint_signs, dtype=np.float32)
 
+    def mirror_proprio(self, proprio: np.ndarray) -> np.ndarray:
+        """Mirrored proprioception ``(..., 2F)``: current then target finger joints, each mirrored."""
+        proprio = np.asarray(proprio)
+        nf = len(self.source)
+        return np.concatenate([self.mirror_joints(proprio[..., :nf]), self.mirror_joints(proprio[..., nf:])], axis=-1)
 
-def mirror_increment(values: np.ndarray, dofs: tuple[str, ...] | list[str]) -> np.ndarray:
-    """Pose increments ``(..., len(dofs))`` over ``dofs`` as the mirror y -> -y changes them
-    (:data:`MIRROR_Y_SIGNS`; the mirror is its own inverse, so this also maps them back)."""
-    return np.asarray(values) * np.array([MIRROR_Y_SIGNS[d] for d in dofs], dtype=np.float32)
+    def mirror_increment(self, values: np.ndarray, dofs: tuple[str, ...] | list[str]) -> np.ndarray:
+        """Pose increments over ``dofs`` as this mirror changes them (:func:`mirror_increment`)."""
+        return mirror_increment(values, dofs, self.axis)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for a checkpoint or an export's metadata (:meth:`from_dict` reads it)."""
+        return {"axis": self.axis, "source": list(self.source), "flip_axes": [list(a) for a in self.flip_axes],
+                "joint_signs": list(self.joint_signs)}
+
+    @classmethod
+    def from_dict(cls, data: Any, fingers: int, field: str = "reading.map") -> MirrorMap:
+        """A map written by :meth:`to_dict`, for a hand of ``fingers`` fingers; ``ConfigError``
+        naming ``field`` when it is not one."""
+        try:
+            plan = cls(tuple(int(s) for s in data["source"]),
+                       tuple(tuple(int(a) for a in f) for f in data["flip_axes"]),
+                       tuple(float(v) for v in data["joint_signs"]), str(data["axis"]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ConfigError(f"{field}: got {data!r}; allowed: {{axis, source, flip_axes, joint_signs}} as "
+                              "MirrorMap.to_dict writes it") from err
+        ok = (sorted(plan.source) == list(range(fingers)) and len(plan.flip_axes) == fingers
+              and len(plan.joint_signs) == fingers and plan.axis in MIRROR_AXES
+              and all(set(f) <= {-2, -1} for f in plan.flip_axes) and all(v in (-1.0, 1.0) for v in plan.joint_signs))
+        if not ok:
+            raise ConfigError(f"{field}: got {data!r}; allowed: a permutation of the {fingers} fingers, image axes "
+                              "among -2 / -1 per pad, joint signs +-1 and an axis among x, y, z")
+        return plan
+
+
+def mirror_increment(values: np.ndarray, dofs: tuple[str, ...] | list[str], axis: str = "y") -> np.ndarray:
+    """Pose increments ``(..., len(dofs))`` over ``dofs`` as the mirror ``axis -> -axis`` changes
+    them (:func:`mirror_signs`; a mirror is its own inverse, so this also maps them back)."""
+    signs = mirror_signs(axis)
+    return np.asarray(values) * np.array([signs[d] for d in dofs], dtype=np.float32)
 
 
 def _frames(config: HandConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -108,9 +166,12 @@ def _signed_match(mirrored: np.ndarray, axis: np.ndarray) -> float | None:
     return None
 
 
-def hand_mirror(config: HandConfig, field: str = "augment.mirror_y") -> MirrorMap:
-    """The :class:`MirrorMap` of hand ``config``; raises ``ConfigError`` naming ``field`` when
-    the mirror does not map the hand onto itself (say which pad or joint has no image)."""
+def hand_mirror(config: HandConfig, field: str = "augment.mirror_y", axis: str = "y",
+                allowed: str = "0 for this hand") -> MirrorMap:
+    """The :class:`MirrorMap` of hand ``config`` under the mirror ``axis -> -axis``; raises
+    ``ConfigError`` naming ``field`` (and ``allowed``, what the caller may set instead) when the
+    mirror does not map the hand onto itself, saying which pad has no image."""
+    mirror = mirror_matrix(axis)
     centres, axes, origins, joint_axes = _frames(config)
     shares = config.finger_forces(1.0)
     n = len(centres)
@@ -118,26 +179,47 @@ def hand_mirror(config: HandConfig, field: str = "augment.mirror_y") -> MirrorMa
     for k in range(n):
         found = None
         for s in range(n):
-            if np.abs(MIRROR_Y @ centres[s] - centres[k]).max() > POSITION_TOL_M:
+            if np.abs(mirror @ centres[s] - centres[k]).max() > POSITION_TOL_M:
                 continue
-            mirrored = [MIRROR_Y @ v for v in axes[s]]
+            mirrored = [mirror @ v for v in axes[s]]
             if _signed_match(mirrored[0], axes[k][0]) != 1.0:
                 continue  # the image faces another way
             row, col = _signed_match(mirrored[1], axes[k][1]), _signed_match(mirrored[2], axes[k][2])
-            joint = _signed_match(MIRROR_Y @ joint_axes[s], joint_axes[k])
-            same_origin = np.abs(MIRROR_Y @ origins[s] - origins[k]).max() <= POSITION_TOL_M
+            joint = _signed_match(mirror @ joint_axes[s], joint_axes[k])
+            same_origin = np.abs(mirror @ origins[s] - origins[k]).max() <= POSITION_TOL_M
             if None in (row, col, joint) or not same_origin or config.pads[s].size_mm != config.pads[k].size_mm \
                     or not np.isclose(shares[s], shares[k]):
                 continue
             found = (s, tuple(ax for ax, sign in ((-2, row), (-1, col)) if sign < 0), joint)
             break
         if found is None:
-            raise ConfigError(f"{field}: got a mirror probability for a hand the mirror y -> -y does not map onto "
-                              f"itself (pad {config.pads[k].link!r} of {config.urdf} has no mirror image among "
-                              f"the pads with the same size, axes, joint and force share); allowed: 0 for this hand")
+            raise ConfigError(f"{field}: the mirror {axis} -> -{axis} does not map the hand onto itself (pad "
+                              f"{config.pads[k].link!r} of {config.urdf} has no mirror image among the pads of the "
+                              f"same size, axes, joint and force share); allowed: {allowed}")
         source.append(found[0])
         flips.append(found[1])
         signs.append(found[2])
     if sorted(source) != list(range(n)):
-        raise ConfigError(f"{field}: the mirror sends two pads of {config.urdf} onto one; allowed: 0 for this hand")
-    return MirrorMap(tuple(source), tuple(flips), tuple(signs))
+        raise ConfigError(f"{field}: the mirror sends two pads of {config.urdf} onto one; allowed: {allowed}")
+    return MirrorMap(tuple(source), tuple(flips), tuple(signs), axis)
+
+
+def gripper_mirror(gripper: Any, channels: int, field: str, axis: str = "y",
+                   allowed: str = "0 for this hand") -> MirrorMap:
+    """:func:`hand_mirror` of the hand a dataset or checkpoint records (its ``gripper`` metadata),
+    for a sensor of ``channels`` channels; ``ConfigError`` naming ``field`` when there is none,
+    when the sensor has shear channels (their shear would have to change sign: not modelled) or
+    when the hand is not symmetric."""
+    if channels != 1:
+        raise ConfigError(f"{field}: got a mirror for a sensor with {channels} channels (shear would have to "
+                          f"change sign); allowed: {allowed}")
+    if not isinstance(gripper, Mapping) or not gripper.get("pads"):
+        raise ConfigError(f"{field}: the hand is not recorded (the mirror is measured on it); allowed: {allowed}")
+    try:
+        config = from_dict(HandConfig, dict(gripper), prefix="gripper.")
+        return hand_mirror(config, field, axis, allowed)
+    except ConfigError as err:
+        message = str(err)
+        raise ConfigError(message if message.startswith(field) else f"{field}: {message}; allowed: {allowed}") \
+            from err
+
