@@ -38,7 +38,7 @@ from tacrefine.geometry import inverse_increment
 from tacrefine.policy.assessment import AssessConfig, Assessment, make_assessment
 from tacrefine.policy.baselines import Policy
 from tacrefine.policy.fit import check_fit
-from tacrefine.sim.hands.mirror import MirrorMap, gripper_mirror
+from tacrefine.sim.hands.mirror import MirrorMap, gripper_mirror, require_normal_channel_only
 from tacrefine.sim.sensor_profiles import check_sensor_match
 
 # torch is imported where the network runs (``__init__``, ``_forward``), not here: an exported
@@ -134,10 +134,8 @@ class LearnedPolicy(Policy):
         if not mirror:
             return None
         field = "mirror (the checkpoint's reading.mirror)" if said else "mirror"
-        if self.tactile_shape[1] != 1:  # a shear channel's y shear would have to change sign
-            raise ValueError(f"{field}: checkpoint {self._where} reads {self.tactile_shape[1]} channels (shear); "
-                             "allowed: mirror=False")
         try:
+            require_normal_channel_only(self.tactile_shape[1], field, "mirror=False")
             if "map" in reading:
                 plan = MirrorMap.from_dict(reading["map"], self.num_fingers, f"checkpoint {self._where}: reading.map")
                 if plan.axis != "y":

@@ -13,6 +13,7 @@ middle fingers swap); in x = 0 only the parallel jaw (its two pads swap).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,8 +46,6 @@ def mirror_signs(axis: str) -> dict[str, float]:
             **{r: float(-f) for r, f in zip(("roll", "pitch", "yaw"), flip)}}
 
 
-#: the DoF signs of the mirror y -> -y (the one both built-in hands have)
-MIRROR_Y_SIGNS = mirror_signs("y")
 #: how far (m) a mirrored pad centre or joint origin may lie from its image
 POSITION_TOL_M = 1e-5
 #: how far a mirrored unit axis may lie from its image
@@ -117,11 +116,28 @@ class MirrorMap:
         return plan
 
 
+@functools.cache
+def _sign_vector(axis: str, dofs: tuple[str, ...]) -> np.ndarray:
+    """:func:`mirror_signs` over ``dofs`` as a read-only array, built once per DoF list (a policy
+    reading mirrored signs every decision)."""
+    signs = mirror_signs(axis)
+    vector = np.array([signs[d] for d in dofs], dtype=np.float32)
+    vector.flags.writeable = False
+    return vector
+
+
 def mirror_increment(values: np.ndarray, dofs: tuple[str, ...] | list[str], axis: str = "y") -> np.ndarray:
     """Pose increments ``(..., len(dofs))`` over ``dofs`` as the mirror ``axis -> -axis`` changes
     them (:func:`mirror_signs`; a mirror is its own inverse, so this also maps them back)."""
-    signs = mirror_signs(axis)
-    return np.asarray(values) * np.array([signs[d] for d in dofs], dtype=np.float32)
+    return np.asarray(values) * _sign_vector(axis, tuple(dofs))
+
+
+def require_normal_channel_only(channels: int, field: str, allowed: str) -> None:
+    """``ConfigError`` naming ``field`` unless the sensor has the normal channel only: a shear
+    channel would have to change sign under the mirror, which is not modelled."""
+    if channels != 1:
+        raise ConfigError(f"{field}: got a mirror for a sensor with {channels} channels (shear would have to "
+                          f"change sign); allowed: {allowed}")
 
 
 def _frames(config: HandConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -210,9 +226,7 @@ def gripper_mirror(gripper: Any, channels: int, field: str, axis: str = "y",
     for a sensor of ``channels`` channels; ``ConfigError`` naming ``field`` when there is none,
     when the sensor has shear channels (their shear would have to change sign: not modelled) or
     when the hand is not symmetric."""
-    if channels != 1:
-        raise ConfigError(f"{field}: got a mirror for a sensor with {channels} channels (shear would have to "
-                          f"change sign); allowed: {allowed}")
+    require_normal_channel_only(channels, field, allowed)
     if not isinstance(gripper, Mapping) or not gripper.get("pads"):
         raise ConfigError(f"{field}: the hand is not recorded (the mirror is measured on it); allowed: {allowed}")
     try:
