@@ -91,9 +91,10 @@ def test_graph_output_is_the_physical_increment(exported, recorded) -> None:
 
     ckpt, onnx_file = exported
     env = gym.make("tacrefine/GripRefine-v0")
-    one_way = LearnedPolicy(ckpt, two_way=False).bind_env(env)
-    two_way = tacrefine.load_policy(str(ckpt), env=env)
-    assert two_way.two_way and not one_way.two_way and two_way.mirror_map is None  # the jaw is not read mirrored
+    one_way = LearnedPolicy(ckpt, two_way=False, mirror=False).bind_env(env)
+    two_way = LearnedPolicy(ckpt, mirror=False).bind_env(env)  # the two-way reading alone
+    assert two_way.two_way and not one_way.two_way and two_way.mirror_map is None
+    assert tacrefine.load_policy(str(ckpt), env=env).mirror_map is not None  # the shipped jaw reads mirrored
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])

@@ -52,10 +52,15 @@ def test_the_mirrored_reading_needs_a_symmetric_hand_on_record(tmp_path):
     ckpt = torch.load(pretrained_checkpoints()["parallel_jaw"], weights_only=True)
     pads = list(ckpt["gripper"]["pads"])
     pads[0] = {**pads[0], "normal": [0.8, 0.6, 0.0]}  # a pad turned toward +y: no mirror image
-    torch.save({**ckpt, "gripper": {**ckpt["gripper"], "pads": pads}}, tmp_path / "skewed.pt")
+    skewed = {**ckpt, "gripper": {**ckpt["gripper"], "pads": pads}}
+    # no stored map: the mirror is measured on the recorded hand, which has none
+    torch.save({**skewed, "reading": {"mirror": False}}, tmp_path / "skewed.pt")
     with pytest.raises(ValueError, match="mirror.*left_pad"):
         LearnedPolicy(tmp_path / "skewed.pt", mirror=True)
     LearnedPolicy(tmp_path / "skewed.pt")  # the plain reading does not need the mirror
+    torch.save({**skewed, "reading": {"mirror": True}}, tmp_path / "skewed_said.pt")
+    with pytest.raises(ValueError, match="reading.mirror.*left_pad.*mirror=False"):
+        LearnedPolicy(tmp_path / "skewed_said.pt")  # the checkpoint asks for a mirror its hand lacks
     with pytest.raises(ValueError, match="mirror"):
         LearnedPolicy(pretrained_checkpoints()["parallel_jaw"], mirror="yes")
     torch.save({**ckpt, "reading": {"mirror": "yes"}}, tmp_path / "odd.pt")
