@@ -13,7 +13,7 @@ from tacrefine.cli import command
 
 ROOT = Path(__file__).resolve().parents[1]
 VERBS = ("generate", "validate", "train", "evaluate", "benchmark", "adapt", "dataset", "main", "export", "check",
-         "calibrate", "ensemble")
+         "calibrate", "ensemble", "probe")
 
 
 def test_top_help_lists_every_verb(capsys) -> None:

@@ -25,6 +25,7 @@ VERBS: dict[str, tuple[str, str | None, str]] = {
     "check": ("check", None, "no-oracle check of policies on seen parts, the hexagon or the test-only unseen split"),
     "calibrate": ("calibrate", None, "set a checkpoint's unfamiliar-part threshold on its own training parts"),
     "ensemble": ("ensemble", None, "combine checkpoints into one ensemble (mean increment, spread as doubt)"),
+    "probe": ("probe", None, "probe a part: which DoF touch sees and whether the policy reads them"),
 }
 
 PROG = "tacrefine"
