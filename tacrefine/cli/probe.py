@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tacrefine.cli.errors import cli_entry
 from tacrefine.config import ConfigError
@@ -93,16 +94,25 @@ def _split(args: argparse.Namespace) -> int:
           f"{len(misread)} with a misread DoF, {len(refused)} refused ({', '.join(refused) or 'none'})")
     for name, dofs in misread.items():
         print(f"  {name}: misreads {', '.join(dofs)}")
-    summary: dict = {"suite": args.suite, "split": args.split, "policy": args.policy, "parts": probed}
+    summary: dict[str, Any] = {"suite": args.suite, "split": args.split, "policy": args.policy, "parts": probed}
     if args.against:
+        from tacrefine.evaluation.episodes.runner import policy_label
+
         episodes = json.loads(Path(args.against).read_text())["episodes"]
-        policies = sorted({e["policy"] for e in episodes if not str(e["policy"]).startswith("baseline")})
-        mine = [e for e in episodes if e["policy"] == (policies[0] if policies else None)]
+        label = policy_label(args.policy)
+        mine = [e for e in episodes if e["policy"] == label and e.get("target_mode") == "fixed"]
+        if not mine:
+            found = sorted({str(e["policy"]) for e in episodes})
+            raise ConfigError(f"--against: {args.against} has no fixed-target episodes of policy {label!r} (the "
+                              f"probe's targets are fixed); allowed: a report with them (it has {found})")
+        missing = [n for n, r in probed.items() if "trusted" in r and n not in {e["object"] for e in mine}]
+        if missing:
+            print(f"not in the report (left out): {', '.join(missing)}")
         summary["against"] = against_episodes(probed, mine)
-        for label in ("trusted", "not_trusted"):
-            row = summary["against"][label]
+        for group in ("trusted", "not_trusted"):
+            row = summary["against"][group]
             if row["episodes"]:
-                print(f"{label.replace('_', ' ')}: {row['parts']} parts, {row['episodes']} episodes: "
+                print(f"{group.replace('_', ' ')}: {row['parts']} parts, {row['episodes']} fixed-target episodes: "
                       f"{100 * row['success_5mm_5deg']:.1f} % at 5/5, {100 * row['success_1mm_1deg']:.1f} % at "
                       f"1/1, harm {100 * row['harm_rate']:.1f} %")
         for pct in (80, 50):

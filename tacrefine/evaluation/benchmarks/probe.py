@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from tacrefine.config import ConfigError, require
+from tacrefine.config import ConfigError, require, require_int, require_positive
 from tacrefine.policy.assessment import ADAPT_COMMAND
 
 #: the env of each suite
@@ -69,14 +69,18 @@ class ProbeConfig:
 
     def __post_init__(self) -> None:
         require(self.suite in SUITE_ENVS, "suite", f"one of {sorted(SUITE_ENVS)}", self.suite)
-        require(isinstance(self.resets, int) and self.resets >= 1, "resets", "an integer >= 1", self.resets)
-        require(isinstance(self.points, int) and self.points >= 5 and self.points % 2 == 1, "points",
-                "an odd integer >= 5 (zero offset included)", self.points)
-        require(self.span is None or (isinstance(self.span, (int, float)) and self.span > 0), "span",
-                "None or a number > 0 (mm / deg)", self.span)
-        low, high = self.gain_range
-        require(0 < low < 1 < high, "gain_range", "(low, high) with 0 < low < 1 < high", self.gain_range)
-        require(self.max_error > 0, "max_error", "a number > 0 (mm / deg)", self.max_error)
+        require_int("resets", self.resets, 1)
+        require_int("points", self.points, 5)
+        require(self.points % 2 == 1, "points", "an odd integer >= 5 (zero offset included)", self.points)
+        require_int("seed", self.seed, 0)
+        if self.span is not None:
+            require_positive("span", self.span)
+        pair = self.gain_range
+        ok = isinstance(pair, (tuple, list)) and len(pair) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair) and 0 < pair[0] < 1 < pair[1]
+        require(ok, "gain_range", "(low, high) with 0 < low < 1 < high", pair)
+        require_positive("max_error", self.max_error)
+        require_positive("sees_floor", self.sees_floor, allow_zero=True)
 
 
 @dataclass
@@ -108,11 +112,13 @@ def _distance_at(offsets: np.ndarray, distances: np.ndarray, at: float, tol: flo
 def summarise(dof: str, offsets: np.ndarray, truth: np.ndarray, readings: np.ndarray, distances: np.ndarray,
               sigmas: np.ndarray, cfg: ProbeConfig) -> DofProbe:
     """One DoF's figures from its scan (arrays over every offset of every reset): ``offsets`` as
-    commanded from the target grasp, ``truth`` the true correction after the re-grasp."""
-    step = float(np.min(np.diff(np.unique(np.round(np.abs(offsets), 6))))) if len(np.unique(offsets)) > 1 else 1.0
-    tol = max(0.5 * step, 0.26)
-    noise = _distance_at(offsets, distances, 0.0, 0.5 * step)
-    distance = {a: _distance_at(offsets, distances, a, tol) for a in (1.0, 2.0, 4.0)}
+    commanded from the target grasp (their spacing sets the bins), ``truth`` the true correction
+    after the re-grasp (the images are binned by where the grasp ended, ``-truth``)."""
+    grid = np.unique(np.round(offsets, 6))
+    step = float(np.min(np.diff(grid))) if len(grid) > 1 else 1.0
+    reached = -truth  # where each re-grasp ended, from the target (the commanded offset, less slip)
+    noise = _distance_at(reached, distances, 0.0, 0.5 * step)
+    distance = {a: _distance_at(reached, distances, a, min(0.5 * step, 0.5 * a)) for a in (1.0, 2.0, 4.0)}
     at2 = distance[2.0] if np.isfinite(distance[2.0]) else float(np.nanmax(distances))
     sees = bool(at2 > max(2.0 * noise, cfg.sees_floor))
     spread = float(np.var(truth))
@@ -161,35 +167,60 @@ def probe(cfg: ProbeConfig, progress: bool = False, policy: Any = None) -> dict[
         base = env.unwrapped
         dofs: Sequence[str] = tuple(base.refined_dofs)
         scale = np.asarray(base.action_scale, dtype=np.float64)
+        if cfg.span is not None and cfg.span > float(scale.min()):
+            raise ConfigError(f"span: {cfg.span} is beyond the env's largest step on "
+                              f"{dofs[int(np.argmin(scale))]} ({float(scale.min()):g}); allowed: at most "
+                              f"{float(scale.min()):g}, or None (8, or each DoF's largest step if smaller)")
         rows: list[dict[str, Any]] = []
+        lost: list[dict[str, Any]] = []
         bar = _bar(progress, cfg.resets)
         for r in range(cfg.resets):
             obs, _ = env.reset(seed=cfg.seed + r)
             target = obs["target_tactile"].astype(np.float64)
             mass = float(target.sum()) or 1.0
+            scanned: list[dict[str, Any]] = []
+            failure = None
             for _ in range(3):  # onto the target grasp (the true correction, as in the data)
-                obs, *_ = env.step(np.clip(base.oracle_increment() / scale, -1, 1).astype(np.float32))
+                obs, _, _, _, info = env.step(np.clip(base.oracle_increment() / scale, -1, 1).astype(np.float32))
+                failure = failure or info.get("failure")
+            if failure is None and np.abs(base.oracle_increment()).max() > 0.5:
+                failure = "target grasp not reached"
             mask = np.asarray(obs["dof_mask"]).reshape(-1) > 0.5
             for k, dof in enumerate(dofs):
-                if not mask[k]:
+                if failure is not None or not mask[k]:
                     continue
                 span = cfg.span if cfg.span is not None else min(8.0, float(scale[k]))
                 for offset in np.linspace(-span, span, cfg.points):
                     move = np.asarray(base.oracle_increment(), np.float64)
                     move[k] += offset
-                    obs, *_ = env.step(np.clip(move / scale, -1, 1).astype(np.float32))
+                    obs, _, _, _, info = env.step(np.clip(move / scale, -1, 1).astype(np.float32))
+                    if info.get("failure"):  # the part was lost: this target grasp's scan is void
+                        failure = info["failure"]
+                        break
                     truth = np.asarray(base.oracle_increment(), np.float64)
                     a = policy.assess(obs)
                     read = dict(zip(a.dofs, np.asarray(a.increment, np.float64)))
+                    if dof not in read:
+                        raise ConfigError(f"policy: {cfg.policy!r} gives no reading of {dof!r} (it reads "
+                                          f"{list(a.dofs)}); allowed: a policy for this env's DoF {list(dofs)}")
                     sig = {} if a.sigma is None else dict(zip(a.dofs, np.asarray(a.sigma, np.float64)))
-                    rows.append({"reset": r, "dof": dof, "offset": float(offset), "truth": float(truth[k]),
-                                 "reading": float(read.get(dof, 0.0)), "sigma": float(sig.get(dof, np.nan)),
-                                 "image_distance": float(np.abs(obs["tactile"].astype(np.float64) - target).sum()
-                                                         / mass)})
+                    scanned.append({"reset": r, "dof": dof, "offset": float(offset), "truth": float(truth[k]),
+                                    "reading": float(read[dof]), "sigma": float(sig.get(dof, np.nan)),
+                                    "image_distance": float(np.abs(obs["tactile"].astype(np.float64)
+                                                                   - target).sum() / mass)})
+            if failure is None:
+                rows += scanned
+            else:
+                lost.append({"reset": r, "failure": str(failure)})
             bar.update(1)
         bar.close()
     finally:
         env.close()
+    if not rows:
+        from tacrefine.envs.env_setup import UngraspableObjectError
+
+        raise UngraspableObjectError(f"probe of {_name(cfg.part)!r}: every target grasp was lost ({lost}); the part "
+                           "cannot be probed with this hand")
     results = []
     for dof in dofs:
         mine = [row for row in rows if row["dof"] == dof]
@@ -199,7 +230,7 @@ def probe(cfg: ProbeConfig, progress: bool = False, policy: Any = None) -> dict[
                for key in ("offset", "truth", "reading", "image_distance", "sigma")}
         results.append(summarise(dof, col["offset"], col["truth"], col["reading"], col["image_distance"],
                                  col["sigma"], cfg))
-    return report(cfg, results, rows)
+    return report(cfg, results, rows, lost)
 
 
 def _bar(progress: bool, total: int) -> Any:
@@ -216,8 +247,10 @@ def _bar(progress: bool, total: int) -> Any:
     return _Quiet()
 
 
-def report(cfg: ProbeConfig, results: Sequence[DofProbe], rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The probe's report: plain data for JSON, with the part's verdict in words."""
+def report(cfg: ProbeConfig, results: Sequence[DofProbe], rows: Sequence[Mapping[str, Any]],
+           lost: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The probe's report: plain data for JSON, with the part's verdict in words; ``lost``: the
+    target grasps whose scan was dropped because the part was lost (named, never averaged in)."""
     name = _name(cfg.part)
     misread = [r.dof for r in results if not r.reads]
     if misread:
@@ -230,7 +263,7 @@ def report(cfg: ProbeConfig, results: Sequence[DofProbe], rows: Sequence[Mapping
     else:
         verdict = f"The policy reads every refined DoF of part {name!r}."
     return {"part": name, "suite": cfg.suite, "policy": cfg.policy, "resets": cfg.resets, "points": cfg.points,
-            "trusted": not misread, "verdict": verdict,
+            "lost": list(lost), "trusted": not misread, "verdict": verdict,
             "dofs": {r.dof: {"sees": r.sees, "reads": r.reads, "gain": r.gain, "error": r.error,
                              "wrong_sign": r.wrong_sign, "noise": r.noise,
                              "distance": {str(k): v for k, v in r.distance.items()}, "sigma": r.sigma,
@@ -259,12 +292,14 @@ def probe_parts(cfg: ProbeConfig, parts: Sequence[str | Mapping[str, Any]], prog
     recorded with its error and skipped. Per part the verdict and the DoF figures (no rows)."""
     import dataclasses
 
+    from tacrefine.envs.env_setup import UngraspableObjectError
+
     out: dict[str, Any] = {}
     bar = _bar(progress, len(parts))
     for part in parts:
         try:
             result = probe(dataclasses.replace(cfg, part=part))
-        except (RuntimeError, ValueError) as err:
+        except UngraspableObjectError as err:  # anything else (a bad policy, a broken file) stops the run
             out[_name(part)] = {"part": _name(part), "error": str(err)}
         else:
             result.pop("rows")
