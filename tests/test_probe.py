@@ -118,3 +118,18 @@ def test_verdicts_set_against_episodes_count_parts_and_episodes():
 def test_against_needs_a_split(capsys):
     assert probe_main(["--part", "rod_r4", "--against", "report.json", "--no-progress"]) != 0
     assert "--against: only with --split" in capsys.readouterr().err
+
+
+def test_a_part_lost_when_regrasped_is_not_trusted():
+    """A target grasp whose scan lost the part is dropped and named; the part is not trusted even
+    when every DoF kept is read."""
+    from tacrefine.evaluation.benchmarks.probe import DofProbe, report
+
+    read = DofProbe("y", 0.01, {1.0: 0.2, 2.0: 0.4, 4.0: 0.8}, True, 1.0, 0.05, 0.0, 0.2, True)
+    cfg = ProbeConfig(part={"name": "blob", "urdf": "/parts/blob.urdf"}, **QUICK)
+    kept = report(cfg, [read], rows=[])
+    assert kept["trusted"] and kept["lost"] == []
+    out = report(cfg, [read], rows=[], lost=[{"reset": 0, "failure": "dropped"}])
+    assert not out["trusted"] and out["lost"] == [{"reset": 0, "failure": "dropped"}]
+    assert "lost when re-grasped" in out["verdict"] and "dropped" in out["verdict"]
+    assert "scripts/adapt.py --object /parts/blob.urdf" in out["verdict"]  # a file part is named by its file

@@ -88,12 +88,14 @@ def _split(args: argparse.Namespace) -> int:
     probed = probe_parts(cfg, parts, progress=not args.no_progress)
     trusted = [n for n, r in probed.items() if r.get("trusted")]
     refused = [n for n, r in probed.items() if "error" in r]
-    misread = {n: [d for d, v in r["dofs"].items() if not v["reads"]] for n, r in probed.items()
-               if "trusted" in r and not r["trusted"]}
+    distrusted = {n: r for n, r in probed.items() if "trusted" in r and not r["trusted"]}
     print(f"probed {len(probed)} parts of the {args.suite} {args.split} split: {len(trusted)} trusted, "
-          f"{len(misread)} with a misread DoF, {len(refused)} refused ({', '.join(refused) or 'none'})")
-    for name, dofs in misread.items():
-        print(f"  {name}: misreads {', '.join(dofs)}")
+          f"{len(distrusted)} not, {len(refused)} refused ({', '.join(refused) or 'none'})")
+    for name, r in distrusted.items():
+        misread = [d for d, v in r["dofs"].items() if not v["reads"]]
+        why = [f"lost in {len(r['lost'])} of {r['resets']} target grasps"] if r["lost"] else []
+        why += [f"misreads {', '.join(misread)}"] if misread else []
+        print(f"  {name}: {'; '.join(why)}")
     summary: dict[str, Any] = {"suite": args.suite, "split": args.split, "policy": args.policy, "parts": probed}
     if args.against:
         from tacrefine.evaluation.episodes.runner import policy_label

@@ -216,11 +216,6 @@ def probe(cfg: ProbeConfig, progress: bool = False, policy: Any = None) -> dict[
         bar.close()
     finally:
         env.close()
-    if not rows:
-        from tacrefine.envs.env_setup import UngraspableObjectError
-
-        raise UngraspableObjectError(f"probe of {_name(cfg.part)!r}: every target grasp was lost ({lost}); the part "
-                           "cannot be probed with this hand")
     results = []
     for dof in dofs:
         mine = [row for row in rows if row["dof"] == dof]
@@ -250,10 +245,18 @@ def _bar(progress: bool, total: int) -> Any:
 def report(cfg: ProbeConfig, results: Sequence[DofProbe], rows: Sequence[Mapping[str, Any]],
            lost: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """The probe's report: plain data for JSON, with the part's verdict in words; ``lost``: the
-    target grasps whose scan was dropped because the part was lost (named, never averaged in)."""
+    target grasps whose scan was dropped because the part was lost (named, never averaged in; a
+    part lost at all is not trusted)."""
     name = _name(cfg.part)
     misread = [r.dof for r in results if not r.reads]
-    if misread:
+    if lost:  # a part that is lost when re-grasped near its target is not one to refine on
+        kinds = sorted({str(x["failure"]) for x in lost})
+        verdict = (f"Part {name!r} was lost when re-grasped near its target ({len(lost)} of {cfg.resets} target "
+                   f"grasps: {', '.join(kinds)}): do not trust a refinement on it; check its grasp (height, "
+                   f"hand) or adapt the policy to it: {ADAPT_COMMAND.format(part=_given_as(cfg.part))}")
+        if misread:
+            verdict += f". On the grasps kept, the policy misreads {', '.join(misread)}"
+    elif misread:
         verdict = (f"The policy misreads {', '.join(misread)} on part {name!r}: do not trust its refinement "
                    f"here. Adapt it to this part: {ADAPT_COMMAND.format(part=_given_as(cfg.part))}")
         faint = [r.dof for r in results if not r.reads and not r.sees]
@@ -263,7 +266,7 @@ def report(cfg: ProbeConfig, results: Sequence[DofProbe], rows: Sequence[Mapping
     else:
         verdict = f"The policy reads every refined DoF of part {name!r}."
     return {"part": name, "suite": cfg.suite, "policy": cfg.policy, "resets": cfg.resets, "points": cfg.points,
-            "lost": list(lost), "trusted": not misread, "verdict": verdict,
+            "lost": list(lost), "trusted": not misread and not lost, "verdict": verdict,
             "dofs": {r.dof: {"sees": r.sees, "reads": r.reads, "gain": r.gain, "error": r.error,
                              "wrong_sign": r.wrong_sign, "noise": r.noise,
                              "distance": {str(k): v for k, v in r.distance.items()}, "sigma": r.sigma,
