@@ -133,3 +133,12 @@ def test_a_part_lost_when_regrasped_is_not_trusted():
     assert not out["trusted"] and out["lost"] == [{"reset": 0, "failure": "dropped"}]
     assert "lost when re-grasped" in out["verdict"] and "dropped" in out["verdict"]
     assert "scripts/adapt.py --object /parts/blob.urdf" in out["verdict"]  # a file part is named by its file
+
+
+def test_a_part_the_hand_cannot_grasp_is_refused_by_name(capsys):
+    import pybullet_data
+
+    part = f"{pybullet_data.getDataPath()}/random_urdfs/017/017.urdf"  # fits the open jaw, never grasped
+    assert probe_main(["--object", part, "--suite", "jaw", "--resets", "1", "--points", "5", "--no-progress"]) != 0
+    err = capsys.readouterr().err
+    assert "'017' could not be grasped" in err and "Traceback" not in err

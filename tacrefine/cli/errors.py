@@ -41,6 +41,7 @@ _PROJECT_ERRORS = {
     "tacrefine.policy.checkpoint": "CheckpointError",
     "tacrefine.parallel.base": "TaskError",
     "tacrefine.lock": "OutputLockedError",
+    "tacrefine.envs.env_setup": "UngraspableObjectError",
 }
 
 
