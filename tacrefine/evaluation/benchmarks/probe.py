@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from tacrefine.config import ConfigError, require, require_int, require_positive
+from tacrefine.geometry import ROTATION_DOFS
 from tacrefine.policy.assessment import ADAPT_COMMAND
 
 #: the env of each suite
@@ -363,10 +364,11 @@ def plot_probe(result: Mapping[str, Any], path: str | Path) -> Path:
         top.plot([-lim, lim], [-lim, lim], "k:", lw=1)
         d = result["dofs"][dof]
         top.set_title(f"{dof}: gain {d['gain']:.2f} ({'read' if d['reads'] else 'misread'})", fontsize=10)
-        top.set_xlabel("true correction")
-        top.set_ylabel("policy's reading")
+        unit = "deg" if dof in ROTATION_DOFS else "mm"
+        top.set_xlabel(f"true correction [{unit}]")
+        top.set_ylabel(f"policy's reading [{unit}]")
         bottom.plot(-truth, [r["image_distance"] for r in mine], ".", ms=4)
-        bottom.set_xlabel("offset from the target")
+        bottom.set_xlabel(f"offset from the target [{unit}]")
         bottom.set_ylabel("image change (share of target)")
         for ax in (top, bottom):
             ax.grid(alpha=0.3)
