@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from tacrefine.config import ConfigError, require, require_int, require_positive
+from tacrefine.evaluation.episodes.runner import progress_bar
 from tacrefine.geometry import ROTATION_DOFS
 from tacrefine.policy.assessment import ADAPT_COMMAND
 
@@ -174,7 +175,7 @@ def probe(cfg: ProbeConfig, progress: bool = False, policy: Any = None) -> dict[
                               f"{float(scale.min()):g}, or None (8, or each DoF's largest step if smaller)")
         rows: list[dict[str, Any]] = []
         lost: list[dict[str, Any]] = []
-        bar = _bar(progress, cfg.resets)
+        bar = progress_bar(cfg.resets, "probe", enabled=progress, unit="grasp")
         for r in range(cfg.resets):
             obs, _ = env.reset(seed=cfg.seed + r)
             target = obs["target_tactile"].astype(np.float64)
@@ -227,20 +228,6 @@ def probe(cfg: ProbeConfig, progress: bool = False, policy: Any = None) -> dict[
         results.append(summarise(dof, col["offset"], col["truth"], col["reading"], col["image_distance"],
                                  col["sigma"], cfg))
     return report(cfg, results, rows, lost)
-
-
-def _bar(progress: bool, total: int) -> Any:
-    if progress:
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, desc="probe", unit="grasp")
-
-    class _Quiet:
-        def update(self, n: int) -> None: ...
-
-        def close(self) -> None: ...
-
-    return _Quiet()
 
 
 def report(cfg: ProbeConfig, results: Sequence[DofProbe], rows: Sequence[Mapping[str, Any]],
@@ -299,7 +286,7 @@ def probe_parts(cfg: ProbeConfig, parts: Sequence[str | Mapping[str, Any]], prog
     from tacrefine.envs.env_setup import UngraspableObjectError
 
     out: dict[str, Any] = {}
-    bar = _bar(progress, len(parts))
+    bar = progress_bar(len(parts), "probe", enabled=progress, unit="part")
     for part in parts:
         try:
             result = probe(dataclasses.replace(cfg, part=part))
@@ -347,8 +334,6 @@ def against_episodes(probed: Mapping[str, Any], episodes: Sequence[Mapping[str, 
 def plot_probe(result: Mapping[str, Any], path: str | Path) -> Path:
     """Two rows per report: the policy's reading against the true correction (the diagonal is a
     perfect reader), and the image change against the offset, one column per DoF."""
-    import io
-
     from tacrefine import viz
     from tacrefine.config import atomic_write_bytes
 
@@ -374,9 +359,7 @@ def plot_probe(result: Mapping[str, Any], path: str | Path) -> Path:
             ax.grid(alpha=0.3)
     fig.suptitle(f"probe of {result['part']} ({result['suite']}, {result['policy']})", fontsize=11)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    atomic_write_bytes(Path(path), buf.getvalue())
+    atomic_write_bytes(Path(path), viz.figure_png_bytes(fig))
     return Path(path)
 
 

@@ -77,7 +77,7 @@ class EvaluationRun:
     traces: list[Any] = field(default_factory=list)  # EpisodeTrace per episode, when recording
 
 
-def progress_bar(total: int, desc: str, enabled: bool = True) -> Any:
+def progress_bar(total: int, desc: str, enabled: bool = True, unit: str = "ep") -> Any:
     """A tqdm bar on stderr that stays readable when the stream is not a terminal.
 
     On a terminal it redraws in place; in a log file or pipe it prints a plain ASCII line
@@ -91,7 +91,7 @@ def progress_bar(total: int, desc: str, enabled: bool = True) -> Any:
     except (AttributeError, ValueError):
         tty = False
     return tqdm(total=total, desc=desc, disable=not enabled, file=stream, dynamic_ncols=tty, ascii=not tty,
-                mininterval=0.2 if tty else 10.0, leave=True, unit="ep")
+                mininterval=0.2 if tty else 10.0, leave=True, unit=unit)
 
 
 def policy_slug(spec: str) -> str:
